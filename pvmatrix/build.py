@@ -1,0 +1,198 @@
+"""Build a kernel in a toolchain container, cached by content.
+
+Two cache levels: the recipe key (source identity, toolchain image, recipe)
+remembers which resolved config it gave, so a repeated request is answered
+without starting anything; the artifact key (source identity, resolved
+config, toolchain image) names the stored artifacts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import configure, container, sources, toolchains
+from .errors import PvmError
+from .paths import cache_dir
+
+ARTIFACTS = ("bzImage", "vmlinux", "config", "System.map", "build.log")
+ERROR_LINE = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: |^ERROR: |\*\*\* ")
+
+
+@dataclass
+class Build:
+    """A built kernel: where its artifacts are, and what went into them."""
+    key: str
+    dir: Path
+    source: str
+    identity: str
+    version: str
+    toolchain: str
+    image: str
+    base: str
+    fragments: list[str]
+    config_sha256: str
+    unmet: list[dict] = field(default_factory=list)
+    build_s: float = 0.0
+    cached: bool = False
+
+    @property
+    def bzimage(self) -> Path:
+        return self.dir / "bzImage"
+
+    @property
+    def vmlinux(self) -> Path:
+        return self.dir / "vmlinux"
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "config"
+
+    @property
+    def modules(self) -> Path:
+        return self.dir / "modules"
+
+    def manifest(self) -> dict:
+        data = asdict(self)
+        data["dir"] = str(self.dir)
+        data.pop("cached")
+        return data
+
+
+def artifact_key(identity: str, config_text: str, image: str) -> str:
+    h = hashlib.sha256("\0".join([identity, configure.config_digest(config_text), image]).encode())
+    return h.hexdigest()
+
+
+def recipe_key(identity: str, recipe: configure.Recipe, image: str) -> str:
+    return hashlib.sha256("\0".join([identity, recipe.key, image]).encode()).hexdigest()
+
+
+def _load(key: str) -> Build | None:
+    manifest = cache_dir("artifacts") / key / "manifest.json"
+    if not manifest.exists():
+        return None
+    data = json.loads(manifest.read_text())
+    data["dir"] = Path(data["dir"])
+    return Build(**data, cached=True)
+
+
+def _make(tc: toolchains.Toolchain, jobs: int) -> str:
+    cc = f"ccache {tc.compiler}"
+    return f"make -C /src O=/out ARCH=x86_64 -j{jobs} CC='{cc}' HOSTCC='{cc}'"
+
+
+def _env() -> dict[str, str]:
+    return {"CCACHE_DIR": container.CCACHE, "CCACHE_MAXSIZE": "10G",
+            "CCACHE_COMPILERCHECK": "content", "KBUILD_BUILD_USER": "pvmatrix",
+            "KBUILD_BUILD_HOST": "pvmatrix", "KBUILD_BUILD_TIMESTAMP": "1970-01-01"}
+
+
+BUILD_SCRIPT = """set -e
+echo '@@pvmatrix-step build'
+{make} {targets}
+if grep -q '^CONFIG_MODULES=y' /out/.config; then
+  echo '@@pvmatrix-step modules_install'
+  {make} INSTALL_MOD_PATH=/out/_modules modules_install
+fi
+echo '@@pvmatrix-step done'
+"""
+
+
+def _failure(log: Path) -> tuple[str, str]:
+    step, first = "?", ""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("@@pvmatrix-step "):
+            step = line.split()[1]
+        elif not first and ERROR_LINE.search(line):
+            first = line.strip()
+    return step, first or "no compiler error line; see the log"
+
+
+def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = None,
+          toolchain: str = "auto", jobs: int | None = None) -> Build:
+    """Build (or find in the cache) the kernel of SPEC with the given recipe."""
+    source = sources.resolve(spec)
+    recipe = configure.load(base, fragments or [])
+    tc = toolchains.pick(toolchain, source.version)
+    rkey = recipe_key(source.identity, recipe, tc.image)
+    memo = cache_dir("recipes") / f"{rkey}.json"
+    if memo.exists() and (hit := _load(json.loads(memo.read_text())["artifact_key"])):
+        return hit
+
+    from . import engine
+    image = toolchains.ensure_image(engine.client(), tc)
+    jobs = jobs or os.cpu_count() or 2
+    make = _make(tc, jobs)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=cache_dir("work")))
+    try:
+        return _configure_and_build(source, recipe, tc, image, make, work, memo)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path) -> Build:
+    mounts = container.Mounts(source.tree, work, cache_dir("ccache"))
+    log = work / "build.log"
+    (work / ".pvm-fragment").write_text(recipe.fragment_text())
+    if recipe.base_text:
+        (work / ".pvm-base").write_text(recipe.base_text)
+    label = f"{source.version} [{tc.name}]"
+    code = container.run(image, configure.script(recipe, make), mounts, log, _env(),
+                         container.Progress(f"configure {label}"))
+    if code != 0:
+        _, first = _failure(log)
+        raise PvmError(f"configuring {source.spec} ({recipe.base} + {', '.join(recipe.fragments)}) "
+                       f"failed: {first} (log: {_keep_log(log, 'configure')})")
+    config_text = (work / ".config").read_text()
+    key = artifact_key(source.identity, config_text, tc.image)
+    missing = [asdict(u) for u in configure.unmet(recipe, config_text, source.tree)]
+    memo.write_text(json.dumps({"artifact_key": key}))
+    if hit := _load(key):
+        return hit
+
+    progress = container.Progress(f"build {label}")
+    targets = "all" if "CONFIG_MODULES=y" in config_text else "bzImage vmlinux"
+    code = container.run(image, BUILD_SCRIPT.format(make=make, targets=targets),
+                         mounts, log, _env(), progress)
+    seconds = round(progress.done(), 1)
+    if code != 0:
+        step, first = _failure(log)
+        raise PvmError(f"build of {source.spec} failed in step {step}: {first} "
+                       f"(log: {_keep_log(log, key)})")
+    built = Build(key=key, dir=cache_dir("artifacts") / key, source=source.spec,
+                  identity=source.identity, version=source.version, toolchain=tc.name,
+                  image=tc.image, base=recipe.base, fragments=recipe.fragments,
+                  config_sha256=configure.config_digest(config_text), unmet=missing,
+                  build_s=seconds)
+    _store(work, built)
+    return built
+
+
+def _keep_log(log: Path, name: str) -> Path:
+    kept = cache_dir("failed", name) / "build.log"
+    shutil.copyfile(log, kept)
+    return kept
+
+
+def _store(work: Path, built: Build) -> None:
+    """Move the artifacts into the store under a temporary name, then publish."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{built.key}-", dir=built.dir.parent))
+    os.replace(work / "arch/x86/boot/bzImage", tmp / "bzImage")
+    for name, dest in (("vmlinux", "vmlinux"), (".config", "config"),
+                       ("System.map", "System.map"), ("build.log", "build.log")):
+        os.replace(work / name, tmp / dest)
+    if (work / "_modules").exists():
+        os.replace(work / "_modules", tmp / "modules")
+    (tmp / "manifest.json").write_text(json.dumps(built.manifest(), indent=2))
+    try:
+        os.rename(tmp, built.dir)
+    except OSError:            # another run published the same key first
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,110 @@
+"""The pvmatrix command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from . import __version__
+from .errors import PvmError
+
+
+def _build_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="git:PATH@REF, tarball:PATH, dir:PATH or debian:PACKAGE[@SUITE]")
+    p.add_argument("--base", default="tinyconfig",
+                   help="make target (tinyconfig, defconfig, ...) or a config file")
+    p.add_argument("-f", "--fragment", action="append", default=[],
+                   help="Kconfig fragment: a name under kconfigs/ or a path (repeatable)")
+    p.add_argument("--toolchain", default="auto", help="toolchain name, or auto by kernel version")
+    p.add_argument("-j", "--jobs", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+
+
+def cmd_build(args) -> int:
+    from .build import build
+    start = time.monotonic()
+    built = build(args.source, args.base, args.fragment, args.toolchain, args.jobs)
+    took = time.monotonic() - start
+    if args.json:
+        print(json.dumps(dict(built.manifest(), cached=built.cached), indent=2))
+        return 0
+    how = "from cache" if built.cached else f"built in {built.build_s:.0f} s"
+    print(f"{built.version} [{built.toolchain}] {how} ({took:.1f} s): {built.dir}")
+    for name in ("bzImage", "vmlinux", "config", "System.map", "modules", "build.log"):
+        if (built.dir / name).exists():
+            print(f"  {name:<11} {built.dir / name}")
+    _print_unmet(built.unmet)
+    return 0
+
+
+def _print_unmet(unmet: list[dict]) -> None:
+    if not unmet:
+        print("  every option the fragments asked for is set")
+        return
+    from tabulate import tabulate
+    print(f"  {len(unmet)} option(s) asked for did not stick:")
+    rows = [(u["symbol"], u["wanted"], u["got"], u["fragment"], u["reason"]) for u in unmet]
+    print(tabulate(rows, headers=["option", "wanted", "got", "fragment", "why"]))
+
+
+def cmd_toolchains(args) -> int:
+    from tabulate import tabulate
+    from .toolchains import all_toolchains
+    rows = [(t.name, t.suite, t.compiler, f"{t.min_version} - {t.max_version}", t.image)
+            for t in all_toolchains().values()]
+    print(tabulate(rows, headers=["toolchain", "suite", "compiler", "kernels", "image"]))
+    if args.prepare:
+        from . import engine, toolchains
+        for tc in all_toolchains().values():
+            if not args.prepare or tc.name in args.prepare or "all" in args.prepare:
+                print(toolchains.ensure_image(engine.client(), tc))
+    return 0
+
+
+def cmd_source(args) -> int:
+    from .sources import resolve
+    src = resolve(args.source)
+    print(f"{src.spec}: Linux {src.version}, {src.identity}\n  tree: {src.tree}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .matrix import run
+    return run(args.spec)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pvmatrix", description=__doc__)
+    p.add_argument("--version", action="version", version=f"pvmatrix {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build a kernel (or find it in the cache)")
+    _build_args(b)
+    b.set_defaults(func=cmd_build)
+    s = sub.add_parser("source", help="resolve a kernel source and show its identity")
+    s.add_argument("source")
+    s.set_defaults(func=cmd_source)
+    t = sub.add_parser("toolchains", help="list toolchains; --prepare builds their images")
+    t.add_argument("--prepare", nargs="*", metavar="NAME", help="names, or 'all'")
+    t.set_defaults(func=cmd_toolchains)
+    r = sub.add_parser("run", help="run the matrix of a spec (default: the shipped one)")
+    r.add_argument("spec", nargs="?", default=None)
+    r.set_defaults(func=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PvmError as exc:
+        print(f"pvmatrix: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pvmatrix: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Debian packages fetched with apt into a private cache.
+
+The host's apt state is never touched: each suite has its own sources list,
+lists directory and archive cache under the pvmatrix cache.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import tomllib
+from pathlib import Path
+
+from .errors import PvmError
+from .paths import DATA, cache_dir
+
+LISTS_MAX_AGE_S = 24 * 3600
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+
+def suites() -> dict:
+    return tomllib.loads((DATA / "suites.toml").read_text())
+
+
+def _apt(suite: str, *args: str) -> subprocess.CompletedProcess:
+    conf = suites()
+    if suite not in conf["suites"]:
+        raise PvmError(f"unknown Debian suite {suite!r} (known: {', '.join(conf['suites'])})")
+    root = cache_dir("apt", suite)
+    src = root / "sources.list"
+    src.write_text(f"deb [signed-by={KEYRING}] {conf['mirror']} {suite} {conf['suites'][suite]['components']}\n")
+    for d in ("lists/partial", "cache/archives/partial", "debs"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    opts = [
+        f"-o=Dir::Etc::SourceList={src}", "-o=Dir::Etc::SourceParts=/dev/null",
+        f"-o=Dir::State::Lists={root}/lists", f"-o=Dir::Cache={root}/cache",
+        f"-o=Dir::State::status=/dev/null", "-o=APT::Sandbox::User=root",
+        "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
+    ]
+    return subprocess.run(["apt-get", "-q", *opts, *args], cwd=root / "debs",
+                          capture_output=True, text=True)
+
+
+def _refresh(suite: str) -> None:
+    stamp = cache_dir("apt", suite) / "updated"
+    if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S:
+        return
+    done = _apt(suite, "update")
+    if done.returncode != 0:
+        raise PvmError(f"apt-get update for Debian suite {suite} failed: {_first_error(done.stderr)}")
+    stamp.touch()
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith(("E:", "W:")):
+            return line
+    return text.strip().splitlines()[-1] if text.strip() else "no output"
+
+
+def download(package: str, suite: str | None = None) -> Path:
+    """Download the .deb of PACKAGE (from SUITE, else the first suite having it)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", package):
+        raise PvmError(f"not a Debian package name: {package!r}")
+    tried = [suite] if suite else list(suites()["suites"])
+    for name in tried:
+        debs = cache_dir("apt", name, "debs")
+        have = sorted(debs.glob(f"{package}_*.deb"))
+        if have:
+            return have[-1]
+        _refresh(name)
+        done = _apt(name, "download", package)
+        if done.returncode == 0:
+            have = sorted(debs.glob(f"{package}_*.deb"))
+            if have:
+                return have[-1]
+        if "Unable to locate" not in done.stderr and "no installation candidate" not in done.stderr \
+                and "Can't select" not in done.stderr:
+            raise PvmError(f"downloading Debian package {package} from {name} failed: "
+                           f"{_first_error(done.stderr)}")
+    raise PvmError(f"Debian package {package} not found in suite(s) {', '.join(tried)}")
+
+
+def extract(deb: Path, dest: Path) -> None:
+    """Unpack the files of a .deb into DEST."""
+    dest.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PvmError(f"cannot unpack {deb}: {done.stderr.strip()}")

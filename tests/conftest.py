@@ -1,0 +1,36 @@
+"""Shared fixtures. Real kernels are shared across tests through pvmatrix's
+own cache (the default cache location, or $PVMATRIX_CACHE), so the suite
+builds each kernel once per machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+DEBIAN_61 = "debian:linux-source-6.1@bookworm"
+
+
+def pvmatrix(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a child process."""
+    return subprocess.run([sys.executable, "-m", "pvmatrix.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, env=env, timeout=3600)
+
+
+@pytest.fixture(scope="session")
+def debian_61():
+    """Debian's linux-source-6.1, resolved to a tree on disk (fetched once)."""
+    from pvmatrix import sources
+    return sources.resolve(DEBIAN_61)
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A cache of the test's own, for tests that must not see earlier state."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PVMATRIX_CACHE", str(cache))
+    return cache
