@@ -23,7 +23,8 @@ from .errors import PvmError
 from .paths import cache_dir
 
 ARTIFACTS = ("bzImage", "vmlinux", "config", "System.map", "build.log")
-ERROR_LINE = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: |^ERROR: |\*\*\* ")
+COMPILER_ERROR = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: ")
+OTHER_ERROR = re.compile(r"^ERROR: |\*\*\* ")
 
 
 @dataclass
@@ -84,15 +85,24 @@ def _load(key: str) -> Build | None:
     return Build(**data, cached=True)
 
 
+def _as_requested(hit: Build, spec: str, recipe: configure.Recipe, unmet: list) -> Build:
+    """A stored build seen through this request: the same artifacts may come
+    from several recipes, each with its own unmet options."""
+    hit.source, hit.base, hit.fragments, hit.unmet = spec, recipe.base, recipe.fragments, unmet
+    return hit
+
+
 def _make(tc: toolchains.Toolchain, jobs: int) -> str:
     cc = f"ccache {tc.compiler}"
     return f"make -C /src O=/out ARCH=x86_64 -j{jobs} CC='{cc}' HOSTCC='{cc}'"
 
 
 def _env() -> dict[str, str]:
+    # depend mode: no extra preprocessor run on a miss, so a cold build costs
+    # what plain make costs (kbuild's -Wp,-MMD gives ccache the dependencies)
     return {"CCACHE_DIR": container.CCACHE, "CCACHE_MAXSIZE": "10G",
-            "CCACHE_COMPILERCHECK": "content", "KBUILD_BUILD_USER": "pvmatrix",
-            "KBUILD_BUILD_HOST": "pvmatrix", "KBUILD_BUILD_TIMESTAMP": "1970-01-01"}
+            "CCACHE_COMPILERCHECK": "content", "CCACHE_DEPEND": "1", "KBUILD_BUILD_USER": "pvmatrix",
+            "KBUILD_BUILD_HOST": "pvmatrix", "KBUILD_BUILD_TIMESTAMP": "1970-01-01", "LC_ALL": "C"}
 
 
 BUILD_SCRIPT = """set -e
@@ -107,13 +117,16 @@ echo '@@pvmatrix-step done'
 
 
 def _failure(log: Path) -> tuple[str, str]:
-    step, first = "?", ""
+    """The step that failed and the first compiler error line (else make's)."""
+    step, compiler, other = "?", "", ""
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("@@pvmatrix-step "):
             step = line.split()[1]
-        elif not first and ERROR_LINE.search(line):
-            first = line.strip()
-    return step, first or "no compiler error line; see the log"
+        elif not compiler and COMPILER_ERROR.search(line):
+            compiler = line.strip()
+        elif not other and OTHER_ERROR.search(line):
+            other = line.strip()
+    return step, compiler or other or "no error line; see the log"
 
 
 def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = None,
@@ -124,8 +137,10 @@ def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = Non
     tc = toolchains.pick(toolchain, source.version)
     rkey = recipe_key(source.identity, recipe, tc.image)
     memo = cache_dir("recipes") / f"{rkey}.json"
-    if memo.exists() and (hit := _load(json.loads(memo.read_text())["artifact_key"])):
-        return hit
+    if memo.exists():
+        seen = json.loads(memo.read_text())
+        if hit := _load(seen["artifact_key"]):
+            return _as_requested(hit, spec, recipe, seen["unmet"])
 
     from . import engine
     image = toolchains.ensure_image(engine.client(), tc)
@@ -154,9 +169,9 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
     config_text = (work / ".config").read_text()
     key = artifact_key(source.identity, config_text, tc.image)
     missing = [asdict(u) for u in configure.unmet(recipe, config_text, source.tree)]
-    memo.write_text(json.dumps({"artifact_key": key}))
+    memo.write_text(json.dumps({"artifact_key": key, "unmet": missing}))
     if hit := _load(key):
-        return hit
+        return _as_requested(hit, source.spec, recipe, missing)
 
     progress = container.Progress(f"build {label}")
     targets = "all" if "CONFIG_MODULES=y" in config_text else "bzImage vmlinux"
@@ -185,6 +200,7 @@ def _keep_log(log: Path, name: str) -> Path:
 def _store(work: Path, built: Build) -> None:
     """Move the artifacts into the store under a temporary name, then publish."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{built.key}-", dir=built.dir.parent))
+    tmp.chmod(0o755)
     os.replace(work / "arch/x86/boot/bzImage", tmp / "bzImage")
     for name, dest in (("vmlinux", "vmlinux"), (".config", "config"),
                        ("System.map", "System.map"), ("build.log", "build.log")):

@@ -23,7 +23,7 @@ def suites() -> dict:
     return tomllib.loads((DATA / "suites.toml").read_text())
 
 
-def _apt(suite: str, *args: str) -> subprocess.CompletedProcess:
+def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedProcess:
     conf = suites()
     if suite not in conf["suites"]:
         raise PvmError(f"unknown Debian suite {suite!r} (known: {', '.join(conf['suites'])})")
@@ -38,7 +38,7 @@ def _apt(suite: str, *args: str) -> subprocess.CompletedProcess:
         f"-o=Dir::State::status=/dev/null", "-o=APT::Sandbox::User=root",
         "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
     ]
-    return subprocess.run(["apt-get", "-q", *opts, *args], cwd=root / "debs",
+    return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
                           capture_output=True, text=True)
 
 
@@ -80,6 +80,17 @@ def download(package: str, suite: str | None = None) -> Path:
             raise PvmError(f"downloading Debian package {package} from {name} failed: "
                            f"{_first_error(done.stderr)}")
     raise PvmError(f"Debian package {package} not found in suite(s) {', '.join(tried)}")
+
+
+def depends(package: str, suite: str) -> list[str]:
+    """The direct dependencies of PACKAGE in SUITE, e.g. the current kernel a
+    metapackage such as linux-image-amd64 points to."""
+    _refresh(suite)
+    done = _apt(suite, "depends", package, tool="apt-cache")
+    if done.returncode != 0:
+        raise PvmError(f"Debian package {package} not found in suite {suite}: {_first_error(done.stderr)}")
+    return [line.split(":", 1)[1].strip().strip("<>") for line in done.stdout.splitlines()
+            if line.strip().startswith(("Depends:", "|Depends:"))]
 
 
 def extract(deb: Path, dest: Path) -> None:

@@ -16,7 +16,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import PvmError
-from .paths import cache_dir
 
 PODMAN_IDLE_S = 600
 
@@ -64,7 +63,9 @@ def _start_podman() -> str:
     if not shutil.which("podman"):
         raise PvmError("no container engine: no Docker daemon answers and podman is not "
                        "installed (run: apt-get install podman runc)")
-    root = cache_dir("engine")
+    # one service per user, shared by every cache (a test's private cache included)
+    root = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/pvmatrix-{os.getuid()}") / "engine"
+    root.mkdir(parents=True, exist_ok=True)
     sock = root / "podman.sock"
     url = f"unix://{sock}"
     if _ping(url):

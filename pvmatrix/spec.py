@@ -27,8 +27,8 @@ class Spec:
     kernels: list[KernelSpec]
 
 
-def _want(path: Path, key: str, value, kind, what: str):
-    if not isinstance(value, kind) or (kind is list and not all(isinstance(x, str) for x in value)):
+def _want(path: Path, key: str, value, kind, what: str, item=None):
+    if not isinstance(value, kind) or (item and not all(isinstance(x, item) for x in value)):
         raise PvmError(f"{path}: {key}: expected {what}, got {value!r}")
     return value
 
@@ -58,7 +58,7 @@ def load(path: str | Path | None) -> Spec:
             source=_want(path, f"{where}.source", entry.get("source"), str, "a source string"),
             base=_want(path, f"{where}.base", entry.get("base", "tinyconfig"), str, "a string"),
             fragments=_want(path, f"{where}.fragments", entry.get("fragments", []), list,
-                            "a list of fragment names"),
+                            "a list of fragment names", item=str),
             toolchain=_want(path, f"{where}.toolchain", entry.get("toolchain", "auto"), str,
                             "a toolchain name")))
     return Spec(path, kernels)

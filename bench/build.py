@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Builder benchmark: cold build overhead vs plain make, cache hit, ccache-warm.
+
+Writes bench/results/build.json. All figures come from one run, the ratios
+comparing runs made back to back on the same machine. Uses its own cache
+(bench/.cache by default, or $PVMATRIX_CACHE) so that "cold" is cold: the
+source tree is fetched beforehand, artifacts and ccache start empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+os.environ.setdefault("PVMATRIX_CACHE", str(HERE / ".cache"))
+sys.path.insert(0, str(HERE.parent))
+
+from pvmatrix import build, container, engine, sources, toolchains  # noqa: E402
+from pvmatrix.paths import cache_root  # noqa: E402
+
+SOURCE = "debian:linux-source-6.1@bookworm"
+FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
+CLI = [sys.executable, "-m", "pvmatrix.cli", "build", SOURCE, "--base", "tinyconfig",
+       *[a for f in FRAGMENTS for a in ("-f", f)]]
+
+
+def timed_cli() -> float:
+    start = time.monotonic()
+    subprocess.run(CLI, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+    return time.monotonic() - start
+
+
+def forget(*parts: str) -> None:
+    for part in parts:
+        shutil.rmtree(cache_root() / part, ignore_errors=True)
+
+
+def plain_make(config: Path, tc: toolchains.Toolchain, tree: Path) -> float:
+    """make -j2 of the same tree and config in the same image, no pvmatrix, no ccache."""
+    with tempfile.TemporaryDirectory(dir=cache_root()) as out:
+        shutil.copy(config, Path(out) / ".config")
+        empty = Path(out) / "no-ccache"
+        empty.mkdir()
+        mounts = container.Mounts(tree, Path(out), empty)
+        start = time.monotonic()
+        code = container.run(tc.image, f"make -C /src O=/out ARCH=x86_64 -j2 CC={tc.compiler} "
+                             f"HOSTCC={tc.compiler}", mounts, Path(out) / "log", {})
+        took = time.monotonic() - start
+        if code:
+            sys.exit(f"plain make failed: see {out}/log")
+        return took
+
+
+def main() -> None:
+    src = sources.resolve(SOURCE)
+    tc = toolchains.pick("auto", src.version)
+    toolchains.ensure_image(engine.client(), tc)
+    forget("artifacts", "recipes", "ccache")
+    cold = timed_cli()
+    built = build.build(SOURCE, "tinyconfig", FRAGMENTS)
+    hit = min(timed_cli() for _ in range(3))
+    plain = plain_make(built.config, tc, src.tree)
+    forget("artifacts", "recipes")
+    warm = timed_cli()
+    result = {
+        "kernel": f"{src.version} tinyconfig + {' + '.join(FRAGMENTS)}",
+        "toolchain": tc.name, "cores": os.cpu_count(), "host": platform.node(),
+        "cold_s": round(cold, 1), "plain_make_s": round(plain, 1),
+        "overhead_ratio": round(cold / plain, 3),
+        "cache_hit_s": round(hit, 2),
+        "ccache_warm_s": round(warm, 1), "ccache_warm_ratio": round(warm / cold, 3),
+    }
+    out = HERE / "results" / "build.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

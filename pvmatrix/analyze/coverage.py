@@ -1,0 +1,101 @@
+"""Which driver, if any, covers each device of a hardware profile: module
+aliases (fnmatch, as depmod/modprobe match them) and built-in drivers (config
+symbol plus the shipped table of their PCI id patterns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from .builtins import builtin_drivers
+from .hardware import HardwareProfile, PciDevice
+from .kconfig import KernelConfig
+from .modules import ModuleScan
+
+BUILT_IN, MODULE, MISSING = "built-in", "module", "missing"
+
+
+@dataclass
+class DriverMatch:
+    driver: str
+    form: str          # built-in | module
+    pattern: str       # the alias pattern that matched
+    evidence: str
+
+
+@dataclass
+class DeviceCoverage:
+    """The verdict for one device."""
+    device: PciDevice
+    status: str                       # built-in | module | missing
+    driver: str | None = None         # the most specific match of the winning form
+    module_path: str | None = None    # relative to the modules root, for a module
+    evidence: list[str] = field(default_factory=list)
+    matches: list[DriverMatch] = field(default_factory=list)
+
+
+def cover(profile: HardwareProfile, config: KernelConfig | None,
+          scan: ModuleScan | None) -> list[DeviceCoverage]:
+    """Match every device of PROFILE against the kernel's drivers."""
+    return [cover_device(d, config, scan) for d in profile.devices]
+
+
+def cover_device(device: PciDevice, config: KernelConfig | None,
+                 scan: ModuleScan | None) -> DeviceCoverage:
+    alias = device.modalias
+    matches = _module_matches(alias, scan) + _builtin_matches(alias, config, scan)
+    for form in (BUILT_IN, MODULE):
+        chosen = [m for m in matches if m.form == form]
+        if chosen:
+            best = max(chosen, key=lambda m: _specificity(m.pattern))
+            path = None
+            if form == MODULE and scan:
+                path = next((m.path for m in scan.modules if m.name == best.driver), None)
+            return DeviceCoverage(device, form, best.driver, path,
+                                  [m.evidence for m in chosen], matches)
+    why = [f"no module alias or built-in driver matches {alias}"]
+    if scan is None:
+        why.append("no modules tree to check")
+    return DeviceCoverage(device, MISSING, evidence=why)
+
+
+def _module_matches(alias: str, scan: ModuleScan | None) -> list[DriverMatch]:
+    if scan is None:
+        return []
+    found = []
+    for module in scan.modules:
+        for pattern in module.pci_aliases:
+            if fnmatchcase(alias, pattern):
+                found.append(DriverMatch(module.name, MODULE, pattern,
+                                         f"{module.path}: alias={pattern}"))
+                break
+    return found
+
+
+def _builtin_matches(alias: str, config: KernelConfig | None,
+                     scan: ModuleScan | None) -> list[DriverMatch]:
+    found = []
+    in_tree = scan.by_name() if scan else {}
+    for driver in builtin_drivers().values():
+        state = config.state(driver.symbol) if config else "n"
+        if state == "n" or driver.name in in_tree:
+            continue   # absent, or its module was matched (or not) on its own aliases
+        pattern = next((p for p in driver.pci_aliases if fnmatchcase(alias, p)), None)
+        if pattern is None:
+            continue
+        if state == "y":
+            listed = scan is not None and driver.name in scan.builtin
+            found.append(DriverMatch(driver.name, BUILT_IN, pattern,
+                                     f"{config.evidence(driver.symbol)}"
+                                     + (" (listed in modules.builtin)" if listed else "")
+                                     + f"; shipped alias table: {pattern}"))
+        elif scan is None:   # =m but no modules tree to look in
+            found.append(DriverMatch(driver.name, MODULE, pattern,
+                                     f"{config.evidence(driver.symbol)} (no modules tree to check); "
+                                     f"shipped alias table: {pattern}"))
+    return found
+
+
+def _specificity(pattern: str) -> int:
+    """How many characters of PATTERN are literal: more means more specific."""
+    return sum(1 for c in pattern if c not in "*?[]")

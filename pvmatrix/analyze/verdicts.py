@@ -1,0 +1,143 @@
+"""Xen capabilities of one kernel, each with the evidence that decided it:
+the Xen ELF notes say what the image can boot as, the config says which Xen
+drivers and interfaces are there."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .kconfig import KernelConfig
+from .modules import ModuleScan
+from .notes import XENFEAT_DOM0, XenNotes
+
+DOM0_BIT_FROM = (6, 5)   # SUPPORTED_FEATURES' dom0 bit is always set before 6.5
+
+# name -> (title, config symbol, module name when built as a module)
+COMPONENTS: dict[str, tuple[str, str, str | None]] = {
+    "blkfront": ("block frontend (domU disks)", "XEN_BLKDEV_FRONTEND", "xen_blkfront"),
+    "netfront": ("network frontend (domU NIC)", "XEN_NETDEV_FRONTEND", "xen_netfront"),
+    "blkback": ("block backend (dom0)", "XEN_BLKDEV_BACKEND", "xen_blkback"),
+    "netback": ("network backend (dom0)", "XEN_NETDEV_BACKEND", "xen_netback"),
+    "xenfs": ("xenfs (/proc/xen)", "XENFS", "xenfs"),
+    "evtchn": ("event channel device", "XEN_DEV_EVTCHN", "xen_evtchn"),
+    "gntdev": ("grant table device", "XEN_GNTDEV", "xen_gntdev"),
+    "privcmd": ("privcmd (hypercalls from userspace)", "XEN_PRIVCMD", "xen_privcmd"),
+    "hvc_console": ("hvc0 console", "HVC_XEN", None),
+    "file_locking": ("file locking (libxl needs it)", "FILE_LOCKING", None),
+}
+TOOLSTACK_NEEDS = ["xenfs", "evtchn", "gntdev", "privcmd", "file_locking"]
+
+
+@dataclass
+class Capability:
+    """One yes/no/unknown answer about a kernel, with its evidence."""
+    name: str                     # stable key, e.g. "pv_domu"
+    title: str
+    supported: bool | None        # None: the inputs cannot tell
+    form: str | None = None       # built-in | module, for drivers
+    evidence: list[str] = field(default_factory=list)
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    match = re.match(r"(\d+)\.(\d+)", text or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def capabilities(notes: XenNotes | None, config: KernelConfig | None,
+                 scan: ModuleScan | None, version: tuple[int, int] | None) -> list[Capability]:
+    """Every capability, in a stable order."""
+    comps = {name: component(name, config, scan) for name in COMPONENTS}
+    pv, pvh = pv_domu(notes, config), pvh_domu(notes, config)
+    dom0 = pv_dom0(notes, config, version)
+    return [pv, pvh, dom0, *comps.values(), toolstack(dom0, comps)]
+
+
+def pv_domu(notes: XenNotes | None, config: KernelConfig | None) -> Capability:
+    cap = Capability("pv_domu", "boots as PV domU", None)
+    _from_note(cap, notes, "ENTRY", config, "XEN_PV")
+    return cap
+
+
+def pvh_domu(notes: XenNotes | None, config: KernelConfig | None) -> Capability:
+    cap = Capability("pvh_domu", "boots as PVH domU", None)
+    _from_note(cap, notes, "PHYS32_ENTRY", config, "XEN_PVH")
+    return cap
+
+
+def _from_note(cap: Capability, notes: XenNotes | None, note: str,
+               config: KernelConfig | None, symbol: str) -> None:
+    if notes is not None:
+        cap.supported = notes.has(note)
+        cap.evidence.append(notes.describe(note) if cap.supported else f"no Xen note {note}")
+    if config is not None:
+        cap.evidence.append(config.evidence(symbol))
+        if cap.supported is None:
+            cap.supported = config.state(symbol) == "y"
+
+
+def pv_dom0(notes: XenNotes | None, config: KernelConfig | None,
+            version: tuple[int, int] | None) -> Capability:
+    cap = Capability("pv_dom0", "boots as PV dom0", None)
+    pv = pv_domu(notes, config)
+    if pv.supported is False:
+        cap.supported, cap.evidence = False, pv.evidence + ["dom0 is a PV guest: no PV entry"]
+        return cap
+    verdicts: list[bool] = []
+    bit = notes.supported_feature(XENFEAT_DOM0) if notes else None
+    if bit is not None and version and version >= DOM0_BIT_FROM:
+        verdicts.append(bit)
+        cap.evidence.append(f"Xen note SUPPORTED_FEATURES={notes.values['SUPPORTED_FEATURES']:#x}: "
+                            f"dom0 bit {XENFEAT_DOM0} {'set' if bit else 'clear'}")
+    elif bit is not None:
+        cap.evidence.append(f"SUPPORTED_FEATURES dom0 bit ignored: always set before "
+                            f"{DOM0_BIT_FROM[0]}.{DOM0_BIT_FROM[1]}"
+                            + (f" (kernel {version[0]}.{version[1]})" if version else " (version unknown)"))
+    if config is not None:
+        verdicts.append(config.state("XEN_DOM0") == "y")
+        cap.evidence.append(config.evidence("XEN_DOM0"))
+    if verdicts:
+        cap.supported = all(verdicts) and pv.supported is not False
+    else:
+        cap.evidence.append("no kernel config, and no dom0 bit to trust")
+    return cap
+
+
+def component(name: str, config: KernelConfig | None, scan: ModuleScan | None) -> Capability:
+    title, symbol, module = COMPONENTS[name]
+    cap = Capability(name, title, None)
+    if config is None:
+        cap.evidence.append("no kernel config")
+        return cap
+    state = config.state(symbol)
+    cap.evidence.append(config.evidence(symbol))
+    if state == "y":
+        cap.supported, cap.form = True, "built-in"
+    elif state == "m":
+        cap.form = "module"
+        if scan is None:
+            cap.supported = True
+            cap.evidence.append("no modules tree to check the module is there")
+        else:
+            found = scan.by_name().get(module or "")
+            cap.supported = found is not None
+            cap.evidence.append(f"module {found.path}" if found else f"module {module} not in the modules tree")
+    else:
+        cap.supported = False
+    return cap
+
+
+def toolstack(dom0: Capability, comps: dict[str, Capability]) -> Capability:
+    cap = Capability("dom0_toolstack", "runs the xl toolstack as dom0", None)
+    parts = [dom0] + [comps[n] for n in TOOLSTACK_NEEDS]
+    missing = [p.name for p in parts if p.supported is False]
+    unknown = [p.name for p in parts if p.supported is None]
+    if missing:
+        cap.supported = False
+        cap.evidence.append("lacks " + ", ".join(missing))
+    elif unknown:
+        cap.evidence.append("cannot tell: " + ", ".join(unknown))
+    else:
+        cap.supported = True
+        cap.evidence.append("has " + ", ".join(p.name for p in parts))
+    return cap

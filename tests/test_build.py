@@ -1,0 +1,102 @@
+"""Real builds in real containers: Debian's 6.1 source with the Xen recipe,
+the cache, and a build that fails with a real compiler error."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import DEBIAN_61, pvmatrix
+from pvmatrix import build
+from pvmatrix.errors import PvmError
+
+XEN_RECIPE = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
+
+
+@pytest.fixture(scope="session")
+def impossible(tmp_path_factory):
+    """A fragment asking for one symbol 6.1 lacks and one whose dependency is off."""
+    path = tmp_path_factory.mktemp("frag") / "impossible.config"
+    path.write_text("CONFIG_PVMATRIX_NO_SUCH_OPTION=y\n"
+                    "# MEGARAID_SAS needs SCSI, which this fragment turns off\n"
+                    "# CONFIG_SCSI is not set\nCONFIG_MEGARAID_SAS=m\n")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def xen_61(impossible):
+    """Debian 6.1 tinyconfig + the Xen recipe, built once per machine (cached)."""
+    return build.build(DEBIAN_61, "tinyconfig", XEN_RECIPE + [impossible])
+
+
+@pytest.mark.slow
+def test_xen_kernel_artifacts(xen_61):
+    data = xen_61.bzimage.read_bytes()
+    assert data[0x202:0x206] == b"HdrS", "bzImage lacks the x86 boot protocol header"
+    assert xen_61.vmlinux.read_bytes()[:4] == b"\x7fELF"
+    config = xen_61.config.read_text()
+    for line in ("CONFIG_XEN_PV=y", "CONFIG_XEN_PVH=y", "CONFIG_XEN_DOM0=y",
+                 "CONFIG_XEN_BLKDEV_FRONTEND=y", "CONFIG_XEN_NETDEV_BACKEND=y",
+                 "CONFIG_FILE_LOCKING=y", "CONFIG_HVC_XEN=y", "CONFIG_E1000E=m"):
+        assert line in config.splitlines(), line
+    assert (xen_61.dir / "System.map").stat().st_size > 0
+    kos = list(xen_61.modules.rglob("e1000e.ko*"))
+    assert kos, "e1000e module missing from the modules tree"
+    assert "@@pvmatrix-step done" in (xen_61.dir / "build.log").read_text()
+
+
+@pytest.mark.slow
+def test_unmet_options_are_reported(xen_61, impossible):
+    report = {u["symbol"]: u for u in xen_61.unmet}
+    assert set(report) == {"CONFIG_PVMATRIX_NO_SUCH_OPTION", "CONFIG_MEGARAID_SAS"}
+    assert report["CONFIG_PVMATRIX_NO_SUCH_OPTION"]["reason"] == "no such symbol in this kernel"
+    assert report["CONFIG_MEGARAID_SAS"]["got"] == "n"
+    assert report["CONFIG_MEGARAID_SAS"]["fragment"] == impossible
+
+
+@pytest.mark.slow
+def test_second_request_is_a_cache_hit_without_engine(xen_61, impossible):
+    # an engine address that cannot answer: a hit must not need one
+    env = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    args = ["build", DEBIAN_61, "--base", "tinyconfig", "--json"]
+    for frag in XEN_RECIPE + [impossible]:
+        args += ["-f", frag]
+    done = pvmatrix(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads(done.stdout)
+    assert manifest["cached"] is True
+    assert manifest["key"] == xen_61.key
+    assert manifest["unmet"] == xen_61.unmet
+
+
+@pytest.mark.slow
+def test_reordered_fragments_hit_the_same_artifacts(xen_61, impossible):
+    again = build.build(DEBIAN_61, "tinyconfig", list(reversed(XEN_RECIPE)) + [impossible])
+    assert again.cached and again.key == xen_61.key
+
+
+@pytest.fixture
+def broken_tree(tmp_path, debian_61):
+    """A kernel-shaped tree whose build hits a real compiler error."""
+    tree = tmp_path / "broken"
+    (tree / "scripts/kconfig").mkdir(parents=True)
+    shutil.copy(debian_61.tree / "scripts/kconfig/merge_config.sh", tree / "scripts/kconfig")
+    (tree / "Makefile").write_text(
+        "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n"
+        "tinyconfig:\n\techo CONFIG_64BIT=y > $(O)/.config\n"
+        "olddefconfig:\n\ttrue\n"
+        "all bzImage vmlinux:\n\t$(CC) -c $(CURDIR)/broken.c -o $(O)/broken.o\n")
+    (tree / "broken.c").write_text("int main(void)\n{\n\treturn undeclared_thing;\n}\n")
+    return tree
+
+
+@pytest.mark.slow
+def test_failed_build_names_step_and_first_error(broken_tree, private_cache):
+    with pytest.raises(PvmError) as err:
+        build.build(f"dir:{broken_tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
+    msg = str(err.value)
+    assert "failed in step build" in msg
+    assert "broken.c:3:16: error: 'undeclared_thing' undeclared" in msg
+    log = msg.rsplit("(log: ", 1)[1].rstrip(")")
+    assert "undeclared_thing" in open(log).read()
