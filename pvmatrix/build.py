@@ -199,9 +199,13 @@ def _keep_log(log: Path, name: str) -> Path:
 
 def _store(work: Path, built: Build) -> None:
     """Move the artifacts into the store under a temporary name, then publish."""
+    bzimage = work / "arch/x86/boot/bzImage"
+    if not bzimage.exists() or not (work / "vmlinux").exists():
+        raise PvmError(f"build of {built.source} finished but produced no bzImage/vmlinux "
+                       f"(log: {_keep_log(work / 'build.log', built.key)})")
     tmp = Path(tempfile.mkdtemp(prefix=f".{built.key}-", dir=built.dir.parent))
     tmp.chmod(0o755)
-    os.replace(work / "arch/x86/boot/bzImage", tmp / "bzImage")
+    os.replace(bzimage, tmp / "bzImage")
     for name, dest in (("vmlinux", "vmlinux"), (".config", "config"),
                        ("System.map", "System.map"), ("build.log", "build.log")):
         os.replace(work / name, tmp / dest)

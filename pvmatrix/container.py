@@ -14,6 +14,7 @@ from pathlib import Path
 from . import engine
 
 SRC, OUT, CCACHE = "/src", "/out", "/ccache"
+LABEL = "org.pvmatrix.out"   # every container pvmatrix starts carries its output dir
 
 
 @dataclass
@@ -64,12 +65,13 @@ def run(image: str, script: str, mounts: Mounts, log: Path, env: dict[str, str],
         volumes=mounts.volumes(), environment=env,
         network_mode="host" if network else "none",
         cap_drop=["ALL"], security_opt=["no-new-privileges"],
-        ulimits=engine.ulimits(), tmpfs={"/tmp": "exec"})
+        ulimits=engine.ulimits(), tmpfs={"/tmp": "exec"}, labels={LABEL: str(mounts.out)})
     try:
         with open(log, "ab") as fh:
             pending = b""
             for chunk in container.logs(stream=True, follow=True):
                 fh.write(chunk)
+                fh.flush()
                 if progress:
                     pending += chunk
                     *whole, pending = pending.split(b"\n")

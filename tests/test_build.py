@@ -100,3 +100,44 @@ def test_failed_build_names_step_and_first_error(broken_tree, private_cache):
     assert "broken.c:3:16: error: 'undeclared_thing' undeclared" in msg
     log = msg.rsplit("(log: ", 1)[1].rstrip(")")
     assert "undeclared_thing" in open(log).read()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_build_container(tmp_path, debian_61):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pvmatrix import container, engine
+
+    tree = tmp_path / "slow"
+    (tree / "scripts/kconfig").mkdir(parents=True)
+    shutil.copy(debian_61.tree / "scripts/kconfig/merge_config.sh", tree / "scripts/kconfig")
+    (tree / "Makefile").write_text(
+        "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n"
+        "tinyconfig:\n\techo CONFIG_64BIT=y > $(O)/.config\nolddefconfig:\n\ttrue\n"
+        "all bzImage vmlinux:\n\techo compiling; sleep 300\n")
+    env = dict(os.environ, PVMATRIX_CACHE=str(tmp_path / "cache"))
+    child = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "build", f"dir:{tree}",
+                              "--toolchain", "bookworm-gcc12"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ours = {"label": f"{container.LABEL}"}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        logs = list((tmp_path / "cache/work").glob("*/build.log"))
+        if logs and "compiling" in logs[0].read_text():
+            break
+        time.sleep(0.5)
+    else:
+        child.kill()
+        pytest.fail("the slow build never started")
+    work = str(logs[0].parent)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert err.strip().splitlines()[-1] == "pvmatrix: interrupted"
+    left = [c for c in engine.client().containers.list(all=True, filters=ours)
+            if c.labels.get(container.LABEL) == work]
+    assert left == []
+    assert not os.path.exists(work), "the interrupted build's work dir was left behind"
