@@ -76,17 +76,22 @@ def test_reordered_fragments_hit_the_same_artifacts(xen_61, impossible):
     assert again.cached and again.key == xen_61.key
 
 
-@pytest.fixture
-def broken_tree(tmp_path, debian_61):
-    """A kernel-shaped tree whose build hits a real compiler error."""
-    tree = tmp_path / "broken"
-    (tree / "scripts/kconfig").mkdir(parents=True)
-    shutil.copy(debian_61.tree / "scripts/kconfig/merge_config.sh", tree / "scripts/kconfig")
-    (tree / "Makefile").write_text(
+def fake_tree(path, debian_61, build_recipe: str):
+    """A kernel-shaped tree (real merge_config.sh) whose build runs BUILD_RECIPE."""
+    (path / "scripts/kconfig").mkdir(parents=True)
+    shutil.copy(debian_61.tree / "scripts/kconfig/merge_config.sh", path / "scripts/kconfig")
+    (path / "Makefile").write_text(
         "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n"
         "tinyconfig:\n\techo CONFIG_64BIT=y > $(O)/.config\n"
         "olddefconfig:\n\ttrue\n"
-        "all bzImage vmlinux:\n\t$(CC) -c $(CURDIR)/broken.c -o $(O)/broken.o\n")
+        f"all bzImage vmlinux:\n\t{build_recipe}\n")
+    return path
+
+
+@pytest.fixture
+def broken_tree(tmp_path, debian_61):
+    """A kernel-shaped tree whose build hits a real compiler error."""
+    tree = fake_tree(tmp_path / "broken", debian_61, "$(CC) -c $(CURDIR)/broken.c -o $(O)/broken.o")
     (tree / "broken.c").write_text("int main(void)\n{\n\treturn undeclared_thing;\n}\n")
     return tree
 
@@ -111,13 +116,7 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61):
 
     from pvmatrix import container, engine
 
-    tree = tmp_path / "slow"
-    (tree / "scripts/kconfig").mkdir(parents=True)
-    shutil.copy(debian_61.tree / "scripts/kconfig/merge_config.sh", tree / "scripts/kconfig")
-    (tree / "Makefile").write_text(
-        "VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n"
-        "tinyconfig:\n\techo CONFIG_64BIT=y > $(O)/.config\nolddefconfig:\n\ttrue\n"
-        "all bzImage vmlinux:\n\techo compiling; sleep 300\n")
+    tree = fake_tree(tmp_path / "slow", debian_61, "echo compiling; sleep 300")
     env = dict(os.environ, PVMATRIX_CACHE=str(tmp_path / "cache"))
     child = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "build", f"dir:{tree}",
                               "--toolchain", "bookworm-gcc12"], env=env,
