@@ -139,7 +139,7 @@ def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = Non
     memo = cache_dir("recipes") / f"{rkey}.json"
     if memo.exists():
         seen = json.loads(memo.read_text())
-        if hit := _load(seen["artifact_key"]):
+        if "unmet" in seen and (hit := _load(seen["artifact_key"])):
             return _as_requested(hit, spec, recipe, seen["unmet"])
 
     from . import engine
