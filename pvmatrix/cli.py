@@ -91,6 +91,10 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the matrix of a spec (default: the shipped one)")
     r.add_argument("spec", nargs="?", default=None)
     r.set_defaults(func=cmd_run)
+    from .analyze.cli import register
+    register(sub)
+    from .boot.cli import register as register_boot
+    register_boot(sub)
     return p
 
 

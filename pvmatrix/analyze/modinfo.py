@@ -102,12 +102,35 @@ def _read_one(root: str, rel: str, unpacked: dict[str, bytes | str]) -> ModInfo:
         else:
             elf = raw
         modinfo = parse_modinfo(elf)
-    except (OSError, ValueError, lzma.LZMAError, EOFError, struct.error) as exc:
-        info.error = str(exc) if not isinstance(exc, OSError) else f"cannot read ({exc.strerror})"
+    except OSError as exc:
+        info.error = f"cannot read ({exc.strerror})"
+        return info
+    except (lzma.LZMAError, EOFError, gzip.BadGzipFile) as exc:
+        info.error = f"corrupt compressed module ({exc})"
+        return info
+    except (ValueError, struct.error) as exc:
+        info.error = str(exc)
         return info
     info.name = (modinfo.get("name") or [info.name])[0]
     info.pci_aliases = [a for a in modinfo.get("alias", []) if a.startswith("pci:")]
     return info
+
+
+def read_module_elf(path: Path) -> bytes:
+    """The ELF image of the module file at PATH, decompressed."""
+    from ..errors import PvmError
+    root, rel = os.path.split(str(path))
+    try:
+        raw = Path(path).read_bytes()
+        if rel.endswith(".zst"):
+            elf = _unzstd(root, [rel])[rel]
+            if isinstance(elf, str):
+                raise ValueError(elf)
+            return elf
+        return lzma.decompress(raw) if rel.endswith(".xz") else \
+            gzip.decompress(raw) if rel.endswith(".gz") else raw
+    except (OSError, ValueError, lzma.LZMAError, EOFError) as exc:
+        raise PvmError(f"{path}: unreadable module ({exc})") from None
 
 
 def _unzstd(root: str, paths: list[str]) -> dict[str, bytes | str]:

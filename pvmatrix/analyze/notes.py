@@ -60,12 +60,19 @@ def read_xen_notes(elf: bytes, source: str = "vmlinux") -> XenNotes:
         raise PvmError(f"{source}: not a readable ELF file ({exc})") from None
     notes = XenNotes()
     for offset, size in regions:
-        for name, ntype, desc in iter_notes(elf[offset:offset + size], little):
-            if name == "Xen" and ntype in XEN_NOTES:
-                key, kind = XEN_NOTES[ntype]
-                notes.values[key] = _decode(desc, kind, little)
-            elif name == "Linux" and ntype == LINUX_BUILD_SALT:
-                notes.build_salt = desc.split(b"\0", 1)[0].decode(errors="replace")
+        parse_notes(elf[offset:offset + size], little, notes)
+    return notes
+
+
+def parse_notes(data: bytes, little: bool = True, into: XenNotes | None = None) -> XenNotes:
+    """The Xen notes among the note records DATA (a PT_NOTE segment's bytes)."""
+    notes = into if into is not None else XenNotes()
+    for name, ntype, desc in iter_notes(data, little):
+        if name == "Xen" and ntype in XEN_NOTES:
+            key, kind = XEN_NOTES[ntype]
+            notes.values[key] = _decode(desc, kind, little)
+        elif name == "Linux" and ntype == LINUX_BUILD_SALT:
+            notes.build_salt = desc.split(b"\0", 1)[0].decode(errors="replace")
     return notes
 
 

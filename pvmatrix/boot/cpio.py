@@ -75,7 +75,7 @@ def from_tar(tar_path: Path, out: BinaryIO, skip: tuple[str, ...] = ()) -> int:
     count = 0
     with tarfile.open(tar_path) as tf:
         for m in tf:
-            name = m.name.lstrip("./").rstrip("/")
+            name = m.name.removeprefix("./").strip("/")
             if not name or any(name == s or name.startswith(s + "/") for s in skip):
                 continue
             perm = m.mode & 0o7777

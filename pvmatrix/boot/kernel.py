@@ -7,6 +7,7 @@ package "debian:linux-image-X[@SUITE]" (fetched and unpacked once).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,15 @@ def from_dir(path: Path, label: str | None = None) -> Kernel:
         raise PvmError(f"kernel {path}: no bzImage or boot/vmlinuz-* in it")
     configs = [path / "config", *sorted((path / "boot").glob("config-*"))]
     config = next((p for p in configs if p.is_file()), None)
+    if label is None and (path / "manifest.json").is_file():
+        meta = json.loads((path / "manifest.json").read_text())
+        label = f"{meta.get('version', '?')}-{meta.get('key', path.name)[:8]}"
     return Kernel(label or path.name[:12], image, _modules_in(path), config)
 
 
 def from_build(build) -> Kernel:
     """The kernel of a pvmatrix.build.Build."""
-    return from_dir(build.dir, f"{build.version}-{build.key[:8]}")
+    return from_dir(build.dir)
 
 
 def from_debian(spec: str) -> Kernel:

@@ -16,7 +16,7 @@ check() {  # check NAME CMD...: run, say ok or not, relay output on failure
     return $rc
 }
 
-XENBIN=$(ls -d /usr/lib/xen-*/bin 2>/dev/null | tail -n1)
+XENBIN=$(ls -d /usr/lib/xen-[0-9]*/bin 2>/dev/null | tail -n1)
 export PATH="$XENBIN:$PATH"
 for m in xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback xen-netback loop; do
     modprobe -q "$m" 2>/dev/null
@@ -26,9 +26,10 @@ mkdir -p /proc/xen /run/xen /run/xenstored /var/lib/xenstored /var/lib/xen /var/
 check xenfs mount -t xenfs xenfs /proc/xen
 say probe=xen caps="$(cat /proc/xen/capabilities 2>/dev/null)" version="$(cat /sys/hypervisor/version/major 2>/dev/null).$(cat /sys/hypervisor/version/minor 2>/dev/null)"
 
-xs_up() {
-    if [ -x "$XENBIN/xenstored" ]; then xenstored --pid-file=/run/xenstored.pid || return 1
-    else oxenstored --pid-file=/run/xenstored.pid || return 1; fi
+xs_up() {  # the C xenstored if shipped, else oxenstored; wait until it answers
+    xs=$(command -v xenstored || command -v oxenstored) || { echo "no xenstored in dom0"; return 1; }
+    say probe=xenstored path="$xs"
+    "$xs" --pid-file=/run/xenstored.pid || return 1
     i=0; while [ $i -lt 50 ]; do xenstore-read / >/dev/null 2>&1 && return 0; sleep 0.2; i=$((i + 1)); done
     xenstore-read /
 }

@@ -42,9 +42,16 @@ pvm_pci_of() {  # PCI address of a sysfs device path, or none
     echo "$p" | tr '/' '\n' | grep -E '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$' | tail -n1 | grep . || echo none
 }
 
+pvm_storage_bound() {  # is a driver bound to some mass storage controller (class 01)?
+    for d in /sys/bus/pci/devices/*; do
+        case "$(cat "$d/class" 2>/dev/null)" in 0x01*) [ -e "$d/driver" ] && return 0 ;; esac
+    done
+    return 1
+}
+
 pvm_block() {  # every disk: where it hangs, and what sector 1 holds
     i=0
-    while [ $i -lt "${1:-20}" ]; do   # SCSI/ATA scans are asynchronous: wait a little
+    while pvm_storage_bound && [ $i -lt "${1:-20}" ]; do   # disk scans are asynchronous
         ls /sys/block | grep -qvE '^(loop|ram|zram)' && break
         sleep 0.1; i=$((i + 1))
     done

@@ -1,0 +1,15 @@
+"""Boot harness: kernels booted for real in QEMU, bare metal and under Xen
+(PV dom0, PV and PVH domU), each role judged from the serial log.
+
+    from pvmatrix.boot import run_cells, load_kernel
+    cells = run_cells(load_kernel(build.dir), ["baremetal", "dom0", "domU-pv", "domU-pvh"])
+    for c in cells: print(c.role, c.verdict.status, c.verdict.reason)
+"""
+
+from .harness import Boot, Cell, boot_baremetal, boot_xen, run_cells
+from .kernel import Kernel, from_build, load as load_kernel
+from .roles import Role, all_roles
+from .verdicts import Evidence, Verdict
+
+__all__ = ["Boot", "Cell", "Evidence", "Kernel", "Role", "Verdict", "all_roles", "boot_baremetal",
+           "boot_xen", "from_build", "load_kernel", "run_cells"]

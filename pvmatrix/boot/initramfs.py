@@ -1,0 +1,149 @@
+"""The initramfs archives of a boot, built here from data/boot/ and a kernel.
+
+- probe: busybox (the host's static one), the probe library, an init, and the
+  kernel's modules; for bare metal and for domU guests.
+- dom0 overlay: appended to the dom0 userspace archive; its init, the probe
+  library, the boot plan, hotplug scripts, the candidate's modules and the
+  domU kernel + probe initramfs that dom0 will start with xl.
+"""
+
+from __future__ import annotations
+
+import lzma
+import shutil
+from pathlib import Path
+
+from ..errors import PvmError
+from ..paths import DATA
+from . import cpio
+from .kernel import Kernel
+
+BOOT_DATA = DATA / "boot"
+SELECT_ABOVE_MB = 48       # a bigger modules tree is cut down to what the boot needs
+GUEST_MODULES = ("xen-blkfront", "xen-netfront")
+DOM0_MODULES = ("xen-evtchn", "xen-gntdev", "xen-gntalloc", "xen-privcmd", "xenfs",
+                "xen-blkback", "xen-netback", "loop", "bridge")
+
+
+def busybox() -> Path:
+    for p in (Path("/bin/busybox"), Path("/usr/bin/busybox")):
+        if p.is_file():
+            return p
+    raise PvmError("busybox is not installed on this host (apt-get install busybox-static)")
+
+
+def _norm(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    for ext in (".xz", ".zst", ".gz"):
+        base = base.removesuffix(ext)
+    return base.removesuffix(".ko").replace("-", "_")
+
+
+def _deps(tree: Path) -> dict[str, tuple[str, list[str]]]:
+    """modules.dep: normalized name -> (path, dependency paths)."""
+    out = {}
+    dep = tree / "modules.dep"
+    if dep.exists():
+        for line in dep.read_text().splitlines():
+            path, _, rest = line.partition(":")
+            out[_norm(path)] = (path, rest.split())
+    return out
+
+
+def module_paths(kernel: Kernel, wanted: list[str] | None) -> list[str]:
+    """Module files (relative to the tree) to ship: all of them when WANTED is
+    None, else those named and their dependencies."""
+    tree = kernel.modules
+    if tree is None:
+        return []
+    deps = _deps(tree)
+    if wanted is None:
+        return sorted(p for p, _ in deps.values())
+    chosen: set[str] = set()
+    todo = [_norm(w) for w in wanted]
+    while todo:
+        name = todo.pop()
+        if name in deps and deps[name][0] not in chosen:
+            chosen.add(deps[name][0])
+            todo += [_norm(d) for d in deps[name][1]]
+    return sorted(chosen)
+
+
+def tree_mb(kernel: Kernel) -> float:
+    if kernel.modules is None:
+        return 0.0
+    return sum(p.stat().st_size for p in kernel.modules.rglob("*.ko*") if p.is_file()) / 2**20
+
+
+def add_modules(w: cpio.Writer, kernel: Kernel, root: str, wanted: list[str] | None,
+                decompress: bool) -> int:
+    """Ship the chosen modules under ROOT/RELEASE with the tree's index files.
+
+    DECOMPRESS: .ko.xz become .ko (busybox modprobe) and modules.dep follows.
+    """
+    tree = kernel.modules
+    if tree is None:
+        return 0
+    dest = f"{root}/{kernel.release}"
+    paths = module_paths(kernel, wanted)
+    for rel in paths:
+        src = tree / rel
+        if not src.exists():
+            continue
+        if decompress and rel.endswith(".xz"):
+            w.file(f"{dest}/{rel[:-3]}", lzma.decompress(src.read_bytes()))
+        else:
+            w.copy(f"{dest}/{rel}", src, 0o644)
+    for index in sorted(tree.glob("modules.*")):
+        if not index.is_file():
+            continue
+        if decompress and index.name.endswith(".bin"):
+            continue     # busybox reads the text files; they are rewritten below
+        data = index.read_bytes()
+        if decompress and index.name in ("modules.dep", "modules.order"):
+            data = data.replace(b".ko.xz", b".ko")
+        w.file(f"{dest}/{index.name}", data)
+    return len(paths)
+
+
+def _scripts(w: cpio.Writer, init: str) -> None:
+    w.copy("init", BOOT_DATA / init, 0o755)
+    w.copy("pvm/lib.sh", BOOT_DATA / "lib.sh", 0o644)
+
+
+def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None = None) -> Path:
+    """A busybox initramfs running INIT, with KERNEL's modules (gzip'd newc)."""
+    with cpio.gzip_writer(out) as gz:
+        w = cpio.Writer(gz)
+        for d in ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "run", "tmp"):
+            w.dir(d)
+        w.copy("bin/busybox", busybox(), 0o755)
+        w.symlink("bin/sh", "busybox")
+        _scripts(w, init)
+        if kernel is not None:
+            add_modules(w, kernel, "lib/modules", wanted, decompress=True)
+        w.close()
+    return out
+
+
+def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_initrd: Path | None,
+                 plan: dict[str, str], wanted: list[str] | None) -> Path:
+    """The dom0 boot's own files, to append to the userspace archive."""
+    with cpio.gzip_writer(out) as gz:
+        w = cpio.Writer(gz)
+        _scripts(w, "dom0-init.sh")
+        w.file("pvm/plan.env", "".join(f'{k}="{v}"\n' for k, v in plan.items()).encode())
+        for script in ("pvm-vif", "pvm-block"):
+            w.copy(f"etc/xen/scripts/{script}", BOOT_DATA / script, 0o755)
+        # merged /usr: "lib" is a symlink in the userspace, an entry for it would replace it
+        add_modules(w, kernel, "usr/lib/modules", wanted, decompress=False)
+        if guest_kernel is not None and guest_initrd is not None:
+            w.copy("pvm/guest/bzImage", guest_kernel.image, 0o644)
+            w.copy("pvm/guest/initrd.gz", guest_initrd, 0o644)
+        w.close()
+    return out
+
+
+def copy_file(src: Path, dest: Path) -> Path:
+    shutil.copyfile(src, dest)
+    return dest

@@ -1,0 +1,200 @@
+"""Running QEMU: accelerator probe, command line, deadline, cleanup, memory.
+
+A QEMU started here never outlives the harness: it runs in its own process
+group, dies with its parent (PR_SET_PDEATHSIG), and is killed on deadline,
+exception, Ctrl-C, SIGTERM and interpreter exit. Its peak RSS comes from
+wait4's rusage.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import PvmError
+from .markers import Line, parse_line
+
+QEMU = "qemu-system-x86_64"
+OVERHEAD_MB = 384            # QEMU itself, TCG translation cache, page tables
+GRACE_S = 2.5                # after the init's last word: time to power off
+_live: dict[int, subprocess.Popen] = {}
+
+
+@dataclass
+class Accel:
+    name: str                # "kvm" or "tcg"
+    why: str
+
+    def args(self) -> list[str]:
+        if self.name == "kvm":
+            return ["-accel", "kvm", "-cpu", "host"]
+        return ["-accel", "tcg,thread=multi,tb-size=512", "-cpu", "qemu64,+svm,+npt"]
+
+
+def probe_accel() -> Accel:
+    """KVM only when it can host Xen (a plain, nested-capable KVM); else TCG.
+
+    PVMATRIX_ACCEL=tcg|kvm overrides the probe.
+    """
+    forced = os.environ.get("PVMATRIX_ACCEL")
+    if forced in ("tcg", "kvm"):
+        return Accel(forced, "PVMATRIX_ACCEL")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return Accel("tcg", "no usable /dev/kvm")
+    mods = Path("/sys/module")
+    if (mods / "kvm_pvm").exists():
+        return Accel("tcg", "/dev/kvm is the PVM flavour (kvm_pvm): it cannot run Xen")
+    for vendor in ("kvm_amd", "kvm_intel"):
+        nested = mods / vendor / "parameters" / "nested"
+        if nested.exists():
+            if nested.read_text().strip() in ("1", "Y", "y"):
+                return Accel("kvm", f"{vendor} with nested virtualization")
+            return Accel("tcg", f"{vendor} without nested virtualization (Xen needs it)")
+    return Accel("tcg", "/dev/kvm has no kvm_amd/kvm_intel behind it")
+
+
+def mem_available_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def check_memory(guest_mb: int, what: str) -> None:
+    """Refuse a boot that would not fit in free memory."""
+    need, free = guest_mb + OVERHEAD_MB, mem_available_mb()
+    if need > free:
+        raise PvmError(f"{what}: needs {need} MB ({guest_mb} MB guest + {OVERHEAD_MB} MB "
+                       f"QEMU) but only {free} MB are available; not starting it")
+
+
+def esc(text: str) -> str:
+    """QEMU option value: a comma is written ",,"."""
+    return str(text).replace(",", ",,")
+
+
+def command(accel: Accel, memory_mb: int, serial: Path, kernel: Path, append: str,
+            initrd: str, devices: list[str], smp: int = 2) -> list[str]:
+    if not shutil.which(QEMU):
+        raise PvmError(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
+    return [QEMU, "-machine", "pc", *accel.args(), "-smp", str(smp), "-m", str(memory_mb),
+            "-nodefaults", "-display", "none", "-no-reboot", "-no-user-config",
+            "-monitor", "none", "-serial", f"file:{serial}",
+            "-kernel", str(kernel), "-append", append, "-initrd", initrd, *devices]
+
+
+@dataclass
+class Run:
+    lines: list[Line] = field(default_factory=list)
+    timed_out: bool = False
+    exit_code: int | None = None
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    stopped_by: str = ""
+    stderr_tail: list[str] = field(default_factory=list)
+
+
+def _pdeathsig() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _kill(proc: subprocess.Popen):
+    """Kill PROC's process group; reap it; return its rusage (or None)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        for _ in range(30):
+            try:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return usage
+            time.sleep(0.1)
+    return None
+
+
+@atexit.register
+def _kill_all() -> None:
+    for proc in list(_live.values()):
+        _kill(proc)
+
+
+def _on_term(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _install_term_handler() -> None:
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_term)
+
+
+def run(cmd: list[str], serial: Path, deadline_s: float,
+        stop: Callable[[Line], bool], crash: Callable[[Line], bool],
+        on_line: Callable[[Line], None] | None = None) -> Run:
+    """Run CMD until it exits, STOP or CRASH sees a line (plus a grace), or the deadline."""
+    _install_term_handler()
+    serial.write_text("")
+    err_path = serial.with_suffix(".stderr")
+    out = Run()
+    start = time.monotonic()
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True, preexec_fn=_pdeathsig)
+    _live[proc.pid] = proc
+    try:
+        pending, no, stop_at = b"", 0, None
+        with open(serial, "rb") as fh:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                chunk = fh.read()
+                now = time.monotonic() - start
+                if chunk:
+                    pending += chunk
+                    *whole, pending = pending.split(b"\n")
+                    for raw in whole:
+                        no += 1
+                        line = parse_line(no, raw.decode(errors="replace"), round(now, 2))
+                        out.lines.append(line)
+                        if on_line:
+                            on_line(line)
+                        if stop_at is None and (stop(line) or crash(line)):
+                            stop_at = now + GRACE_S
+                            out.stopped_by = line.text.strip()
+                if pid:
+                    proc.returncode = out.exit_code = os.waitstatus_to_exitcode(status)
+                    out.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)
+                    break
+                if stop_at is not None and now >= stop_at:
+                    break
+                if now >= deadline_s:
+                    out.timed_out = True
+                    break
+                time.sleep(0.1)
+            if pending:
+                out.lines.append(parse_line(no + 1, pending.decode(errors="replace"), None))
+    finally:
+        if proc.returncode is None:
+            usage = _kill(proc)
+            if usage is not None:
+                out.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)
+        _live.pop(proc.pid, None)
+        out.wall_s = round(time.monotonic() - start, 2)
+    out.stderr_tail = err_path.read_text(errors="replace").strip().splitlines()[-5:]
+    return out

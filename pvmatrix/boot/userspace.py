@@ -1,0 +1,72 @@
+"""dom0 userspace per Xen version: a container image exported to an initramfs.
+
+The image (data/boot/dom0.Containerfile: the suite's xen-utils, busybox, kmod,
+iproute2) is built with the docker SDK on the suite's bootstrapped base image,
+then its filesystem is exported and turned into a gzip'd newc archive. Both
+are cached by the digest of the Containerfile as instantiated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import PvmError
+from ..paths import DATA, cache_dir
+from . import cpio
+from .xen import Xen
+
+SKIP = ("dev", "proc", "sys", "run", "tmp")   # mounted by the init
+
+
+def containerfile(xen: Xen, base: str) -> str:
+    return (DATA / "boot" / "dom0.Containerfile").read_text().format(
+        base=base, utils=xen.utils, xen=xen.version)
+
+
+def _say(msg: str) -> None:
+    print(f"pvmatrix: {msg}", file=sys.stderr, flush=True)
+
+
+def dom0_initramfs(xen: Xen) -> Path:
+    """The cached gzip'd cpio of the dom0 userspace for XEN's version."""
+    from .. import engine, toolchains
+    from ..toolchains import base_tag
+    text = containerfile(xen, base_tag(xen.suite))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest}.cpio.gz"
+    if out.exists():
+        return out
+    client = engine.client()
+    toolchains.ensure_base(client, xen.suite)
+    tag = f"pvmatrix/dom0:xen{xen.version}-{digest}"
+    if not toolchains._has_image(client, tag):
+        _say(f"building dom0 userspace image {tag} (once)")
+        import docker.errors
+        try:
+            client.images.build(fileobj=io.BytesIO(text.encode()), tag=tag, network_mode="host",
+                                rm=True, forcerm=True)
+        except docker.errors.BuildError as exc:
+            lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
+            raise PvmError(f"building the dom0 userspace for Xen {xen.version} ({xen.utils}, "
+                           f"{xen.suite}) failed: "
+                           f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
+    _say(f"exporting {tag} to an initramfs (once)")
+    with tempfile.TemporaryDirectory(prefix="dom0-", dir=cache_dir("work")) as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        box = client.containers.create(tag, command=["true"])
+        try:
+            with open(tar, "wb") as fh:
+                for chunk in box.export():
+                    fh.write(chunk)
+        finally:
+            box.remove(force=True)
+        part = Path(tmp) / "rootfs.cpio.gz"
+        with cpio.gzip_writer(part) as gz:
+            cpio.from_tar(tar, gz, skip=SKIP)
+        os.replace(part, out)
+    return out

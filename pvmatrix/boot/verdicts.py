@@ -1,0 +1,201 @@
+"""From a parsed serial log to one verdict per role, with the log lines that
+prove it. Nothing is assumed: ok needs every expected marker, and every
+other status points at the lines it came from."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from .markers import Line, crash_signs, find, matches
+from .roles import Role
+
+OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, NOT_RUN = (
+    "ok", "failed", "panic", "crashed", "oops", "timeout", "not run")
+ERRORISH = re.compile(r"error|fail|cannot|unable|denied|errno|not |no ", re.I)
+
+
+@dataclass
+class Evidence:
+    line: int          # line number in the serial log (0: not from the log)
+    text: str
+    note: str = ""
+
+
+@dataclass
+class Verdict:
+    status: str
+    reason: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class BootOutcome:
+    """What the runner knows besides the log."""
+    timed_out: bool = False
+    exit_code: int | None = None
+    wall_s: float = 0.0
+    stderr_tail: list[str] = field(default_factory=list)
+
+
+def _ev(lines: list[Line], note: str = "", limit: int = 12) -> list[Evidence]:
+    return [Evidence(ln.no, ln.text, note) for ln in lines[:limit]]
+
+
+def _around(all_lines: list[Line], hit: Line, before: int = 6, after: int = 2,
+            region: str | None = None) -> list[Line]:
+    pool = [ln for ln in all_lines if region is None or ln.region == region]
+    idx = next((i for i, ln in enumerate(pool) if ln.no == hit.no), 0)
+    return [ln for ln in pool[max(0, idx - before): idx + after + 1] if ln.text.strip()]
+
+
+def _tail(lines: list[Line], n: int = 8) -> list[Line]:
+    return [ln for ln in lines if ln.text.strip()][-n:]
+
+
+def _crash(region_lines: list[Line], all_lines: list[Line], region: str) -> Verdict | None:
+    signs = crash_signs(region_lines)
+    if signs["xen"]:
+        return Verdict(CRASHED, f"Xen: {signs['xen'][0].text.strip()}",
+                       _ev(_around(all_lines, signs["xen"][0], 4, 6)))
+    if signs["panic"]:
+        hit = signs["panic"][0]
+        return Verdict(PANIC, hit.text.strip(), _ev(_around(all_lines, hit, 6, 1, region)))
+    if signs["oops"]:
+        hit = signs["oops"][0]
+        return Verdict(OOPS, hit.text.strip(), _ev(_around(all_lines, hit, 1, 8, region)))
+    return None
+
+
+def _missing(role: Role, lines: list[Line], subst: dict[str, str]) -> list[str]:
+    return [p for p in role.expect if not find(lines, p, subst)]
+
+
+def _failed_checks(lines: list[Line], region_out: list[Line]) -> list[Evidence]:
+    """Markers saying ok=0, with the relayed output of their command."""
+    ev: list[Evidence] = []
+    for ln in lines:
+        if ln.fields.get("ok") == "0":
+            ev.append(Evidence(ln.no, ln.text, "check failed"))
+            tag = ln.fields.get("check") or ln.fields.get("guest")
+            out = [o for o in region_out if o.tag == tag]
+            ev += _ev([o for o in out if ERRORISH.search(o.text)] or out, "its output", 6)
+    return ev
+
+
+def toolstack_failure(role: Role, lines: list[Line], guests: list[str]) -> list[Line]:
+    """xl create output lines that blame dom0's toolstack (e.g. xl's lock)."""
+    pats = [re.compile(p, re.I) for p in role.toolstack_errors]
+    return [ln for ln in lines if ln.tag in guests and any(p.search(ln.text) for p in pats)]
+
+
+def judge_host(role: Role, lines: list[Line], outcome: BootOutcome,
+               guests: list[str] = ()) -> Verdict:
+    """baremetal / dom0: the kernel booted directly, its init and (dom0) toolstack."""
+    host = [ln for ln in lines if ln.region == "host"]
+    markers = [ln for ln in host if ln.is_marker]
+    crash = _crash(host, lines, "host")
+    missing = _missing(role, markers, {})
+    if crash and (missing or crash.status != OOPS):
+        return crash
+    if crash:                       # an oops, though the init went on
+        return crash
+    if role.toolstack_errors and (blame := toolstack_failure(role, lines, list(guests))):
+        return Verdict(FAILED, f"toolstack: {blame[0].text.strip()}",
+                       _ev(blame, "xl create output"))
+    if not missing:
+        return Verdict(OK, "every expected marker seen",
+                       _ev([find(markers, p) for p in role.expect], "expected marker"))
+    out = [ln for ln in host if ln.tag]
+    ev = _failed_checks(markers, out)
+    if outcome.timed_out and not ev:
+        return Verdict(TIMEOUT, f"no {missing[0]!r} before the deadline "
+                       f"({outcome.wall_s:.0f} s)", _ev(_tail(host), "last lines"))
+    if not ev:
+        ev = _ev(_tail(host), "last lines")
+        ev += [Evidence(0, t, "qemu stderr") for t in outcome.stderr_tail[-3:]]
+    return Verdict(FAILED, f"missing marker {missing[0]!r}", ev)
+
+
+def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdict,
+                subst: dict[str, str]) -> Verdict:
+    """domU-pv / domU-pvh: one guest started by dom0's xl, seen through its console."""
+    if not dom0.ok and dom0.status != OOPS:
+        why = "dom0 toolstack" if dom0.status == FAILED else f"dom0 {dom0.status}"
+        return Verdict(NOT_RUN, why, dom0.evidence[:4])
+    g = role.where
+    mine = [ln for ln in lines if ln.region == g or ln.tag == g]
+    markers = [ln for ln in mine if ln.is_marker]
+    created = find(markers, "stage=create")
+    if created is None:
+        if outcome.timed_out:
+            return Verdict(TIMEOUT, "boot deadline passed before the guest was created",
+                           _ev(_tail([ln for ln in lines if ln.region == "host"]), "last lines"))
+        return Verdict(NOT_RUN, "dom0 never started it", [])
+    if created.fields.get("ok") != "1":
+        out = [ln for ln in mine if ln.tag == g]
+        errs = [ln for ln in out if ERRORISH.search(ln.text)] or out
+        return Verdict(FAILED, f"xl create: {(errs[0].text.strip() if errs else 'failed')}",
+                       [Evidence(created.no, created.text, "xl create failed")]
+                       + _ev(errs, "xl create output"))
+    exit_ = find(markers, "stage=exit")
+    seconds = _guest_seconds(exit_)
+    crash = _crash(mine, lines, g)
+    domid = created.fields.get("domid")
+    xen_lines = [ln for ln in lines if ln.is_xen and domid and re.search(rf"\bd{domid}(v\d+)?\b", ln.text)]
+    if crash:
+        crash.seconds = seconds
+        return crash
+    state = exit_.fields.get("state") if exit_ else None
+    if state == "crashed":
+        return Verdict(CRASHED, "the domain crashed", _ev(xen_lines, "Xen on this domain")
+                       + _ev(_tail([ln for ln in mine if ln.region == g]), "console"), seconds)
+    missing = _missing(role, markers, subst)
+    if not missing:
+        return Verdict(OK, "every expected marker seen",
+                       _ev([find(markers, p, subst) for p in role.expect], "expected marker"),
+                       seconds)
+    console = [ln for ln in mine if ln.region == g and not ln.is_marker]
+    if state == "timeout" or (exit_ is None and outcome.timed_out):
+        return Verdict(TIMEOUT, f"no {missing[0]!r} before the guest deadline",
+                       _ev(_tail(console) or xen_lines, "last console lines"), seconds)
+    bad = [ln for ln in markers if ln.fields.get("ok") == "0"]
+    ev = _ev(bad, "probe failed") + _ev(xen_lines, "Xen on this domain", 4) \
+        + _ev(_tail(console, 6), "last console lines")
+    return Verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
+                   + (f" (state {state})" if state else ""), ev, seconds)
+
+
+def _guest_seconds(exit_: Line | None) -> float | None:
+    try:
+        return round(float(exit_.fields["up"]) - float(exit_.fields["start"]), 2)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def hardware(lines: list[Line], devices: dict[str, str]) -> dict[str, dict]:
+    """Per emulated device (name -> PCI address): bound driver, disks, links."""
+    host = [ln for ln in lines if ln.region == "host" and ln.is_marker]
+    out = {}
+    for name, addr in devices.items():
+        pci = find(host, f"probe=pci dev={addr}")
+        drv = pci.fields.get("driver") if pci else None
+        out[name] = {
+            "pci": addr,
+            "id": pci.fields.get("id") if pci else None,
+            "driver": None if drv in (None, "none") else drv,
+            "evidence": pci.no if pci else None,
+            "block": [dict(dev=ln.fields.get("dev"), data=ln.fields.get("data"))
+                      for ln in host if matches(ln.fields, f"probe=block pci={addr}")],
+            "netif": [ln.fields.get("dev") for ln in host
+                      if matches(ln.fields, f"probe=netif pci={addr}")],
+        }
+    return out
