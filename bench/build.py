@@ -85,4 +85,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from pvmatrix.cli import _terminate
+    import signal
+    signal.signal(signal.SIGTERM, _terminate)   # stop the container on kill too
     main()

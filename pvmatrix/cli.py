@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 
@@ -70,11 +71,6 @@ def cmd_source(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    from .matrix import run
-    return run(args.spec)
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pvmatrix", description=__doc__)
     p.add_argument("--version", action="version", version=f"pvmatrix {__version__}")
@@ -88,9 +84,8 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("toolchains", help="list toolchains; --prepare builds their images")
     t.add_argument("--prepare", nargs="*", metavar="NAME", help="names, or 'all'")
     t.set_defaults(func=cmd_toolchains)
-    r = sub.add_parser("run", help="run the matrix of a spec (default: the shipped one)")
-    r.add_argument("spec", nargs="?", default=None)
-    r.set_defaults(func=cmd_run)
+    from .matrix.cli import register as register_matrix
+    register_matrix(sub)
     from .analyze.cli import register
     register(sub)
     from .boot.cli import register as register_boot
@@ -98,7 +93,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt   # SIGTERM cleans up like Ctrl-C: containers, QEMU, temp dirs
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     args = parser().parse_args(argv)
     try:
         return args.func(args)
