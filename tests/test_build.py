@@ -108,7 +108,8 @@ def test_failed_build_names_step_and_first_error(broken_tree, private_cache):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_build_container(tmp_path, debian_61):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, signame):
     import signal
     import subprocess
     import sys
@@ -132,7 +133,7 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61):
         child.kill()
         pytest.fail("the slow build never started")
     work = str(logs[0].parent)
-    child.send_signal(signal.SIGINT)
+    child.send_signal(getattr(signal, signame))
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130
     assert err.strip().splitlines()[-1] == "pvmatrix: interrupted"
