@@ -8,11 +8,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..configure import SET
 from ..errors import PvmError
 
 IKCFG_START, IKCFG_END = b"IKCFG_ST", b"IKCFG_ED"
-_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
-_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 _HEADER = re.compile(r"^# Linux/\S+ (\S+) Kernel Configuration", re.M)
 
 
@@ -42,7 +41,7 @@ def parse_config(text: str, source: str) -> KernelConfig:
     """Parse the text of a .config."""
     config = KernelConfig(source)
     for line in text.splitlines():
-        match = _LINE.match(line)
+        match = SET.match(line)
         if match:
             config.symbols[match.group(1)] = match.group(2).strip('"')
     header = _HEADER.search(text)
