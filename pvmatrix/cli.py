@@ -56,10 +56,14 @@ def cmd_toolchains(args) -> int:
     rows = [(t.name, t.suite, t.compiler, f"{t.min_version} - {t.max_version}", t.image)
             for t in all_toolchains().values()]
     print(tabulate(rows, headers=["toolchain", "suite", "compiler", "kernels", "image"]))
-    if args.prepare:
+    if args.prepare is not None:
         from . import engine, toolchains
+        wanted = set(args.prepare) or {"all"}
+        unknown = wanted - set(all_toolchains()) - {"all"}
+        if unknown:
+            raise PvmError(f"unknown toolchain(s): {', '.join(sorted(unknown))}")
         for tc in all_toolchains().values():
-            if not args.prepare or tc.name in args.prepare or "all" in args.prepare:
+            if "all" in wanted or tc.name in wanted:
                 print(toolchains.ensure_image(engine.client(), tc))
     return 0
 
@@ -82,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("source")
     s.set_defaults(func=cmd_source)
     t = sub.add_parser("toolchains", help="list toolchains; --prepare builds their images")
-    t.add_argument("--prepare", nargs="*", metavar="NAME", help="names, or 'all'")
+    t.add_argument("--prepare", nargs="*", metavar="NAME", help="names (default: all)")
     t.set_defaults(func=cmd_toolchains)
     from .matrix.cli import register as register_matrix
     register_matrix(sub)
