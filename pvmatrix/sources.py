@@ -96,6 +96,14 @@ def _git(spec: str, path: Path, ref: str) -> Source:
     return Source(spec, "git", f"git:{commit}", tree)
 
 
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _sha256(path: Path) -> str:
     """sha256 of a file, remembered by (path, size, mtime) so repeats are instant."""
     st = path.stat()
@@ -103,12 +111,9 @@ def _sha256(path: Path) -> str:
         f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
     if memo.exists():
         return memo.read_text()
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    memo.write_text(h.hexdigest())
-    return h.hexdigest()
+    digest = _file_sha256(path)
+    memo.write_text(digest)
+    return digest
 
 
 def _kernel_root(top: Path) -> Path:
@@ -145,17 +150,32 @@ def _tarball(spec: str, path: Path) -> Source:
 
 
 def _directory(spec: str, path: Path) -> Source:
-    """A local tree, identified by the sha256 of its files' paths and contents."""
+    """A local tree, identified by the sha256 of its files' paths and contents.
+
+    Per-file digests are remembered by (size, mtime) in one memo per tree, so
+    a repeat only stats the files."""
     if not path.is_dir():
         raise PvmError(f"directory source {spec!r}: {path} is not a directory")
     kernel_version(path)
-    listing = []
+    memo_path = cache_dir("identity") / (
+        "dir-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest() + ".json")
+    memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
+    fresh, listing = {}, []
     for root, dirs, files in os.walk(path):
         dirs[:] = sorted(d for d in dirs if d != ".git")
         for name in sorted(files):
             full = Path(root, name)
-            if full.is_file() and not full.is_symlink():
-                listing.append(f"{full.relative_to(path)}\0{_sha256(full)}")
+            if full.is_symlink() or not full.is_file():
+                continue
+            rel, st = str(full.relative_to(path)), full.stat()
+            seen = memo.get(rel)
+            if seen and seen[:2] == [st.st_size, st.st_mtime_ns]:
+                digest = seen[2]
+            else:
+                digest = _file_sha256(full)
+            fresh[rel] = [st.st_size, st.st_mtime_ns, digest]
+            listing.append(f"{rel}\0{digest}")
+    memo_path.write_text(json.dumps(fresh))
     digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()
     return Source(spec, "dir", f"sha256:{digest}", path.resolve())
 
