@@ -32,10 +32,23 @@ CLI = [sys.executable, "-m", "pvmatrix.cli", "build", SOURCE, "--base", "tinycon
        *[a for f in FRAGMENTS for a in ("-f", f)]]
 
 
-def timed_cli() -> float:
+LOAD: dict[str, float] = {}   # 1-min load average at the end of each phase: other work running?
+
+
+def timed_cli(phase: str = "") -> float:
     start = time.monotonic()
-    subprocess.run(CLI, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
-    return time.monotonic() - start
+    child = subprocess.Popen(CLI, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+    try:
+        if child.wait():
+            sys.exit(f"pvmatrix build failed ({child.returncode})")
+    finally:
+        if child.poll() is None:      # interrupted: let the CLI stop its container
+            child.terminate()
+            child.wait()
+    took = time.monotonic() - start
+    if phase:
+        LOAD[phase] = os.getloadavg()[0]
+    return took
 
 
 def forget(*parts: str) -> None:
@@ -54,6 +67,7 @@ def plain_make(config: Path, tc: toolchains.Toolchain, tree: Path) -> float:
         code = container.run(tc.image, f"make -C /src O=/out ARCH=x86_64 -j2 CC={tc.compiler} "
                              f"HOSTCC={tc.compiler}", mounts, Path(out) / "log", {})
         took = time.monotonic() - start
+        LOAD["plain"] = os.getloadavg()[0]
         if code:
             sys.exit(f"plain make failed: see {out}/log")
         return took
@@ -64,12 +78,12 @@ def main() -> None:
     tc = toolchains.pick("auto", src.version)
     toolchains.ensure_image(engine.client(), tc)
     forget("artifacts", "recipes", "ccache")
-    cold = timed_cli()
+    cold = timed_cli("cold")
     built = build.build(SOURCE, "tinyconfig", FRAGMENTS)
     hit = min(timed_cli() for _ in range(3))
     plain = plain_make(built.config, tc, src.tree)
     forget("artifacts", "recipes")
-    warm = timed_cli()
+    warm = timed_cli("ccache_warm")
     result = {
         "kernel": f"{src.version} tinyconfig + {' + '.join(FRAGMENTS)}",
         "toolchain": tc.name, "cores": os.cpu_count(), "host": platform.node(),
@@ -77,6 +91,7 @@ def main() -> None:
         "overhead_ratio": round(cold / plain, 3),
         "cache_hit_s": round(hit, 2),
         "ccache_warm_s": round(warm, 1), "ccache_warm_ratio": round(warm / cold, 3),
+        "load_avg_1m_after": {k: round(v, 2) for k, v in LOAD.items()},
     }
     out = HERE / "results" / "build.json"
     out.parent.mkdir(exist_ok=True)

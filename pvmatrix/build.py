@@ -42,6 +42,7 @@ class Build:
     config_sha256: str
     unmet: list[dict] = field(default_factory=list)
     build_s: float = 0.0
+    cpu_s: float = 0.0
     cached: bool = False
 
     @property
@@ -113,7 +114,14 @@ if grep -q '^CONFIG_MODULES=y' /out/.config; then
   {make} INSTALL_MOD_PATH=/out/_modules modules_install
 fi
 echo '@@pvmatrix-step done'
-"""
+""" + container.CPU_REPORT
+CPU_LINE = re.compile(r"^@@pvmatrix-cpu (\d+)m([\d.]+)s (\d+)m([\d.]+)s", re.M)
+
+
+def cpu_seconds(log_text: str) -> float:
+    """User + system CPU time of every container step that reported it (bash `times`)."""
+    return round(sum(int(um) * 60 + float(us) + int(sm) * 60 + float(ss)
+                     for um, us, sm, ss in CPU_LINE.findall(log_text)), 1)
 
 
 def _failure(log: Path) -> tuple[str, str]:
@@ -164,8 +172,8 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
                          container.Progress(f"configure {label}"))
     if code != 0:
         _, first = _failure(log)
-        raise PvmError(f"configuring {source.spec} ({recipe.base} + {', '.join(recipe.fragments)}) "
-                       f"failed: {first} (log: {_keep_log(log, 'configure')})")
+        raise PvmError(f"configuring {source.spec} ({' + '.join([recipe.base, *recipe.fragments])}) "
+                       f"failed: {first} (log: {_keep_log(log, 'configure-' + recipe.key[:16])})")
     config_text = (work / ".config").read_text()
     key = artifact_key(source.identity, config_text, tc.image)
     missing = [asdict(u) for u in configure.unmet(recipe, config_text, source.tree)]
@@ -186,7 +194,7 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
                   identity=source.identity, version=source.version, toolchain=tc.name,
                   image=tc.image, base=recipe.base, fragments=recipe.fragments,
                   config_sha256=configure.config_digest(config_text), unmet=missing,
-                  build_s=seconds)
+                  build_s=seconds, cpu_s=cpu_seconds(log.read_text(errors="replace")))
     _store(work, built)
     return built
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .container import CPU_REPORT
 from .errors import PvmError
 from .paths import KCONFIGS
 
@@ -144,6 +145,6 @@ def script(recipe: Recipe, make: str) -> str:
     """Shell that leaves the resolved .config in /out (fragment at /out/.pvm-fragment)."""
     start = (f"{make} {recipe.base}" if recipe.base in MAKE_BASES
              else "cp /out/.pvm-base /out/.config")
-    return (f"echo '@@pvmatrix-step configure'\n{start}\n"
+    return (f"set -e\necho '@@pvmatrix-step configure'\n{start}\n"
             "cd /out && /src/scripts/kconfig/merge_config.sh -m -O /out /out/.config /out/.pvm-fragment\n"
-            f"{make} olddefconfig\n")
+            f"{make} olddefconfig\n" + CPU_REPORT)

@@ -15,6 +15,10 @@ from . import engine
 
 SRC, OUT, CCACHE = "/src", "/out", "/ccache"
 LABEL = "org.pvmatrix.out"   # every container pvmatrix starts carries its output dir
+# Appended to a script: the CPU time of everything it ran. `times` must run in
+# the script's own shell (a pipe or $(...) would fork and report zeros).
+CPU_REPORT = 'times > /tmp/.times; echo "@@pvmatrix-cpu $(tail -n 1 /tmp/.times)"\n'
+
 
 
 @dataclass

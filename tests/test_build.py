@@ -97,6 +97,33 @@ def broken_tree(tmp_path, debian_61):
 
 
 @pytest.mark.slow
+def test_configure_failure_is_named(private_cache, tmp_path, debian_61):
+    tree = fake_tree(tmp_path / "t", debian_61, "true")
+    (tree / "Makefile").write_text((tree / "Makefile").read_text().replace(
+        "echo CONFIG_64BIT=y > $(O)/.config", "@echo '*** Kconfig: syntax error'; false"))
+    with pytest.raises(PvmError, match=r"configuring dir:.* failed: \*\*\* Kconfig: syntax error"):
+        build.build(f"dir:{tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
+
+
+@pytest.mark.slow
+def test_store_cache_and_cpu_time_with_a_small_tree(private_cache, tmp_path, debian_61):
+    """The whole store path on a tree that builds in seconds: artifacts published
+    under the key, CPU time measured in the container, then a hit."""
+    tree = fake_tree(tmp_path / "small", debian_61,
+                     "mkdir -p $(O)/arch/x86/boot && head -c 600000 /dev/urandom | xz -9 > "
+                     "$(O)/arch/x86/boot/bzImage && cp $(O)/arch/x86/boot/bzImage $(O)/vmlinux "
+                     "&& touch $(O)/System.map")
+    first = build.build(f"dir:{tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
+    assert not first.cached and first.cpu_s > 0
+    assert first.dir == private_cache / "artifacts" / first.key
+    assert sorted(p.name for p in first.dir.iterdir()) == [
+        "System.map", "build.log", "bzImage", "config", "manifest.json", "vmlinux"]
+    assert not list((private_cache / "work").iterdir()), "work dir left behind"
+    again = build.build(f"dir:{tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
+    assert again.cached and again.key == first.key and again.cpu_s == first.cpu_s
+
+
+@pytest.mark.slow
 def test_failed_build_names_step_and_first_error(broken_tree, private_cache):
     with pytest.raises(PvmError) as err:
         build.build(f"dir:{broken_tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
