@@ -56,7 +56,7 @@ def forget(*parts: str) -> None:
         shutil.rmtree(cache_root() / part, ignore_errors=True)
 
 
-def plain_make(config: Path, tc: toolchains.Toolchain, tree: Path) -> float:
+def plain_make(config: Path, tc: toolchains.Toolchain, tree: Path) -> tuple[float, float]:
     """make -j2 of the same tree and config in the same image, no pvmatrix, no ccache."""
     with tempfile.TemporaryDirectory(dir=cache_root()) as out:
         shutil.copy(config, Path(out) / ".config")
@@ -64,13 +64,14 @@ def plain_make(config: Path, tc: toolchains.Toolchain, tree: Path) -> float:
         empty.mkdir()
         mounts = container.Mounts(tree, Path(out), empty)
         start = time.monotonic()
-        code = container.run(tc.image, f"make -C /src O=/out ARCH=x86_64 -j2 CC={tc.compiler} "
-                             f"HOSTCC={tc.compiler}", mounts, Path(out) / "log", {})
+        code = container.run(tc.image, f"set -e\nmake -C /src O=/out ARCH=x86_64 -j2 "
+                             f"CC={tc.compiler} HOSTCC={tc.compiler}\n" + container.CPU_REPORT,
+                             mounts, Path(out) / "log", {})
         took = time.monotonic() - start
         LOAD["plain"] = os.getloadavg()[0]
         if code:
             sys.exit(f"plain make failed: see {out}/log")
-        return took
+        return took, build.cpu_seconds((Path(out) / "log").read_text())
 
 
 def main() -> None:
@@ -81,9 +82,10 @@ def main() -> None:
     cold = timed_cli("cold")
     built = build.build(SOURCE, "tinyconfig", FRAGMENTS)
     hit = min(timed_cli() for _ in range(3))
-    plain = plain_make(built.config, tc, src.tree)
+    plain, plain_cpu = plain_make(built.config, tc, src.tree)
     forget("artifacts", "recipes")
     warm = timed_cli("ccache_warm")
+    rebuilt = build.build(SOURCE, "tinyconfig", FRAGMENTS)
     result = {
         "kernel": f"{src.version} tinyconfig + {' + '.join(FRAGMENTS)}",
         "toolchain": tc.name, "cores": os.cpu_count(), "host": platform.node(),
@@ -91,6 +93,10 @@ def main() -> None:
         "overhead_ratio": round(cold / plain, 3),
         "cache_hit_s": round(hit, 2),
         "ccache_warm_s": round(warm, 1), "ccache_warm_ratio": round(warm / cold, 3),
+        "cold_cpu_s": built.cpu_s, "plain_make_cpu_s": plain_cpu,
+        "overhead_cpu_ratio": round(built.cpu_s / plain_cpu, 3),
+        "ccache_warm_cpu_ratio": round(rebuilt.cpu_s / built.cpu_s, 3),
+        # wall ratios are only as good as the machine was quiet: load after each phase
         "load_avg_1m_after": {k: round(v, 2) for k, v in LOAD.items()},
     }
     out = HERE / "results" / "build.json"
