@@ -26,13 +26,14 @@ from pvmatrix.boot.kernel import from_build  # noqa: E402
 
 SOURCE = "debian:linux-source-6.1@bookworm"
 FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
-ROUNDS = int(os.environ.get("PVMATRIX_BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("PVMATRIX_BENCH_ROUNDS", "1"))
 
 
 def main() -> int:
     kernel = from_build(build.build(SOURCE, "tinyconfig", FRAGMENTS))
     userspace.dom0_initramfs(xen.hypervisor("4.17"))      # prepared, not timed
     accel = qemu.probe_accel()
+    load_before = os.getloadavg()
     xen_runs, bare_runs = [], []
     for _ in range(ROUNDS):
         cells = harness.run_cells(kernel, ["dom0", "domU-pv", "domU-pvh"])
@@ -64,7 +65,8 @@ def main() -> int:
         "accel_why": accel.why,
         "kernel": kernel.label,
         "xen": "4.17",
-        "guests": "parallel",
+        "guests": "sequential",
+        "host_load_avg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "date": time.strftime("%Y-%m-%d")},
         "targets": {"dom0_pv_pvh_probes_s": 60, "baremetal_s": 15},

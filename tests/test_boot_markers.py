@@ -75,4 +75,69 @@ def test_truncated_log_is_timeout_with_last_lines():
     cut = [ln for ln in lines if ln.no < 40]
     v = judge_host(roles.get("dom0"), cut, BootOutcome(timed_out=True, wall_s=60))
     assert v.status == "timeout" and v.evidence
-    assert v.evidence[-1].line == max(ln.no for ln in cut if ln.text.strip())
+    assert v.evidence[-1].line == max(ln.no for ln in cut if ln.text.strip() and ln.region == "host")
+
+
+def test_baremetal_ok_log_and_hardware():
+    from pvmatrix.boot.verdicts import hardware
+    lines = _fixture("baremetal-ok.log")
+    v = judge_host(roles.get("baremetal"), lines, BootOutcome())
+    assert v.status == "ok", v
+    hw = hardware(lines, {"e1000e": "0000:00:10.0", "ich9-ahci": "0000:00:11.0"})
+    assert hw["e1000e"]["driver"] == "e1000e" and hw["e1000e"]["netif"] == ["eth0"]
+    assert hw["ich9-ahci"]["driver"] is None and hw["ich9-ahci"]["id"] == "8086:2922"
+
+
+def test_pvh_triple_fault_is_crashed_with_xen_dump():
+    lines = _fixture("pvh-triple-fault.log")
+    dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
+    assert dom0.status == "ok", dom0
+    pvh = judge_guest(roles.get("domU-pvh"), lines, BootOutcome(), dom0, {"disk": "x"})
+    assert pvh.status == "crashed" and "Triple fault" in pvh.reason
+    assert any("RIP" in e.text for e in pvh.evidence)
+
+
+def test_guest_create_failure_is_failed_with_xl_output():
+    text = ("PVM check=xl-list ok=1 up=1\nPVM guest=pvh stage=start up=2\n"
+            "PVM guest=pvh stage=create ok=0 rc=3 up=3\n"
+            "PVMOUT pvh| Parsing config from /run/pvh.cfg\n"
+            "PVMOUT pvh| libxl: error: libxl_dom.c:123:libxl__build_dom: xc_dom_parse_image failed\n")
+    lines = parse(text)
+    dom0 = judge_host(roles.get("dom0"), parse("PVM stage=init\n" + "\n".join(
+        f"PVM {p}" for p in roles.get("dom0").expect)), BootOutcome(), ["pvh"])
+    v = judge_guest(roles.get("domU-pvh"), lines, BootOutcome(), dom0, {"disk": "x"})
+    assert v.status == "failed" and "xc_dom_parse_image failed" in v.reason
+    assert [e.line for e in v.evidence][:2] == [3, 5]
+
+
+def test_lock_error_blames_dom0_toolstack_and_skips_guests():
+    ok = "\n".join(f"PVM {p}" for p in roles.get("dom0").expect)
+    text = ok + ("\nPVM guest=pv stage=create ok=0 rc=1\n"
+                 "PVMOUT pv| libxl: error: libxl_internal.c:1 libxl__lock_file_for_domain: "
+                 "cannot lock file /var/lib/xen/userdata: Function not implemented (errno=38)\n")
+    lines = parse(text)
+    dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
+    assert dom0.status == "failed" and dom0.reason.startswith("toolstack:")
+    for role in ("domU-pv", "domU-pvh"):
+        v = judge_guest(roles.get(role), lines, BootOutcome(), dom0, {"disk": "x"})
+        assert (v.status, v.reason) == ("not run", "dom0 toolstack")
+
+
+def test_dom0_panic_is_panic_with_reason():
+    lines = parse("PVM stage=init role=dom0\n[ 3.1] Kernel panic - not syncing: Attempted to kill init!"
+                  " exitcode=0x00000100\n(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.\n")
+    v = judge_host(roles.get("dom0"), lines, BootOutcome())
+    # Xen saying dom0 crashed is the Xen-level sign; the panic line is in the evidence
+    assert v.status in ("crashed", "panic")
+    assert any("Kernel panic" in e.text for e in v.evidence)
+
+
+def test_real_lock_error_in_xen_init_dom0_blames_the_toolstack():
+    """A real boot of the 6.1 kernel built without FILE_LOCKING: xen-init-dom0
+    fails on libxl's lock (errno 38); xl create then fails for another reason."""
+    lines = _fixture("no-file-locking.log")
+    dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
+    assert dom0.status == "failed" and dom0.reason.startswith("toolstack:"), dom0
+    assert "errno=38" in dom0.reason and "lock" in dom0.reason
+    v = judge_guest(roles.get("domU-pv"), lines, BootOutcome(), dom0, {"disk": "x"})
+    assert (v.status, v.reason) == ("not run", "dom0 toolstack")

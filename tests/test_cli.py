@@ -3,7 +3,8 @@
 import pytest
 
 from conftest import pvmatrix
-from pvmatrix import spec, toolchains
+from pvmatrix import toolchains
+from pvmatrix.matrix import spec
 from pvmatrix.errors import PvmError
 
 

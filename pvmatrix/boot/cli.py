@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from ..errors import PvmError
@@ -23,7 +22,9 @@ def register(sub) -> None:
                    help="emulated device instead of a profile (repeatable; "
                         "default: e1000e, ich9-ahci)")
     p.add_argument("--guest-kernel", help="domU kernel, if not the dom0 kernel")
-    p.add_argument("--sequential", action="store_true", help="start domUs one after the other")
+    p.add_argument("--parallel", action="store_true",
+                   help="start the domUs together (faster; PVH guests were flaky that way "
+                        "under TCG)")
     p.add_argument("--json", action="store_true", help="print the cells as JSON")
     p.set_defaults(func=cmd_boot)
 
@@ -48,7 +49,7 @@ def cmd_boot(args) -> int:
     kernel = load(args.kernel)
     guest = load(args.guest_kernel) if args.guest_kernel else None
     cells = run_cells(kernel, list(args.role or ALL), args.xen, names, guest, profile,
-                      parallel=not args.sequential)
+                      parallel=args.parallel)
     if args.json:
         print(json.dumps([c.to_dict() for c in cells], indent=2, default=str))
     else:

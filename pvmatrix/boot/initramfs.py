@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import lzma
-import shutil
 from pathlib import Path
 
 from ..errors import PvmError
@@ -21,6 +20,12 @@ from .kernel import Kernel
 BOOT_DATA = DATA / "boot"
 SELECT_ABOVE_MB = 48       # a bigger modules tree is cut down to what the boot needs
 GUEST_MODULES = ("xen-blkfront", "xen-netfront")
+# static busybox applets put first in dom0's PATH: cheaper to exec than Debian's
+DOM0_APPLETS = ("sh", "cat", "cut", "sed", "grep", "tr", "dd", "sleep", "awk", "readlink", "ls",
+                "tail", "head", "printf", "mkdir", "uname", "poweroff", "sync", "basename", "ts",
+                "ip", "losetup", "mount", "mv")
+# class drivers udev would load through a non-PCI modalias (scsi:t-0x00 ...)
+STORAGE_CLASS_MODULES = ("sd_mod",)
 DOM0_MODULES = ("xen-evtchn", "xen-gntdev", "xen-gntalloc", "xen-privcmd", "xenfs",
                 "xen-blkback", "xen-netback", "loop", "bridge")
 
@@ -129,21 +134,30 @@ def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None 
 def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_initrd: Path | None,
                  plan: dict[str, str], wanted: list[str] | None) -> Path:
     """The dom0 boot's own files, to append to the userspace archive."""
-    with cpio.gzip_writer(out) as gz:
-        w = cpio.Writer(gz)
+    with cpio.plain_writer(out) as fh:
+        w = cpio.Writer(fh)
         _scripts(w, "dom0-init.sh")
+        w.copy("pvm/bin/busybox", busybox(), 0o755)
+        for applet in DOM0_APPLETS:
+            w.symlink(f"pvm/bin/{applet}", "busybox")
         w.file("pvm/plan.env", "".join(f'{k}="{v}"\n' for k, v in plan.items()).encode())
         for script in ("pvm-vif", "pvm-block"):
             w.copy(f"etc/xen/scripts/{script}", BOOT_DATA / script, 0o755)
         # merged /usr: "lib" is a symlink in the userspace, an entry for it would replace it
         add_modules(w, kernel, "usr/lib/modules", wanted, decompress=False)
         if guest_kernel is not None and guest_initrd is not None:
-            w.copy("pvm/guest/bzImage", guest_kernel.image, 0o644)
+            w.file("pvm/guest/kernel", elf_image(guest_kernel), 0o644)
             w.copy("pvm/guest/initrd.gz", guest_initrd, 0o644)
         w.close()
     return out
 
 
-def copy_file(src: Path, dest: Path) -> Path:
-    shutil.copyfile(src, dest)
-    return dest
+def elf_image(kernel: Kernel) -> bytes:
+    """A kernel as Xen or xl will load it: the bzImage's decompressed ELF when
+    it can be had (libxc would otherwise decompress it inside dom0, seconds
+    under TCG), else the bzImage itself. Same file, same Xen notes."""
+    try:
+        from ..analyze.bzimage import extract_vmlinux
+        return extract_vmlinux(kernel.image)
+    except Exception:
+        return kernel.image.read_bytes()

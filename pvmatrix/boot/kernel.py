@@ -8,6 +8,7 @@ package "debian:linux-image-X[@SUITE]" (fetched and unpacked once).
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,21 @@ def from_debian(spec: str) -> Kernel:
     dest = cache_dir("boot", "kernels", deb.stem)
     if not any(dest.iterdir()):
         debian.extract(deb, dest)
-    return from_dir(dest, name.removeprefix("linux-image-"))
+    kernel = from_dir(dest, name.removeprefix("linux-image-"))
+    if kernel.modules is not None and not (kernel.modules / "modules.dep").exists():
+        _depmod(kernel.modules)
+    return kernel
+
+
+def _depmod(tree: Path) -> None:
+    """A kernel package ships no module indexes (its postinst makes them):
+    make the text ones with busybox depmod (the boot inits read those)."""
+    from .initramfs import busybox
+    base = tree.parent.parent.parent          # BASE/lib/modules/RELEASE
+    done = subprocess.run([str(busybox()), "depmod", "-b", str(base), tree.name],
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not (tree / "modules.dep").exists():
+        raise PvmError(f"kernel {tree}: depmod failed: {done.stderr.strip()[:200]}")
 
 
 def load(spec: str | Path) -> Kernel:

@@ -2,7 +2,8 @@
 
 The image (data/boot/dom0.Containerfile: the suite's xen-utils, busybox, kmod,
 iproute2) is built with the docker SDK on the suite's bootstrapped base image,
-then its filesystem is exported and turned into a gzip'd newc archive. Both
+then its filesystem is exported and turned into a newc archive (uncompressed:
+see cpio.plain_writer). Both
 are cached by the digest of the Containerfile as instantiated.
 """
 
@@ -33,12 +34,12 @@ def _say(msg: str) -> None:
 
 
 def dom0_initramfs(xen: Xen) -> Path:
-    """The cached gzip'd cpio of the dom0 userspace for XEN's version."""
+    """The cached (uncompressed) cpio of the dom0 userspace for XEN's version."""
     from .. import engine, toolchains
     from ..toolchains import base_tag
     text = containerfile(xen, base_tag(xen.suite))
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest}.cpio.gz"
+    out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest}.cpio"
     if out.exists():
         return out
     client = engine.client()
@@ -65,8 +66,8 @@ def dom0_initramfs(xen: Xen) -> Path:
                     fh.write(chunk)
         finally:
             box.remove(force=True)
-        part = Path(tmp) / "rootfs.cpio.gz"
-        with cpio.gzip_writer(part) as gz:
-            cpio.from_tar(tar, gz, skip=SKIP)
+        part = Path(tmp) / "rootfs.cpio"
+        with cpio.plain_writer(part) as fh:
+            cpio.from_tar(tar, fh, skip=SKIP)
         os.replace(part, out)
     return out

@@ -12,6 +12,8 @@ from .roles import Role
 
 OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, NOT_RUN = (
     "ok", "failed", "panic", "crashed", "oops", "timeout", "not run")
+DOMAIN_CRASH = re.compile(r"Triple fault|domain_crash|crashed|Unhandled .*fault|"
+                          r"FATAL|Guest-initiated crash")
 ERRORISH = re.compile(r"error|fail|cannot|unable|denied|errno|not |no ", re.I)
 
 
@@ -91,10 +93,11 @@ def _failed_checks(lines: list[Line], region_out: list[Line]) -> list[Evidence]:
     return ev
 
 
-def toolstack_failure(role: Role, lines: list[Line], guests: list[str]) -> list[Line]:
-    """xl create output lines that blame dom0's toolstack (e.g. xl's lock)."""
+def toolstack_failure(role: Role, lines: list[Line], tags: list[str]) -> list[Line]:
+    """Output of xl create or of a toolstack check (TAGS) that blames dom0's
+    toolstack (e.g. libxl's lock without FILE_LOCKING)."""
     pats = [re.compile(p, re.I) for p in role.toolstack_errors]
-    return [ln for ln in lines if ln.tag in guests and any(p.search(ln.text) for p in pats)]
+    return [ln for ln in lines if ln.tag in tags and any(p.search(ln.text) for p in pats)]
 
 
 def judge_host(role: Role, lines: list[Line], outcome: BootOutcome,
@@ -104,11 +107,10 @@ def judge_host(role: Role, lines: list[Line], outcome: BootOutcome,
     markers = [ln for ln in host if ln.is_marker]
     crash = _crash(host, lines, "host")
     missing = _missing(role, markers, {})
-    if crash and (missing or crash.status != OOPS):
+    if crash:                       # an oops counts even when the init went on
         return crash
-    if crash:                       # an oops, though the init went on
-        return crash
-    if role.toolstack_errors and (blame := toolstack_failure(role, lines, list(guests))):
+    checks = [p.split()[0].split("=", 1)[1] for p in role.expect if p.startswith("check=")]
+    if role.toolstack_errors and (blame := toolstack_failure(role, lines, [*guests, *checks])):
         return Verdict(FAILED, f"toolstack: {blame[0].text.strip()}",
                        _ev(blame, "xl create output"))
     if not missing:
@@ -134,7 +136,7 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
     g = role.where
     mine = [ln for ln in lines if ln.region == g or ln.tag == g]
     markers = [ln for ln in mine if ln.is_marker]
-    created = find(markers, "stage=create")
+    created = _last(markers, "stage=create")      # after a retry: the second attempt
     if created is None:
         if outcome.timed_out:
             return Verdict(TIMEOUT, "boot deadline passed before the guest was created",
@@ -146,7 +148,8 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         return Verdict(FAILED, f"xl create: {(errs[0].text.strip() if errs else 'failed')}",
                        [Evidence(created.no, created.text, "xl create failed")]
                        + _ev(errs, "xl create output"))
-    exit_ = find(markers, "stage=exit")
+    exit_ = _last(markers, "stage=exit")
+    retry = find(markers, "stage=retry")
     seconds = _guest_seconds(exit_)
     crash = _crash(mine, lines, g)
     domid = created.fields.get("domid")
@@ -155,14 +158,25 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         crash.seconds = seconds
         return crash
     state = exit_.fields.get("state") if exit_ else None
+    fatal = [ln for ln in xen_lines if DOMAIN_CRASH.search(ln.text)]
+    if fatal:
+        dump = [ln for ln in lines if ln.is_xen and fatal[0].no <= ln.no <= fatal[0].no + 8]
+        return Verdict(CRASHED, f"Xen: {fatal[0].text.strip()}", _ev(dump, "Xen on this domain")
+                       + _ev(_tail([ln for ln in mine if ln.region == g], 4), "last console lines"),
+                       seconds)
     if state == "crashed":
         return Verdict(CRASHED, "the domain crashed", _ev(xen_lines, "Xen on this domain")
                        + _ev(_tail([ln for ln in mine if ln.region == g]), "console"), seconds)
     missing = _missing(role, markers, subst)
     if not missing:
-        return Verdict(OK, "every expected marker seen",
-                       _ev([find(markers, p, subst) for p in role.expect], "expected marker"),
-                       seconds)
+        ev = _ev([find(markers, p, subst) for p in role.expect], "expected marker")
+        if retry is None:
+            return Verdict(OK, "every expected marker seen", ev, seconds)
+        first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and DOMAIN_CRASH.search(ln.text)]
+        return Verdict(OK, f"every expected marker seen, on a second attempt (the first: "
+                       f"{retry.fields.get('after')} before its init)",
+                       ev + [Evidence(retry.no, retry.text, "retried")]
+                       + _ev(first[-1:], "first attempt"), seconds)
     console = [ln for ln in mine if ln.region == g and not ln.is_marker]
     if state == "timeout" or (exit_ is None and outcome.timed_out):
         return Verdict(TIMEOUT, f"no {missing[0]!r} before the guest deadline",
@@ -172,6 +186,10 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         + _ev(_tail(console, 6), "last console lines")
     return Verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
                    + (f" (state {state})" if state else ""), ev, seconds)
+
+
+def _last(lines: list[Line], pattern: str) -> Line | None:
+    return next((ln for ln in reversed(lines) if matches(ln.fields, pattern)), None)
 
 
 def _guest_seconds(exit_: Line | None) -> float | None:

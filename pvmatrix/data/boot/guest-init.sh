@@ -9,9 +9,10 @@ for w in $(cat /proc/cmdline); do
     case "$w" in pvm.name=*) NAME=${w#*=} ;; pvm.ip=*) IP=${w#*=} ;; pvm.peer=*) PEER=${w#*=} ;; esac
 done
 say stage=init role=guest name="$NAME" kernel="$(uname -r)"
-con=$(cat /sys/class/tty/console/active 2>/dev/null)
-case "$con" in *hvc*) say probe=console dev="$con" ok=1 ;; *) say probe=console dev="${con:-none}" ok=0 ;; esac
-for m in xen-blkfront xen-netfront; do modprobe -q "$m" 2>/dev/null; done
+read -r con </sys/class/tty/console/active
+con=$(echo ${con:-none} | tr ' ' ',')
+case "$con" in *hvc*) say probe=console dev="$con" ok=1 ;; *) say probe=console dev="$con" ok=0 ;; esac
+[ -d /lib/modules ] && modprobe -q -a xen-blkfront xen-netfront 2>/dev/null
 
 i=0; while [ ! -e /sys/block/xvda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 data=$(dd if=/dev/xvda bs=512 skip=1 count=1 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48)

@@ -1,0 +1,150 @@
+"""The matrix subcommands: plan, run, report, export, compare, history."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+RESULTS_HELP = "results directory (default: ./results)"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plan", help="show the cells of a spec without running them")
+    p.add_argument("spec", nargs="?", default=None, help="matrix spec (default: the shipped one)")
+    p.set_defaults(func=cmd_plan)
+
+    r = sub.add_parser("run", help="run the matrix of a spec (default: the shipped one)")
+    r.add_argument("spec", nargs="?", default=None)
+    r.add_argument("--resume", action="store_true", help="continue the last unfinished run of the spec")
+    r.add_argument("--recheck", action="store_true",
+                   help="boot again (and retry failed builds) even when verdicts are cached")
+    r.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler tcp://HOST:8786 or a scheduler file (default: embedded)")
+    r.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="a recorded run as a table, Markdown, HTML, JSON or JUnit")
+    rep.add_argument("run", help="run id, run directory, or 'latest'")
+    rep.add_argument("--format", default="terminal",
+                     choices=["terminal", "markdown", "html", "json", "junit"])
+    rep.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    rep.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    rep.set_defaults(func=cmd_report)
+
+    e = sub.add_parser("export", help="a recorded run for other tools (KCIDB JSON for KernelCI)")
+    fmt = e.add_mutually_exclusive_group(required=True)
+    fmt.add_argument("--kcidb", metavar="RUN",
+                     help="KCIDB I/O JSON of RUN (run id, run directory, or 'latest')")
+    e.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    e.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("compare", help="regressions and fixes between two runs")
+    c.add_argument("run_a")
+    c.add_argument("run_b")
+    c.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    c.set_defaults(func=cmd_compare)
+
+    h = sub.add_parser("history", help="a cell's status across runs")
+    h.add_argument("cell", help="cell id, e.g. debian-6.1-generic/dom0/xen-4.17/default "
+                                "(a trailing / matches every cell under it)")
+    h.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    h.set_defaults(func=cmd_history)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+    from .plan import make_plan
+    from .spec import load
+    plan = make_plan(load(args.spec))
+    rows = []
+    for t in plan.tasks:
+        res = " ".join(f"{k}={v:g}" for k, v in t.resources.items()) or "-"
+        for c in t.cells:
+            rows.append((t.stage, c.id, c.column, t.key[:len(t.stage) + 9], ", ".join(t.deps) or "-", res))
+    print(tabulate(rows, headers=["stage", "cell", "column", "task", "after", "resources"]))
+    print(f"\n{len(plan.cells)} cells in {len(plan.tasks)} tasks, spec {plan.spec.name} "
+          f"({plan.spec.path})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run
+    code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler)
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import html, render
+    from .store import open_run
+    run = open_run(args.results, args.run)
+    if args.format == "html" and args.output:
+        text = html.render(run, os.path.relpath(run.dir, args.output.resolve().parent))
+    else:
+        text = render(run, args.format)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+        print(f"{args.format} report of run {run.id} -> {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..errors import PvmError
+    from ..report import kcidb
+    from .store import open_run
+    run = open_run(args.results, args.kcidb)
+    data = kcidb.to_kcidb(run)
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    if args.output:
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text)
+        except OSError as exc:
+            raise PvmError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"KCIDB export of run {run.id} -> {args.output} ({len(data['checkouts'])} checkouts, "
+              f"{len(data['builds'])} builds, {len(data['tests'])} tests)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+    from .compare import compare
+    from .store import open_run
+    a, b = open_run(args.results, args.run_a), open_run(args.results, args.run_b)
+    changes = compare(a, b)
+    order = {"regression": 0, "fix": 1, "changed": 2}
+    changes.sort(key=lambda ch: (order[ch.kind], ch.cell))
+    if not changes:
+        print(f"runs {a.id} and {b.id}: no cell changed status")
+        return 0
+    print(tabulate([(ch.kind, ch.cell, ch.before, ch.after, ch.reason[:80]) for ch in changes],
+                   headers=["change", "cell", a.id, b.id, "why (now)"]))
+    n = sum(ch.kind == "regression" for ch in changes)
+    print(f"\n{n} regression(s), {sum(ch.kind == 'fix' for ch in changes)} fix(es)")
+    return 1 if n else 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import time
+    from tabulate import tabulate
+    from ..errors import PvmError
+    from .index import Index
+    index = Index(args.results)
+    rows = index.history(args.cell)
+    index.close()
+    if not rows:
+        raise PvmError(f"cell {args.cell!r}: no record in {args.results} "
+                       "(see `pvmatrix plan` for cell ids)")
+    print(tabulate([(run, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started or 0)), state, cell,
+                     status, detail, reason[:70])
+                    for run, started, state, cell, status, detail, reason in rows],
+                   headers=["run", "started", "run state", "cell", "status", "detail", "why"]))
+    return 0

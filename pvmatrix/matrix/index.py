@@ -1,0 +1,74 @@
+"""The SQLite index across runs: which runs there were, and every cell's
+status in each, so "the history of this cell" is one query. It can always be
+rebuilt from the run directories (they are the truth)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from .store import Run, all_runs
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, spec_name TEXT, spec_sha256 TEXT,
+    started REAL, finished REAL, state TEXT, dir TEXT);
+CREATE TABLE IF NOT EXISTS cells (run_id TEXT, cell_id TEXT, kernel TEXT, stage TEXT,
+    column_name TEXT, status TEXT, detail TEXT, reason TEXT, inputs TEXT, finished REAL,
+    PRIMARY KEY (run_id, cell_id));
+CREATE INDEX IF NOT EXISTS cells_by_id ON cells (cell_id, finished);
+"""
+
+
+class Index:
+    def __init__(self, results: Path):
+        results.mkdir(parents=True, exist_ok=True)
+        path = results / "index.sqlite"
+        fresh = not path.exists()
+        self.db = sqlite3.connect(path, timeout=30)
+        self.db.executescript(SCHEMA)
+        if fresh:
+            self.rebuild(results)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_run(self, run: Run) -> None:
+        m = run.meta
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?)",
+                            (run.id, m.get("spec_name"), m.get("spec_sha256"), m.get("started"),
+                             m.get("finished"), m.get("state"), str(run.dir)))
+
+    def add_cell(self, run_id: str, record: dict) -> None:
+        c, v = record["cell"], record["verdict"]
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?)",
+                            (run_id, c["id"], c["kernel"], c["stage"], c["column"], v["status"],
+                             v.get("detail", ""), v.get("reason", ""),
+                             json.dumps(record.get("inputs", {}), sort_keys=True),
+                             record.get("finished")))
+
+    def rebuild(self, results: Path) -> None:
+        for run in all_runs(results):
+            self.add_run(run)
+            for rec in run.records():
+                self.add_cell(run.id, rec)
+
+    def history(self, cell_id: str) -> list[tuple]:
+        """(run_id, started, state, cell_id, status, detail, reason) per run, oldest first;
+        CELL_ID may be a prefix ending in '/' or contain '%' wildcards."""
+        pattern = cell_id + "%" if cell_id.endswith("/") else cell_id
+        return self.db.execute(
+            "SELECT c.run_id, r.started, r.state, c.cell_id, c.status, c.detail, c.reason "
+            "FROM cells c JOIN runs r USING (run_id) WHERE c.cell_id LIKE ? "
+            "ORDER BY r.started, c.cell_id", (pattern,)).fetchall()
+
+    def previous_run(self, spec_name: str, before_run: str) -> str | None:
+        """The latest other run of SPEC_NAME that recorded cells."""
+        row = self.db.execute(
+            "SELECT r.run_id FROM runs r WHERE r.spec_name = ? AND r.run_id != ? AND "
+            "EXISTS (SELECT 1 FROM cells c WHERE c.run_id = r.run_id) "
+            "AND r.started < (SELECT COALESCE(MAX(started), 1e18) FROM runs WHERE run_id = ?) "
+            "ORDER BY r.started DESC LIMIT 1", (spec_name, before_run, before_run)).fetchone()
+        return row[0] if row else None

@@ -1,0 +1,99 @@
+"""From a spec to the task graph: source -> build -> analyze -> boot.
+
+Each kernel has a source task (a Debian package fetch for a prebuilt one),
+a build task (source-built kernels only), one analyze task per hardware
+profile, and per profile one bare-metal boot and one Xen boot per Xen
+version (dom0 and the domUs share that boot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .cells import Cell, Task
+from .spec import Spec
+
+# What each kind of task holds while it runs (Dask worker resources).
+RESOURCES = {
+    "source": {},
+    "build": {"CPU": 2, "MEM": 4},
+    "analyze": {"CPU": 1, "MEM": 1},
+    "baremetal": {"CPU": 1, "MEM": 1, "qemu": 1},
+    "xen": {"CPU": 2, "MEM": 3, "qemu": 1},
+}
+XEN_ROLES = ("dom0", "domU-pv", "domU-pvh")
+
+
+@dataclass
+class Plan:
+    spec: Spec
+    tasks: list[Task]              # in dependency order
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [c for t in self.tasks for c in t.cells]
+
+    def task(self, key: str) -> Task:
+        return next(t for t in self.tasks if t.key == key)
+
+
+def _devices(profile: str) -> list[tuple[str, str]]:
+    """(column id, name) per device of a hardware profile."""
+    from ..analyze.hardware import load_profile
+    return [(d.qemu or d.name, d.name) for d in load_profile(profile).devices]
+
+
+def make_plan(spec: Spec, recheck: bool = False) -> Plan:
+    """The tasks of SPEC; RECHECK forces boots (and failed builds) to run again."""
+    tasks: list[Task] = []
+    kernel_task: dict[str, Task] = {}
+    analysis: dict[tuple[str, str], Task] = {}
+    many_hw = len(spec.hardware) > 1
+    for k in spec.kernels:
+        src = Task("source", k.name, "source",
+                   {"source": k.source, "package": k.package}, {},
+                   [Cell(f"{k.name}/source", "source", k.name, "source")], RESOURCES["source"])
+        tasks.append(src)
+        kernel_task[k.name] = src
+        if not k.prebuilt:
+            b = Task("build", k.name, "build",
+                     {"base": k.base, "fragments": k.fragments, "toolchain": k.toolchain,
+                      "recheck": recheck},
+                     {"source": src.key}, [Cell(f"{k.name}/build", "build", k.name, "build")],
+                     RESOURCES["build"])
+            tasks.append(b)
+            kernel_task[k.name] = b
+        for p in spec.hardware:
+            suffix = f" [{p}]" if many_hw else ""
+            cells = [Cell(f"{k.name}/analyze/{p}", "analyze", k.name, "Xen (static)" + suffix,
+                          hardware=p)]
+            cells += [Cell(f"{k.name}/hw/{p}/{col}", "analyze", k.name, col + suffix,
+                           hardware=p, device=name) for col, name in _devices(p)]
+            a = Task("analyze", k.name, "analyze", {"profile": p},
+                     {"kernel": kernel_task[k.name].key}, cells, RESOURCES["analyze"])
+            tasks.append(a)
+            analysis[(k.name, p)] = a
+    fallback = spec.dom0_fallback
+    for k in spec.kernels:
+        for p in spec.hardware:
+            suffix = f" [{p}]" if many_hw else ""
+            deps = {"kernel": kernel_task[k.name].key, "analysis": analysis[(k.name, p)].key}
+            if "baremetal" in spec.roles:
+                tasks.append(Task("boot", k.name, "boot_baremetal", {"profile": p}, dict(deps),
+                                  [Cell(f"{k.name}/baremetal/{p}", "boot", k.name,
+                                        "baremetal" + suffix, role="baremetal", hardware=p)],
+                                  RESOURCES["baremetal"]))
+            roles = [r for r in XEN_ROLES if r in spec.roles]
+            if not roles:
+                continue
+            xdeps = dict(deps)
+            if fallback and fallback != k.name:
+                xdeps["host"] = kernel_task[fallback].key
+                xdeps["host_analysis"] = analysis[(fallback, p)].key
+            for x in spec.xen:
+                cells = [Cell(f"{k.name}/{r}/xen-{x}/{p}", "boot", k.name, f"{r} Xen {x}" + suffix,
+                              role=r, xen=x, hardware=p) for r in roles]
+                tasks.append(Task("boot", k.name, "boot_xen",
+                                  {"profile": p, "xen": x, "roles": roles, "recheck": recheck},
+                                  xdeps, cells, RESOURCES["xen"]))
+    return Plan(spec, tasks)

@@ -1,0 +1,157 @@
+"""Matrix specs (TOML): which kernels, built how, booted under which Xen, on
+which hardware, in which roles. Every error names the file, the key and what
+was expected.
+
+    [matrix]
+    name = "default"                  # runs of one name are compared (default: file stem)
+    xen = ["4.17"]
+    hardware = ["default"]            # profiles under pvmatrix/data/hardware/, or TOML paths
+    roles = ["baremetal", "dom0", "domU-pv", "domU-pvh"]
+    dom0_fallback = "debian-6.1-generic"   # hosts the domUs of kernels that cannot be dom0
+
+    [[kernel]]                        # built from source
+    name = "debian-6.1-xen-min"
+    source = "debian:linux-source-6.1@bookworm"
+    base = "tinyconfig"
+    fragments = ["boot", "xen-domu"]
+    toolchain = "auto"
+
+    [[kernel]]                        # a prebuilt Debian kernel package
+    name = "debian-6.1-generic"
+    package = "debian:linux-image-amd64@bookworm"
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import PvmError
+from ..paths import KCONFIGS
+
+DEFAULT = KCONFIGS.parent / "specs" / "default.toml"
+ROLES = ("baremetal", "dom0", "domU-pv", "domU-pvh")
+KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain"}
+MATRIX_KEYS = {"name", "xen", "hardware", "roles", "dom0_fallback"}
+
+
+@dataclass
+class KernelSpec:
+    """One row of the matrix: a kernel built from SOURCE, or a prebuilt PACKAGE."""
+    name: str
+    source: str | None = None
+    base: str = "tinyconfig"
+    fragments: list[str] = field(default_factory=list)
+    toolchain: str = "auto"
+    package: str | None = None
+
+    @property
+    def prebuilt(self) -> bool:
+        return self.package is not None
+
+
+@dataclass
+class Spec:
+    path: Path
+    kernels: list[KernelSpec]
+    name: str = ""
+    xen: list[str] = field(default_factory=lambda: ["4.17"])
+    hardware: list[str] = field(default_factory=lambda: ["default"])
+    roles: list[str] = field(default_factory=lambda: list(ROLES))
+    dom0_fallback: str | None = None
+    text: str = ""
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def kernel(self, name: str) -> KernelSpec:
+        return next(k for k in self.kernels if k.name == name)
+
+
+def _want(path: Path, key: str, value, kind, what: str, item=None):
+    if not isinstance(value, kind) or (item and not all(isinstance(x, item) for x in value)):
+        raise PvmError(f"{path}: {key}: expected {what}, got {value!r}")
+    return value
+
+
+def _kernel(path: Path, where: str, entry) -> KernelSpec:
+    _want(path, where, entry, dict, "a table")
+    unknown = set(entry) - KERNEL_KEYS
+    if unknown:
+        raise PvmError(f"{path}: {where}: unknown key(s) {', '.join(sorted(unknown))}")
+    name = _want(path, f"{where}.name", entry.get("name"), str, "a string")
+    if "package" in entry:
+        package = _want(path, f"{where}.package", entry["package"], str,
+                        "a prebuilt kernel package, e.g. 'debian:linux-image-amd64@bookworm'")
+        if not package.startswith("debian:linux-image"):
+            raise PvmError(f"{path}: {where}.package: expected 'debian:linux-image-...[@SUITE]', "
+                           f"got {package!r}")
+        extra = set(entry) & {"source", "base", "fragments", "toolchain"}
+        if extra:
+            raise PvmError(f"{path}: {where}: a prebuilt package takes no {', '.join(sorted(extra))}")
+        return KernelSpec(name=name, package=package)
+    return KernelSpec(
+        name=name,
+        source=_want(path, f"{where}.source", entry.get("source"), str, "a source string"),
+        base=_want(path, f"{where}.base", entry.get("base", "tinyconfig"), str, "a string"),
+        fragments=_want(path, f"{where}.fragments", entry.get("fragments", []), list,
+                        "a list of fragment names", item=str),
+        toolchain=_want(path, f"{where}.toolchain", entry.get("toolchain", "auto"), str,
+                        "a toolchain name"))
+
+
+def _matrix(path: Path, data, spec: Spec) -> None:
+    _want(path, "matrix", data, dict, "a [matrix] table")
+    unknown = set(data) - MATRIX_KEYS
+    if unknown:
+        raise PvmError(f"{path}: matrix: unknown key(s) {', '.join(sorted(unknown))}")
+    spec.name = _want(path, "matrix.name", data.get("name", spec.name), str, "a string")
+    spec.xen = _want(path, "matrix.xen", data.get("xen", spec.xen), list,
+                     "a list of Xen versions, e.g. [\"4.17\"]", item=str)
+    spec.hardware = _want(path, "matrix.hardware", data.get("hardware", spec.hardware), list,
+                          "a list of hardware profile names", item=str)
+    spec.roles = _want(path, "matrix.roles", data.get("roles", spec.roles), list,
+                       f"a list of roles ({', '.join(ROLES)})", item=str)
+    bad = [r for r in spec.roles if r not in ROLES]
+    if bad:
+        raise PvmError(f"{path}: matrix.roles: expected roles among {', '.join(ROLES)}, got {bad[0]!r}")
+    if spec.roles and (not spec.hardware):
+        raise PvmError(f"{path}: matrix.hardware: expected at least one profile to boot on")
+    if any(r != "baremetal" for r in spec.roles) and not spec.xen:
+        raise PvmError(f"{path}: matrix.xen: expected at least one Xen version for the Xen roles")
+    fallback = data.get("dom0_fallback")
+    if fallback is not None:
+        spec.dom0_fallback = _want(path, "matrix.dom0_fallback", fallback, str, "a kernel name")
+
+
+def load(path: str | Path | None) -> Spec:
+    """Read and check the spec at PATH (default: the shipped specs/default.toml)."""
+    path = Path(path) if path else DEFAULT
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text)
+    except OSError as exc:
+        raise PvmError(f"spec {path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PvmError(f"spec {path}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"kernel", "matrix"}
+    if unknown:
+        raise PvmError(f"{path}: unknown table(s) {', '.join(sorted(unknown))} "
+                       "(expected [matrix] and [[kernel]])")
+    entries = _want(path, "kernel", data.get("kernel"), list, "a list of [[kernel]] tables")
+    kernels, seen = [], set()
+    for i, entry in enumerate(entries):
+        k = _kernel(path, f"kernel[{i}]", entry)
+        if k.name in seen:
+            raise PvmError(f"{path}: kernel[{i}].name: duplicate kernel name {k.name!r}")
+        seen.add(k.name)
+        kernels.append(k)
+    spec = Spec(path, kernels, name=path.stem, text=text)
+    _matrix(path, data.get("matrix", {}), spec)
+    if spec.dom0_fallback is not None and spec.dom0_fallback not in seen:
+        raise PvmError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
+                       f"got {spec.dom0_fallback!r}")
+    return spec

@@ -1,0 +1,158 @@
+"""The results store: one directory per run under results/ (or --results DIR).
+
+    RESULTS/RUN_ID/run.json          run id, spec name and digest, tool version, host facts, state
+    RESULTS/RUN_ID/spec.toml         the spec as it was
+    RESULTS/RUN_ID/cells/ID.json     one record per cell, written atomically as it finishes
+    RESULTS/RUN_ID/tasks/KEY.json    each finished task's outcome (what --resume reuses)
+    RESULTS/index.sqlite             the index across runs (index.py)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from ..errors import PvmError
+from .cells import safe_name
+
+SCHEMA = "pvmatrix.cell/1"
+
+
+def write_json(path: Path, data) -> None:
+    """Write DATA to PATH atomically (temporary file in the same dir, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def host_facts() -> dict:
+    """What the verdicts were measured on."""
+    facts = {"hostname": platform.node(), "kernel": platform.release(),
+             "python": platform.python_version(), "cpus": os.cpu_count(),
+             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+    try:
+        out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True,
+                             timeout=10).stdout
+        facts["qemu"] = out.splitlines()[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        facts["qemu"] = None
+    try:
+        from ..boot.qemu import probe_accel
+        accel = probe_accel()
+        facts["accel"] = f"{accel.name} ({accel.why})"
+    except Exception as exc:          # the harness is optional for the store
+        facts["accel"] = f"unknown ({exc})"
+    try:
+        import distributed
+        facts["dask_distributed"] = distributed.__version__
+    except ImportError:
+        pass
+    return facts
+
+
+@dataclass
+class Run:
+    """One run's directory."""
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.dir / "run.json").read_text())
+
+    def update(self, **fields) -> None:
+        write_json(self.dir / "run.json", {**self.meta, **fields})
+
+    def record(self, record: dict) -> Path:
+        path = self.dir / "cells" / f"{safe_name(record['cell']['id'])}.json"
+        write_json(path, record)
+        return path
+
+    def records(self) -> list[dict]:
+        out = []
+        for p in sorted((self.dir / "cells").glob("*.json")):
+            try:
+                out.append(json.loads(p.read_text()))
+            except ValueError:
+                continue                 # cannot happen with atomic writes; never fatal
+        return out
+
+    def save_outcome(self, outcome: dict) -> None:
+        write_json(self.dir / "tasks" / f"{outcome['key']}.json", outcome)
+
+    def outcomes(self) -> dict[str, dict]:
+        found = {}
+        for p in (self.dir / "tasks").glob("*.json"):
+            try:
+                found[p.stem] = json.loads(p.read_text())
+            except ValueError:
+                continue
+        return found
+
+
+def create(results: Path, spec) -> Run:
+    results.mkdir(parents=True, exist_ok=True)
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    d = results / run_id
+    (d / "cells").mkdir(parents=True)
+    (d / "tasks").mkdir()
+    (d / "spec.toml").write_text(spec.text)
+    write_json(d / "run.json", {
+        "schema": "pvmatrix.run/1", "run_id": run_id, "spec_name": spec.name,
+        "spec_path": str(spec.path), "spec_sha256": spec.digest, "tool_version": __version__,
+        "host": host_facts(), "started": time.time(), "finished": None, "state": "running",
+        "kernels": [k.name for k in spec.kernels]})
+    return Run(d)
+
+
+def open_run(results: Path, name: str) -> Run:
+    """A run by id, by path, or 'latest'."""
+    path = Path(name)
+    if (path / "run.json").exists():
+        return Run(path)
+    if name == "latest":
+        runs = all_runs(results)
+        if not runs:
+            raise PvmError(f"{results}: no runs yet")
+        return runs[-1]
+    if (results / name / "run.json").exists():
+        return Run(results / name)
+    raise PvmError(f"run {name!r}: not found in {results} (give a run id, a run directory or 'latest')")
+
+
+def all_runs(results: Path) -> list[Run]:
+    if not results.is_dir():
+        return []
+    return sorted((Run(p.parent) for p in results.glob("*/run.json")),
+                  key=lambda r: (r.meta.get("started") or 0, r.id))
+
+
+def last_unfinished(results: Path, spec_name: str) -> Run | None:
+    for run in reversed(all_runs(results)):
+        meta = run.meta
+        if meta.get("spec_name") == spec_name:
+            return run if meta.get("state") != "complete" else None
+    return None
+
+
+def remove(run: Run) -> None:
+    shutil.rmtree(run.dir)

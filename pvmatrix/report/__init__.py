@@ -1,0 +1,12 @@
+"""Reports from any recorded run: terminal (tabulate), Markdown, a static HTML
+page, JSON and JUnit XML. Each renderer takes a store.Run and returns text."""
+
+from __future__ import annotations
+
+FORMATS = ("terminal", "markdown", "html", "json", "junit")
+
+
+def render(run, fmt: str) -> str:
+    from . import html, jsonout, junit, markdown, terminal
+    return {"terminal": terminal.render, "markdown": markdown.render, "html": html.render,
+            "json": jsonout.render, "junit": junit.render}[fmt](run)

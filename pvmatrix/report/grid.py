@@ -1,0 +1,87 @@
+"""The published table as data: rows = kernels, columns = build, static Xen
+support, hardware devices, then Xen roles; each entry is one cell record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLE_ORDER = ("baremetal", "dom0", "domU-pv", "domU-pvh")
+STATUS_ORDER = ("pass", "fail", "broken", "blocked", "skip", "not run")
+
+
+@dataclass
+class Grid:
+    meta: dict
+    kernels: list[str]
+    columns: list[str]
+    entries: dict[tuple[str, str], dict]         # (kernel, column) -> record
+    records: list[dict] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def get(self, kernel: str, column: str) -> dict | None:
+        return self.entries.get((kernel, column))
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in STATUS_ORDER}
+        for r in self.records:
+            out[r["verdict"]["status"]] = out.get(r["verdict"]["status"], 0) + 1
+        return out
+
+
+def _column_rank(rec: dict) -> tuple:
+    c = rec["cell"]
+    if c["stage"] in ("source", "build"):
+        return (0, "")
+    if c["stage"] == "analyze":
+        return (1 if c.get("device") is None else 2, c["hardware"] or "", c["column"])
+    role = ROLE_ORDER.index(c["role"]) if c.get("role") in ROLE_ORDER else 9
+    return (3, c.get("xen") or "", role, c["column"])
+
+
+def build_grid(run) -> Grid:
+    records = run.records()
+    meta = run.meta
+    kernels = list(meta.get("kernels") or [])
+    entries: dict[tuple[str, str], dict] = {}
+    ranks: dict[str, tuple] = {}
+    versions: dict[str, str] = {}
+    for rec in records:
+        c = rec["cell"]
+        if c["kernel"] not in kernels:
+            kernels.append(c["kernel"])
+        m = rec.get("manifest") or {}
+        if m.get("version"):
+            versions.setdefault(c["kernel"], m["version"])
+        column = c["column"]
+        if c["stage"] == "source":
+            if (c["kernel"], "build") in entries:
+                continue                              # a built kernel shows its build cell
+            column = "build"
+        entries[(c["kernel"], column)] = rec
+        ranks.setdefault(column, _column_rank(rec))
+    columns = sorted(ranks, key=lambda col: ranks[col])
+    return Grid(meta, kernels, columns, entries, records, versions)
+
+
+def short(rec: dict | None) -> str:
+    """The few words a table cell shows."""
+    if rec is None:
+        return ""
+    v = rec["verdict"]
+    status, detail = v["status"], v.get("detail") or ""
+    c = rec["cell"]
+    if status == "pass":
+        if c["stage"] == "boot":
+            secs = (rec.get("durations") or {}).get("role_s")
+            return f"pass {secs:.0f} s" if isinstance(secs, (int, float)) else "pass"
+        return detail or "pass"
+    if status == "fail" and c["stage"] == "analyze":
+        return detail or "fail"
+    if detail and detail not in (status, "failed"):
+        return f"{status}: {detail}"
+    return status
+
+
+def anchor(rec: dict) -> str:
+    from ..matrix.cells import safe_name
+    return "cell-" + safe_name(rec["cell"]["id"])

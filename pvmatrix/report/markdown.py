@@ -1,0 +1,53 @@
+"""The published table in Markdown, then the evidence of every cell that did
+not pass."""
+
+from __future__ import annotations
+
+import time
+
+from tabulate import tabulate
+
+from .grid import build_grid, short
+
+MARK = {"pass": "✅", "fail": "❌", "broken": "⚠️", "blocked": "⛔", "skip": "➖", "not run": "⏸"}
+
+
+def _cell(rec: dict | None) -> str:
+    if rec is None:
+        return ""
+    return f"{MARK.get(rec['verdict']['status'], '')} {short(rec)}".replace("|", "\\|")
+
+
+def render(run) -> str:
+    g = build_grid(run)
+    m = g.meta
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m.get("started") or 0))
+    host = m.get("host") or {}
+    out = [f"# pvmatrix run {m['run_id']}", "",
+           f"Spec `{m['spec_name']}` (sha256 {m['spec_sha256'][:12]}), pvmatrix {m['tool_version']}, "
+           f"started {started}, {m.get('state')}. Host: {host.get('cpus')} CPUs, "
+           f"{host.get('mem_gib')} GiB, {host.get('qemu') or 'no QEMU'}, accel {host.get('accel')}.",
+           ""]
+    rows = [[k, g.versions.get(k, "")] + [_cell(g.get(k, c)) for c in g.columns] for k in g.kernels]
+    out.append(tabulate(rows, headers=["kernel", "version", *g.columns], tablefmt="github"))
+    out += ["", "Legend: " + ", ".join(f"{v} {k}" for k, v in MARK.items()), ""]
+    counts = g.counts()
+    out.append("Cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".")
+    bad = [r for r in g.records if r["verdict"]["status"] not in ("pass", "skip")]
+    if bad:
+        out += ["", "## Cells that did not pass", ""]
+    for rec in bad:
+        v = rec["verdict"]
+        out.append(f"### {rec['cell']['id']}: {v['status']}")
+        out += ["", v.get("reason", "").replace("\n", " "), ""]
+        ev = v.get("evidence") or []
+        if ev:
+            out.append("```")
+            out += [f"{('L' + str(e['line'])) if e.get('line') else '--':>6} {e['text']}"
+                    for e in ev[:12]]
+            out.append("```")
+        logs = rec.get("logs") or {}
+        if logs:
+            out += ["", "Logs: " + ", ".join(f"{k} `{p}`" for k, p in logs.items())]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

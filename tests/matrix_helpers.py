@@ -1,0 +1,78 @@
+"""Helpers for the matrix tests: a small spec whose one kernel is already in
+the cache (no build), and fabricated runs for the report/compare tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pvmatrix.matrix import store
+from pvmatrix.matrix.cells import Cell, Evidence, Verdict
+from pvmatrix.matrix.spec import load
+
+CACHED_KERNEL = """
+[[kernel]]
+name = "tiny-6.1"
+source = "debian:linux-source-6.1@bookworm"
+base = "tinyconfig"
+fragments = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
+"""
+
+
+def small_spec(tmp: Path, name: str = "small", roles: str = "[]") -> Path:
+    path = tmp / f"{name}.toml"
+    path.write_text(f'[matrix]\nname = "{name}"\nroles = {roles}\nhardware = ["default"]\n'
+                    + CACHED_KERNEL)
+    return path
+
+
+FAKE_CELLS = [
+    (Cell("k1/build", "build", "k1", "build"), Verdict("pass", "Linux 6.1.1", "built")),
+    (Cell("k1/analyze/default", "analyze", "k1", "Xen (static)", hardware="default"),
+     Verdict("pass", "6.1.1: PV PVH dom0", "PV PVH dom0")),
+    (Cell("k1/hw/default/e1000e", "analyze", "k1", "e1000e", hardware="default", device="NIC"),
+     Verdict("pass", "e1000e (module)", "module")),
+    (Cell("k1/dom0/xen-4.17/default", "boot", "k1", "dom0 Xen 4.17", role="dom0", xen="4.17",
+          hardware="default"),
+     Verdict("fail", "Kernel panic - not syncing: VFS", "panic",
+             [Evidence("Kernel panic - not syncing: VFS: Unable to mount root", "panic", 812,
+                       "/tmp/serial.log")])),
+    (Cell("k2/source", "source", "k2", "source"),
+     Verdict("pass", "linux-image-6.1.0-50-cloud-amd64 6.1.176-1", "prebuilt")),
+    (Cell("k2/hw/default/e1000e", "analyze", "k2", "e1000e", hardware="default", device="NIC"),
+     Verdict("fail", "no driver for 8086:10d3", "missing")),
+    (Cell("k2/dom0/xen-4.17/default", "boot", "k2", "dom0 Xen 4.17", role="dom0", xen="4.17",
+          hardware="default"),
+     Verdict("skip", "pv_dom0: no (CONFIG_XEN_DOM0 is not set)", "analyzer")),
+    (Cell("k2/domU-pv/xen-4.17/default", "boot", "k2", "domU-pv Xen 4.17", role="domU-pv",
+          xen="4.17", hardware="default"),
+     Verdict("broken", "QEMU could not start", "broken")),
+    (Cell("k2/domU-pvh/xen-4.17/default", "boot", "k2", "domU-pvh Xen 4.17", role="domU-pvh",
+          xen="4.17", hardware="default"),
+     Verdict("not run", "the boot harness cannot run PVH yet", "harness")),
+]
+
+
+def fake_run(results: Path, spec_path: Path, overrides: dict[str, str] | None = None) -> store.Run:
+    """A recorded run of FAKE_CELLS (statuses changed by OVERRIDES: cell id -> status)."""
+    from pvmatrix.matrix.index import Index
+    spec = load(spec_path)
+    run = store.create(results, spec)
+    run.update(kernels=["k1", "k2"])
+    index = Index(results)
+    for cell, verdict in FAKE_CELLS:
+        v = Verdict(**{**verdict.__dict__})
+        if overrides and cell.id in overrides:
+            v.status = overrides[cell.id]
+        rec = {"schema": store.SCHEMA, "run_id": run.id, "cell": cell.to_dict(), "task": "t",
+               "verdict": v.to_dict(), "inputs": {"kernel_id": "abc"},
+               "manifest": {"version": "6.1.1"} if cell.kernel == "k1" else {},
+               "durations": {"task_s": 1.0, "role_s": 7.5}, "logs": {"serial": "/tmp/serial.log"},
+               "cached": False, "finished": time.time()}
+        run.record(rec)
+        index.add_cell(run.id, rec)
+    run.update(state="complete", finished=time.time())
+    index.add_run(run)
+    index.close()
+    time.sleep(0.01)
+    return run

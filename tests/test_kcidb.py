@@ -1,0 +1,101 @@
+"""`pvmatrix export --kcidb`: a recorded run as KCIDB I/O JSON, validated
+against the schema kcidb-io ships, with pvmatrix statuses mapped to KCIDB's."""
+
+import json
+
+import pytest
+from kcidb_io.schema import LATEST
+
+from conftest import pvmatrix
+from matrix_helpers import fake_run, small_spec
+from pvmatrix.report.kcidb import STATUS, to_kcidb
+
+# the helper's run, with one cell recorded as blocked (fake_run's overrides)
+BLOCKED = "k1/hw/default/e1000e"
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kcidb")
+    spec = small_spec(tmp, "kcidb")
+    return tmp / "results", fake_run(tmp / "results", spec, {BLOCKED: "blocked"})
+
+
+@pytest.fixture(scope="module")
+def exported(recorded):
+    data = to_kcidb(recorded[1])
+    LATEST.validate(data)                  # raises jsonschema's ValidationError
+    return data
+
+
+def by_cell(data, kind):
+    return {o["id"].split("/", 1)[1]: o for o in data[kind]}
+
+
+def test_valid_current_schema(exported):
+    assert exported["version"]["major"] == LATEST.major, "kcidb-io has a new major schema"
+    assert LATEST.get_exactly_compatible(exported) is not None
+    assert all(o["origin"] == "pvmatrix" and o["id"].startswith("pvmatrix:")
+               for kind in ("checkouts", "builds", "tests") for o in exported[kind])
+
+
+def test_statuses(recorded, exported):
+    tests = by_cell(exported, "tests")
+    records = {r["cell"]["id"]: r["verdict"]["status"] for r in recorded[1].records()}
+    # every analyze and boot cell is a test, with its status mapped
+    assert set(tests) == {c for c in records if not c.endswith(("/build", "/source"))}
+    for cell, test in tests.items():
+        assert test["status"] == STATUS[records[cell]], cell
+        assert test["misc"]["pvmatrix_status"] == records[cell]
+    expected = {"k1/analyze/default": "PASS", "k1/dom0/xen-4.17/default": "FAIL",
+                "k2/hw/default/e1000e": "FAIL", "k2/domU-pv/xen-4.17/default": "ERROR",
+                BLOCKED: "MISS", "k2/dom0/xen-4.17/default": "SKIP",
+                "k2/domU-pvh/xen-4.17/default": "MISS"}
+    assert {c: tests[c]["status"] for c in expected} == expected
+    assert records[BLOCKED] == "blocked" and records["k2/domU-pvh/xen-4.17/default"] == "not run"
+
+
+def test_paths_evidence_and_logs(exported):
+    tests = by_cell(exported, "tests")
+    assert {c: t["path"] for c, t in tests.items()} == {
+        "k1/analyze/default": "xen.static", BLOCKED: "hw.e1000e",
+        "k1/dom0/xen-4.17/default": "xen.dom0", "k2/hw/default/e1000e": "hw.e1000e",
+        "k2/dom0/xen-4.17/default": "xen.dom0", "k2/domU-pv/xen-4.17/default": "xen.domU-pv",
+        "k2/domU-pvh/xen-4.17/default": "xen.domU-pvh"}
+    panic = tests["k1/dom0/xen-4.17/default"]
+    assert panic["log_excerpt"] == "Kernel panic - not syncing: VFS: Unable to mount root"
+    assert panic["misc"]["logs"] == {"serial": "/tmp/serial.log"}
+    assert panic["misc"]["evidence_at"] == ["/tmp/serial.log:812"]
+    assert panic["environment"]["misc"]["xen"] == "4.17" and panic["duration"] == 7.5
+    assert "log_excerpt" not in tests["k2/domU-pv/xen-4.17/default"]     # no evidence recorded
+
+
+def test_builds_and_checkouts(exported):
+    builds = by_cell(exported, "builds")
+    assert set(builds) == {"k1/build", "k2/build"}
+    assert builds["k1/build"]["status"] == "PASS" and builds["k1/build"]["misc"]["prebuilt"] is False
+    assert builds["k2/build"]["status"] == "PASS" and builds["k2/build"]["misc"]["prebuilt"] is True
+    checkouts = {c["id"] for c in exported["checkouts"]}
+    assert {b["checkout_id"] for b in exported["builds"]} == checkouts
+    assert {t["build_id"] for t in exported["tests"]} == {b["id"] for b in exported["builds"]}
+
+
+def test_cli_writes_file_deterministically(recorded, exported, tmp_path):
+    results, run = recorded
+    out = tmp_path / "out" / "kcidb.json"
+    done = pvmatrix("export", "--kcidb", run.id, "-o", str(out), "--results", str(results))
+    assert done.returncode == 0, done.stderr
+    assert f"run {run.id} -> {out}" in done.stderr and done.stdout == ""
+    data = json.loads(out.read_text())
+    LATEST.validate(data)
+    assert data == exported                     # same ids and content on every export
+    latest = pvmatrix("export", "--kcidb", "latest", "--results", str(results))
+    assert latest.returncode == 0 and json.loads(latest.stdout) == exported
+
+
+@pytest.mark.parametrize("name", ["no-such-run", "latest"])
+def test_cli_bad_run(tmp_path, name):
+    done = pvmatrix("export", "--kcidb", name, "--results", str(tmp_path / "empty"))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(lines) == 1 and lines[0].startswith("pvmatrix: error: "), done.stderr

@@ -1,0 +1,136 @@
+"""Task logic in process, with the boot harness replaced by a stand-in: how
+its verdicts map onto the status taxonomy, skips from the analyzer, blocked
+cells, the dom0 fallback, "not run" when the harness cannot do a role, and
+verdicts cached by their inputs."""
+
+from pathlib import Path
+
+import pytest
+
+import pvmatrix.boot as boot
+from pvmatrix.boot.harness import Boot, Cell as HarnessCell
+from pvmatrix.boot.verdicts import Evidence as HEvidence, Verdict as HVerdict
+from pvmatrix.errors import PvmError
+from pvmatrix.matrix import tasks
+
+
+def caps(dom0=True, pv=True, pvh=True):
+    def c(v):
+        return {"supported": v, "form": "built-in", "evidence": [f"CONFIG_X={'y' if v else 'n'}"]}
+    return {"pv_dom0": c(dom0), "pv_domu": c(pv), "pvh_domu": c(pvh)}
+
+
+def outcome(kernel, status="pass", capabilities=None):
+    return {"key": f"k-{kernel}", "stage": "build", "kernel": kernel, "status": status,
+            "cells": {f"{kernel}/build": {"verdict": {"status": status}}},
+            "manifest": {"kernel_id": f"id-{kernel}", "boot_kernel": f"/k/{kernel}",
+                         "capabilities": capabilities or {}}}
+
+
+def xen_task(kernel="k", roles=("dom0", "domU-pv", "domU-pvh"), recheck=False):
+    return {"key": "boot-xen-1", "stage": "boot", "kernel": kernel, "func": "boot_xen",
+            "args": {"profile": "default", "xen": "4.17", "roles": list(roles), "recheck": recheck},
+            "cells": [{"id": f"{kernel}/{r}", "role": r} for r in roles]}
+
+
+class Harness:
+    """Stands in for pvmatrix.boot.run_cells; returns given verdicts per role."""
+    def __init__(self, tmp_path, verdicts=None, raises=None):
+        self.calls, self.verdicts, self.raises, self.dir = [], verdicts or {}, raises, tmp_path
+
+    def __call__(self, kernel, wanted, xen="4.17", names=None, guest=None, profile=None):
+        self.calls.append((kernel, list(wanted), guest))
+        if self.raises:
+            raise self.raises
+        b = Boot("xen", self.dir, "tcg", wall_s=30.0)
+        return [HarnessCell(r, "label", xen, [], HVerdict(*self.verdicts.get(r, ("ok", "fine")),
+                            [HEvidence(12, f"PVM {r} line")]), 5.0, b) for r in wanted]
+
+
+@pytest.fixture
+def harness(tmp_path, monkeypatch, private_cache):
+    monkeypatch.setattr(tasks, "_boot_kernel", lambda m: m["boot_kernel"])
+    def make(**kw):
+        h = Harness(tmp_path, **kw)
+        monkeypatch.setattr(boot, "run_cells", h)
+        return h
+    return make
+
+
+def statuses(out):
+    return {cid.split("/")[1]: c["verdict"]["status"] for cid, c in out["cells"].items()}
+
+
+def test_harness_verdicts_map_to_the_taxonomy(harness):
+    h = harness(verdicts={"domU-pv": ("panic", "Kernel panic - not syncing")})
+    out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps(pvh=False)))
+    assert statuses(out) == {"dom0": "pass", "domU-pv": "fail", "domU-pvh": "skip"}
+    assert h.calls == [("/k/k", ["dom0", "domU-pv"], None)]     # PVH not booted: the option is off
+    pv = out["cells"]["k/domU-pv"]
+    assert pv["verdict"]["detail"] == "panic"
+    assert pv["verdict"]["evidence"][0]["log"].endswith("serial.log")
+    assert pv["verdict"]["evidence"][0]["line"] == 12
+    assert "pvh_domu: no" in out["cells"]["k/domU-pvh"]["verdict"]["reason"]
+
+
+def test_verdicts_are_cached_by_inputs_and_recheck_boots_again(harness):
+    h = harness()
+    args = dict(kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
+    tasks.execute(xen_task(), **args)
+    again = tasks.execute(xen_task(), **args)
+    assert len(h.calls) == 1 and again["cached"]
+    tasks.execute(xen_task(recheck=True), **args)
+    assert len(h.calls) == 2
+    other = dict(args, kernel=outcome("k") | {"manifest": {"kernel_id": "changed", "boot_kernel": "/k/k"}})
+    tasks.execute(xen_task(), **other)
+    assert len(h.calls) == 3                     # a changed kernel is booted again
+
+
+def test_guests_of_a_kernel_that_cannot_be_dom0_run_under_the_fallback(harness):
+    h = harness()
+    out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
+                        analysis=outcome("cloud", capabilities=caps(dom0=False)),
+                        host=outcome("generic"), host_analysis=outcome("generic", capabilities=caps()))
+    assert statuses(out) == {"dom0": "skip", "domU-pv": "pass", "domU-pvh": "pass"}
+    assert h.calls == [("/k/generic", ["domU-pv", "domU-pvh"], "/k/cloud")]
+    assert out["inputs"]["dom0_kernel"] == "generic"
+
+
+def test_without_a_fallback_guests_are_blocked(harness):
+    harness()
+    out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
+                        analysis=outcome("cloud", capabilities=caps(dom0=False)))
+    assert statuses(out) == {"dom0": "skip", "domU-pv": "blocked", "domU-pvh": "blocked"}
+
+
+def test_harness_that_cannot_run_a_role_gives_not_run_never_pass(harness):
+    harness(raises=NotImplementedError("PVH guests are not supported by the harness yet"))
+    out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
+    assert set(statuses(out).values()) == {"not run"}
+    assert "not supported" in out["cells"]["k/dom0"]["verdict"]["reason"]
+
+
+def test_infrastructure_failure_is_broken_and_not_cached(harness):
+    h = harness(raises=PvmError("Xen boot: needs 2432 MB but only 900 MB are available"))
+    args = dict(kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
+    out = tasks.execute(xen_task(), **args)
+    assert set(statuses(out).values()) == {"broken"}
+    tasks.execute(xen_task(), **args)
+    assert len(h.calls) == 2
+
+
+def test_guest_not_run_because_dom0_failed_is_blocked(harness):
+    harness(verdicts={"dom0": ("failed", "missing marker 'check=xl-list ok=1'"),
+                      "domU-pv": ("not run", "dom0 toolstack"),
+                      "domU-pvh": ("not run", "dom0 toolstack")})
+    out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
+    assert statuses(out) == {"dom0": "fail", "domU-pv": "blocked", "domU-pvh": "blocked"}
+
+
+def test_failed_dependency_blocks_every_cell_naming_it(harness):
+    h = harness()
+    out = tasks.execute(xen_task(), kernel=outcome("k", status="fail"),
+                        analysis=outcome("k", capabilities=caps()))
+    assert set(statuses(out).values()) == {"blocked"}
+    assert out["cells"]["k/dom0"]["verdict"]["reason"] == "k/build is fail"
+    assert h.calls == []
