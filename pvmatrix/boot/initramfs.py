@@ -19,6 +19,10 @@ from .kernel import Kernel
 
 BOOT_DATA = DATA / "boot"
 SELECT_ABOVE_MB = 48       # a bigger modules tree is cut down to what the boot needs
+# The domU kernel rides in dom0's initramfs, unpacked into a tmpfs of half of
+# dom0's memory: Debian's generic ELF (63 MB) made the unpack fail, so a big
+# one goes as its bzImage (8 MB) and libxc inflates it.
+GUEST_ELF_MAX_MB = 24
 GUEST_MODULES = ("xen-blkfront", "xen-netfront")
 # static busybox applets put first in dom0's PATH: cheaper to exec than Debian's
 DOM0_APPLETS = ("sh", "cat", "cut", "sed", "grep", "tr", "dd", "sleep", "awk", "readlink", "ls",
@@ -146,18 +150,21 @@ def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_i
         # merged /usr: "lib" is a symlink in the userspace, an entry for it would replace it
         add_modules(w, kernel, "usr/lib/modules", wanted, decompress=False)
         if guest_kernel is not None and guest_initrd is not None:
-            w.file("pvm/guest/kernel", elf_image(guest_kernel), 0o644)
+            w.file("pvm/guest/kernel", elf_image(guest_kernel, GUEST_ELF_MAX_MB), 0o644)
             w.copy("pvm/guest/initrd.gz", guest_initrd, 0o644)
         w.close()
     return out
 
 
-def elf_image(kernel: Kernel) -> bytes:
+def elf_image(kernel: Kernel, max_mb: float | None = None) -> bytes:
     """A kernel as Xen or xl will load it: the bzImage's decompressed ELF when
     it can be had (libxc would otherwise decompress it inside dom0, seconds
-    under TCG), else the bzImage itself. Same file, same Xen notes."""
+    under TCG) and is at most MAX_MB, else the bzImage itself. Same Xen notes."""
     try:
         from ..analyze.bzimage import extract_vmlinux
-        return extract_vmlinux(kernel.image)
+        elf = extract_vmlinux(kernel.image)
     except Exception:
         return kernel.image.read_bytes()
+    if max_mb is not None and len(elf) > max_mb * 2**20:
+        return kernel.image.read_bytes()
+    return elf

@@ -1,0 +1,318 @@
+"""Benchmark the matrix scheduler on Dask distributed and write
+bench/results/scale.json. Everything goes through pvmatrix.matrix.scheduler
+(and the runner for the overhead figure); only the work is fake: task kinds
+defined here are put into pvmatrix.matrix.tasks.FUNCS on each worker by a
+worker plugin, so tasks still run through tasks.execute.
+
+    python3 bench/scale.py
+
+- local_overhead_ratio: the default spec's plan (its real tasks, dependencies,
+  resources and cells) with every task a no-op, run by runner.execute on the
+  embedded LocalCluster (start, submit, record every cell, stop) over the same
+  runner.execute with the same cells run one after another in this process
+  (same recording into the store and the index). Median of REPS each,
+  interleaved. Goal <= 1.10.
+- tasks_per_s: no-op tasks (source -> build -> analyze chains, the plan's
+  resources) through scheduler.submit_all / wait_each on a warm embedded
+  cluster, submission to last result. Median of REPS. Goal >= 200.
+- two_worker_speedup: CPU-bound fake tasks (a pure-Python loop whose length is
+  calibrated on a worker for about BURN_S, CPU=1 each) on a LocalCluster with two single-thread workers
+  (CPU=1 each) over one such worker, reached through scheduler.client(ADDRESS)
+  like an external cluster. Median of REPS each, interleaved. Goal >= 1.7.
+
+Ratios are measured within one run, on whatever else the machine is doing
+(load average before and after, and busy compilers, are recorded).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from pvmatrix.matrix import outcomes, runner, scheduler, store, tasks
+from pvmatrix.matrix.cells import PASS, Cell, Task, Verdict
+from pvmatrix.matrix.index import Index
+from pvmatrix.matrix.plan import RESOURCES, Plan, make_plan
+from pvmatrix.matrix.progress import Progress
+from pvmatrix.matrix.spec import load
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "scale.json"
+REPS = 3
+CHAINS = 200                 # tasks_per_s: 200 x (source, build, analyze) = 600 tasks
+BURN_TASKS = 8               # two_worker_speedup: tasks per measure
+BURN_S = 0.4                 # ... each about this long on an idle core
+GOALS = {"local_overhead_ratio": 1.10, "tasks_per_s": 200, "two_worker_speedup": 1.7}
+
+
+# -- fake task kinds --------------------------------------------------------
+
+def noop(task: dict, **deps: dict) -> dict:
+    """A cached/no-op task: every cell passes at once."""
+    out = outcomes.new(task)
+    for c in task["cells"]:
+        outcomes.cell(out, c["id"], Verdict(PASS, "no-op", "bench"))
+    return out
+
+
+def burn(task: dict, **deps: dict) -> dict:
+    """CPU-bound: a pure-Python loop of ARGS.n steps."""
+    x = 0
+    for i in range(task["args"]["n"]):
+        x = (x * 31 + i) & 0xFFFFFFFF
+    return noop(task)
+
+
+class FakeKinds(WorkerPlugin):
+    name = "pvmatrix-bench-fake-kinds"
+
+    def setup(self, worker) -> None:
+        from pvmatrix.matrix import tasks as worker_tasks
+        worker_tasks.FUNCS.update(noop=noop, burn=burn)
+
+
+tasks.FUNCS.update(noop=noop, burn=burn)          # for the in-process baseline
+CLIENT = scheduler.client                         # the project's own, whatever is patched below
+
+
+@contextmanager
+def fake_kinds_client(address: str | None = None, times: dict | None = None):
+    """scheduler.client with the fake kinds on its workers (and its start/stop timed)."""
+    start = time.perf_counter()
+    with CLIENT(address) as (c, offered):
+        c.register_plugin(FakeKinds())
+        if times is not None:
+            times["start_s"] = time.perf_counter() - start
+        try:
+            yield c, offered
+        finally:
+            stop = time.perf_counter()
+    if times is not None:
+        times["stop_s"] = time.perf_counter() - stop
+
+
+# -- the same cells one after another in this process ----------------------------
+
+class Inline:
+    """A stand-in for the Dask client: runs each submitted task at once, here."""
+    def submit(self, fn, *args, key, resources, pure, retries, **deps):
+        return fn(*args, **deps)
+
+
+@contextmanager
+def inline_client(address: str | None = None):
+    yield Inline(), scheduler.local_resources()
+
+
+def inline_wait(futures: dict, on_done) -> None:
+    for key, out in futures.items():
+        on_done(key, out, None)
+
+
+@contextmanager
+def patched(**attrs):
+    old = {k: getattr(scheduler, k) for k in attrs}
+    for k, v in attrs.items():
+        setattr(scheduler, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(scheduler, k, v)
+
+
+# -- measures ------------------------------------------------------------------
+
+def noop_plan() -> Plan:
+    plan = make_plan(load(REPO / "specs" / "default.toml"))
+    return Plan(plan.spec, [Task(t.stage, t.kernel, "noop", t.args, t.deps, t.cells, t.resources,
+                                 key=t.key) for t in plan.tasks])
+
+
+def run_plan(plan: Plan, results: Path, how: str) -> tuple[float, dict]:
+    """runner.execute of PLAN into a new run; HOW is 'dask' or 'inline'. (seconds, timings)"""
+    run = store.create(results, plan.spec)
+    index = Index(results)
+    progress = Progress(Counter(t.stage for t in plan.tasks), io.StringIO(), tty=False)
+    times: dict = {}
+    if how == "dask":
+        attrs = {"client": lambda address=None: fake_kinds_client(address, times)}
+    else:
+        attrs = {"client": inline_client, "wait_each": inline_wait}
+    start = time.perf_counter()
+    with patched(**attrs):
+        runner.execute(plan, run, index, None, progress, {})
+    secs = time.perf_counter() - start
+    index.close()
+    recs = run.records()
+    assert len(recs) == len(plan.cells) and all(r["verdict"]["status"] == PASS for r in recs), how
+    return secs, times
+
+
+def local_overhead(tmp: Path) -> dict:
+    plan = noop_plan()
+    dask_s, inline_s, starts, stops = [], [], [], []
+    for _ in range(REPS):
+        secs, times = run_plan(plan, tmp / "overhead", "dask")
+        dask_s.append(secs)
+        starts.append(times["start_s"])
+        stops.append(times["stop_s"])
+        inline_s.append(run_plan(plan, tmp / "overhead", "inline")[0])
+    d, i = statistics.median(dask_s), statistics.median(inline_s)
+    start, stop = statistics.median(starts), statistics.median(stops)
+    n = len(plan.tasks)
+    return {
+        "ratio": round(d / i, 2),
+        "tasks": n, "cells": len(plan.cells),
+        "embedded_s": round(d, 3), "in_process_s": round(i, 3),
+        "embedded_runs_s": [round(x, 3) for x in dask_s],
+        "in_process_runs_s": [round(x, 3) for x in inline_s],
+        "cluster_start_s": round(start, 3), "cluster_stop_s": round(stop, 3),
+        "per_task_overhead_ms": round((d - start - stop - i) / n * 1000, 2),
+        # how much work per task (run one after another) makes the fixed and
+        # per-task cost 10 %: below it the goal cannot be met
+        "goal_needs_task_s": round((d - i) / (GOALS["local_overhead_ratio"] - 1) / n, 2),
+    }
+
+
+def throughput() -> dict:
+    rates, walls = [], []
+    with fake_kinds_client(None) as (c, offered):
+        for rep in range(REPS + 1):                    # rep 0 warms the worker up
+            chains = CHAINS if rep else 10
+            batch = []
+            for k in range(chains):
+                kernel = f"k{k}"
+                src = Task("source", kernel, "noop", {"rep": rep}, {},
+                           [Cell(f"{kernel}/source", "source", kernel, "source")], RESOURCES["source"])
+                bld = Task("build", kernel, "noop", {"rep": rep}, {"source": src.key},
+                           [Cell(f"{kernel}/build", "build", kernel, "build")], RESOURCES["build"])
+                ana = Task("analyze", kernel, "noop", {"rep": rep}, {"kernel": bld.key},
+                           [Cell(f"{kernel}/analyze", "analyze", kernel, "analyze")],
+                           RESOURCES["analyze"])
+                batch += [src, bld, ana]
+            got = []
+            start = time.perf_counter()
+            futures = scheduler.submit_all(c, batch, offered, {})
+            scheduler.wait_each(futures, lambda key, out, err: got.append(out["status"]))
+            secs = time.perf_counter() - start
+            assert got == [PASS] * len(batch)
+            del futures
+            if rep:
+                walls.append(secs)
+                rates.append(len(batch) / secs)
+    return {"tasks_per_s": round(statistics.median(rates)), "tasks": 3 * CHAINS,
+            "runs_s": [round(x, 3) for x in walls],
+            "resources": {"source": RESOURCES["source"], "build": RESOURCES["build"],
+                          "analyze": RESOURCES["analyze"]}}
+
+
+def burn_batch(c, n: int, tag: str, tasks_n: int = BURN_TASKS) -> tuple[float, list[float]]:
+    """TASKS_N burn tasks of N steps: (wall seconds, each task's own seconds)."""
+    batch = [Task("analyze", "burn", "burn", {"n": n, "i": i, "tag": tag}, {},
+                  [Cell(f"burn/{i}", "analyze", "burn", str(i))], {"CPU": 1})
+             for i in range(tasks_n)]
+    got: list[float] = []
+    start = time.perf_counter()
+    futures = scheduler.submit_all(c, batch, None, {})
+    scheduler.wait_each(futures, lambda key, out, err: got.append(out["seconds"]))
+    return time.perf_counter() - start, got
+
+
+def two_workers() -> dict:
+    from distributed import LocalCluster
+    times: dict[int, list[float]] = {1: [], 2: []}
+    task_s: list[float] = []
+    n, probe = 0, 300_000
+    clusters = {}
+    try:
+        for w in (1, 2):
+            clusters[w] = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                                       resources={"CPU": 1, "MEM": 4}, dashboard_address=":0",
+                                       silence_logs=logging.ERROR, worker_dashboard_address=None)
+        # one client at a time: a second Client in this process delays the first's results
+        for rep in range(REPS + 1):                    # rep 0 warms up and calibrates
+            for w in ((1, 2) if rep % 2 else (2, 1)):
+                with fake_kinds_client(clusters[w].scheduler_address) as (c, _):
+                    c.wait_for_workers(w, timeout=60)
+                    if rep:
+                        secs, each = burn_batch(c, n, f"rep{rep}")
+                        times[w].append(secs)
+                        task_s += each
+                    else:                              # on a worker: steps for BURN_S
+                        _, each = burn_batch(c, probe, "calibrate", tasks_n=1)
+                        n = n or int(probe * BURN_S / max(each[0], 1e-3))
+    finally:
+        for cl in clusters.values():
+            cl.close()
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    return {"speedup": round(one / two, 2), "tasks": BURN_TASKS, "task_steps": n,
+            "task_s_goal": BURN_S, "task_s_median": round(statistics.median(task_s), 3),
+            "one_worker_s": round(one, 3), "two_workers_s": round(two, 3),
+            "one_worker_runs_s": [round(x, 3) for x in times[1]],
+            "two_workers_runs_s": [round(x, 3) for x in times[2]],
+            "workers": "LocalCluster, 1 thread and CPU=1 each; tasks CPU=1"}
+
+
+def busy_compilers() -> int:
+    done = subprocess.run(["pgrep", "-c", "cc1"], capture_output=True, text=True)
+    return int(done.stdout.strip() or 0)
+
+
+def busy_qemus() -> int:
+    done = subprocess.run(["pgrep", "-c", "qemu-system"], capture_output=True, text=True)
+    return int(done.stdout.strip() or 0)
+
+
+def main() -> int:
+    import distributed
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    began = time.perf_counter()
+    before = {"loadavg": [round(x, 2) for x in os.getloadavg()], "busy_compilers": busy_compilers(),
+              "qemu_processes": busy_qemus()}
+    with tempfile.TemporaryDirectory(prefix="pvmatrix-scale-") as tmp:
+        overhead = local_overhead(Path(tmp))
+    rate = throughput()
+    workers = two_workers()
+    after = {"loadavg": [round(x, 2) for x in os.getloadavg()], "busy_compilers": busy_compilers(),
+             "qemu_processes": busy_qemus()}
+    figures = {"local_overhead_ratio": overhead["ratio"], "tasks_per_s": rate["tasks_per_s"],
+               "two_worker_speedup": workers["speedup"]}
+    result = {
+        **figures,
+        "goals": {"local_overhead_ratio": f"<= {GOALS['local_overhead_ratio']}",
+                  "tasks_per_s": f">= {GOALS['tasks_per_s']}",
+                  "two_worker_speedup": f">= {GOALS['two_worker_speedup']}"},
+        "met": {"local_overhead_ratio": figures["local_overhead_ratio"] <= GOALS["local_overhead_ratio"],
+                "tasks_per_s": figures["tasks_per_s"] >= GOALS["tasks_per_s"],
+                "two_worker_speedup": figures["two_worker_speedup"] >= GOALS["two_worker_speedup"]},
+        "local_overhead": overhead,
+        "throughput": rate,
+        "two_workers": workers,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "dask_distributed": distributed.__version__,
+                    "before": before, "after": after,
+                    "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
+        "bench_s": round(time.perf_counter() - began, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
