@@ -89,6 +89,8 @@ def _load(key: str) -> Build | None:
 def _as_requested(hit: Build, spec: str, recipe: configure.Recipe, unmet: list) -> Build:
     """A stored build seen through this request: the same artifacts may come
     from several recipes, each with its own unmet options."""
+    # the memo may come from the same options asked for by fragments at other paths
+    unmet = [{**u, "fragment": recipe.origin.get(u["symbol"], u.get("fragment"))} for u in unmet]
     hit.source, hit.base, hit.fragments, hit.unmet = spec, recipe.base, recipe.fragments, unmet
     return hit
 
