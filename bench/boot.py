@@ -39,16 +39,22 @@ def main() -> int:
         cells = harness.run_cells(kernel, ["dom0", "domU-pv", "domU-pvh"])
         xen_runs.append({c.role: c for c in cells})
         bare_runs.append(harness.run_cells(kernel, ["baremetal"])[0])
+    failed = []             # a round with a cell that is not ok is reported, not timed
     for run in xen_runs + [{"baremetal": c} for c in bare_runs]:
         bad = [f"{r}: {c.verdict.status} ({c.verdict.reason})" for r, c in run.items()
                if not c.verdict.ok]
         if bad:
-            sys.exit("boot benchmark: a cell failed: " + "; ".join(bad))
-    best = min(xen_runs, key=lambda r: r["dom0"].boot.wall_s)
-    bare = min(bare_runs, key=lambda c: c.boot.wall_s)
+            failed.append({"boot": str(next(iter(run.values())).boot.dir), "cells": bad})
+    good_xen = [r for r in xen_runs if all(c.verdict.ok for c in r.values())]
+    good_bare = [c for c in bare_runs if c.verdict.ok]
+    if not good_xen or not good_bare:
+        sys.exit(f"boot benchmark: no round with every cell ok: {failed}")
+    best = sorted(good_xen, key=lambda r: r["dom0"].boot.wall_s)[(len(good_xen) - 1) // 2]
+    bare = sorted(good_bare, key=lambda c: c.boot.wall_s)[(len(good_bare) - 1) // 2]
     result = {
-        "dom0_pv_pvh_probes_s": best["dom0"].boot.wall_s,
+        "dom0_pv_pvh_probes_s": best["dom0"].boot.wall_s,      # median of the good rounds
         "baremetal_s": bare.boot.wall_s,
+        "failed_rounds": failed,
         "peak_rss_mb": max([r["dom0"].boot.peak_rss_mb for r in xen_runs]
                            + [c.boot.peak_rss_mb for c in bare_runs]),
         "per_role_s": {
