@@ -21,7 +21,7 @@ from .verdicts import BootOutcome, Verdict, hardware, judge_guest, judge_host
 from .xen import hypervisor
 
 GUEST_SLACK_S = 20        # per boot: dom0's own shutdown, relaying logs
-# A guest that dies before its init is started once more (sequential mode):
+# A guest that crashes is started once more (sequential mode), and passes as flaky:
 # under QEMU's nested SVM a PVH guest sometimes triple-faults on a VM exit.
 # The verdict says so, and the first attempt stays in the log.
 RETRIES = 1

@@ -174,7 +174,7 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
             return Verdict(OK, "every expected marker seen", ev, seconds)
         first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and DOMAIN_CRASH.search(ln.text)]
         return Verdict(OK, f"every expected marker seen, on a second attempt (the first: "
-                       f"{retry.fields.get('after')} before its init)",
+                       f"{retry.fields.get('after')}; flaky)",
                        ev + [Evidence(retry.no, retry.text, "retried")]
                        + _ev(first[-1:], "first attempt"), seconds)
     console = [ln for ln in mine if ln.region == g and not ln.is_marker]

@@ -103,8 +103,10 @@ guest_state() {  # sets state: done, crashed, gone or running (xl only every few
 
 guest_finish() {  # guest_finish NAME STATE: relay its console, clean up
     log=/run/xencons/guest-$1.log; tag=$1
-    if [ "$2" != done ] && [ -n "$RETRYABLE" ] && ! log_has "$log" 'PVM stage=init'; then
-        tag="$1#1"; echo "$2" >/run/$1.retry   # died before its init: run_guest tries again
+    # crashed or gone (a timeout is not retried): run_guest tries once more
+    if [ -n "$RETRYABLE" ] && { [ "$2" = crashed ] || [ "$2" = gone ] ||
+            { [ "$2" != done ] && [ "$2" != timeout ] && ! log_has "$log" 'PVM stage=init'; }; }; then
+        tag="$1#1"; echo "$2" >/run/$1.retry
     fi
     [ -f "$log" ] && while IFS= read -r l || [ -n "$l" ]; do echo "PVMG $tag| $l"; done <"$log"
     say guest="$1" stage=exit state="$2" start="$(rd /run/$1.start)"
@@ -128,7 +130,7 @@ wait_guests() {  # wait_guests NAME...: until each is done, gone, crashed or lat
     done
 }
 
-run_guest() {  # run_guest NAME TYPE N: start and wait; once more if it died before its init
+run_guest() {  # run_guest NAME TYPE N: start and wait; once more if it crashed
     # (a PVH guest sometimes triple-faults on a VM exit under QEMU's nested SVM;
     # the first attempt's console is relayed as NAME#1, Xen's dump stays in the log)
     RETRYABLE=${RETRIES:-0}; [ "$RETRYABLE" = 0 ] && RETRYABLE=
