@@ -6,11 +6,14 @@ lists directory and archive cache under the pvmatrix cache.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import subprocess
 import time
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import PvmError
 from .paths import DATA, cache_dir
@@ -21,6 +24,16 @@ KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 def suites() -> dict:
     return tomllib.loads((DATA / "suites.toml").read_text())
+
+
+@contextmanager
+def _locked(suite: str, what: str = "apt") -> Iterator[None]:
+    """One apt run per suite at a time (across threads and processes): apt's own
+    lock is off (it wants the host's dpkg lock), and two concurrent updates of
+    one lists directory fail."""
+    with open(cache_dir("apt", suite) / f".{what}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedProcess:
@@ -38,18 +51,26 @@ def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedP
         f"-o=Dir::State::status=/dev/null", "-o=APT::Sandbox::User=root",
         "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
     ]
-    return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
-                          capture_output=True, text=True)
+    with _locked(suite):
+        return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
+                              capture_output=True, text=True)
+
+
+def _fresh(stamp: Path) -> bool:
+    return stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
 
 
 def _refresh(suite: str) -> None:
     stamp = cache_dir("apt", suite) / "updated"
-    if stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S:
+    if _fresh(stamp):
         return
-    done = _apt(suite, "update")
-    if done.returncode != 0:
-        raise PvmError(f"apt-get update for Debian suite {suite} failed: {_first_error(done.stderr)}")
-    stamp.touch()
+    with _locked(suite, "update"):         # the first of several concurrent callers updates
+        if _fresh(stamp):
+            return
+        done = _apt(suite, "update")
+        if done.returncode != 0:
+            raise PvmError(f"apt-get update for Debian suite {suite} failed: {_first_error(done.stderr)}")
+        stamp.touch()
 
 
 def _first_error(text: str) -> str:
