@@ -7,8 +7,10 @@ lists directory and archive cache under the pvmatrix cache.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import subprocess
+import threading
 import time
 import tomllib
 from contextlib import contextmanager
@@ -42,7 +44,11 @@ def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedP
         raise PvmError(f"unknown Debian suite {suite!r} (known: {', '.join(conf['suites'])})")
     root = cache_dir("apt", suite)
     src = root / "sources.list"
-    src.write_text(f"deb [signed-by={KEYRING}] {conf['mirror']} {suite} {conf['suites'][suite]['components']}\n")
+    line = f"deb [signed-by={KEYRING}] {conf['mirror']} {suite} {conf['suites'][suite]['components']}\n"
+    if not src.exists() or src.read_text() != line:      # others may be reading it: replace whole
+        tmp = src.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(line)
+        tmp.replace(src)
     for d in ("lists/partial", "cache/archives/partial", "debs"):
         (root / d).mkdir(parents=True, exist_ok=True)
     opts = [

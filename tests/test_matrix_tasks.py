@@ -103,6 +103,20 @@ def test_without_a_fallback_guests_are_blocked(harness):
     assert statuses(out) == {"dom0": "skip", "domU-pv": "blocked", "domU-pvh": "blocked"}
 
 
+def test_guests_are_blocked_when_the_fallback_did_not_pass(harness):
+    """A cold run once had the fallback's source broken: its analysis is then
+    blocked and has no capabilities; the guests are blocked naming it."""
+    h = harness()
+    blocked = {"key": "a-generic", "stage": "analyze", "kernel": "generic", "status": "blocked",
+               "cells": {}, "manifest": {}}
+    out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
+                        analysis=outcome("cloud", capabilities=caps(dom0=False)),
+                        host=outcome("generic", status="broken"), host_analysis=blocked)
+    assert statuses(out) == {"dom0": "skip", "domU-pv": "blocked", "domU-pvh": "blocked"}
+    assert "dom0 fallback generic is broken" in out["cells"]["cloud/domU-pv"]["verdict"]["reason"]
+    assert h.calls == []
+
+
 def test_harness_that_cannot_run_a_role_gives_not_run_never_pass(harness):
     harness(raises=NotImplementedError("PVH guests are not supported by the harness yet"))
     out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))

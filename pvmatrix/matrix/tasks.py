@@ -250,7 +250,7 @@ def boot_baremetal(task: dict, kernel: dict, analysis: dict) -> dict:
 
 def _cannot(analysis: dict, role: str) -> str | None:
     """Why the analyzer says KERNEL cannot take ROLE, or None."""
-    cap = analysis["manifest"]["capabilities"].get(ROLE_NEEDS[role])
+    cap = analysis.get("manifest", {}).get("capabilities", {}).get(ROLE_NEEDS[role])
     if cap and cap["supported"] is False:
         return f"{ROLE_NEEDS[role]}: no ({'; '.join(cap['evidence'])})"
     return None
@@ -270,16 +270,18 @@ def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
     if "dom0" in skip or (not guests and "dom0" not in cells):
         if not guests:
             return out
+        if host is not None and host_analysis is not None and \
+                (host["status"] != PASS or host_analysis["status"] != PASS):
+            bad = host if host["status"] != PASS else host_analysis
+            for r in guests:
+                outcomes.cell(out, cells[r]["id"], Verdict(
+                    BLOCKED, f"dom0 fallback {host['kernel']} is {bad['status']}", "no dom0"))
+            return out
         if host is None or host_analysis is None or _cannot(host_analysis, "dom0"):
             for r in guests:
                 outcomes.cell(out, cells[r]["id"], Verdict(
                     BLOCKED, f"no dom0 for it: {skip.get('dom0', 'dom0 not in the roles')} and "
                              "no usable matrix.dom0_fallback", "no dom0"))
-            return out
-        if host["status"] != PASS or host_analysis["status"] != PASS:
-            for r in guests:
-                outcomes.cell(out, cells[r]["id"], Verdict(
-                    BLOCKED, f"dom0 fallback {host['kernel']} is {host['status']}", "no dom0"))
             return out
         dom0, guest = host, kernel
     wanted = (["dom0"] if dom0 is kernel and "dom0" in cells else []) + guests
