@@ -7,10 +7,8 @@ lists directory and archive cache under the pvmatrix cache.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
 import subprocess
-import threading
 import time
 import tomllib
 from contextlib import contextmanager
@@ -44,11 +42,6 @@ def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedP
         raise PvmError(f"unknown Debian suite {suite!r} (known: {', '.join(conf['suites'])})")
     root = cache_dir("apt", suite)
     src = root / "sources.list"
-    line = f"deb [signed-by={KEYRING}] {conf['mirror']} {suite} {conf['suites'][suite]['components']}\n"
-    if not src.exists() or src.read_text() != line:      # others may be reading it: replace whole
-        tmp = src.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(line)
-        tmp.replace(src)
     for d in ("lists/partial", "cache/archives/partial", "debs"):
         (root / d).mkdir(parents=True, exist_ok=True)
     opts = [
@@ -57,7 +50,9 @@ def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedP
         f"-o=Dir::State::status=/dev/null", "-o=APT::Sandbox::User=root",
         "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
     ]
-    with _locked(suite):
+    with _locked(suite):       # every apt run of the suite reads sources.list under this lock
+        src.write_text(f"deb [signed-by={KEYRING}] {conf['mirror']} {suite} "
+                       f"{conf['suites'][suite]['components']}\n")
         return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
                               capture_output=True, text=True)
 
