@@ -15,10 +15,10 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from . import configure, container, sources, toolchains
+from . import artifacts, configure, container, sources, toolchains, warm
 from .errors import PvmError
 from .paths import cache_dir
 
@@ -43,7 +43,21 @@ class Build:
     unmet: list[dict] = field(default_factory=list)
     build_s: float = 0.0
     cpu_s: float = 0.0
+    store: str = ""                  # the artifact store's URL ("" in manifests from before it)
+    files: dict = field(default_factory=dict)   # relative path -> {sha256, size} or {link}
     cached: bool = False
+    manifest_sha256: str = ""        # of the published manifest.json (not part of it)
+
+    @property
+    def url(self) -> str:
+        """Where the artifacts are published: a directory, or a URL in a remote store."""
+        return artifacts.artifact_url(self.store, self.key) if self.store else str(self.dir)
+
+    def fetch(self) -> Path:
+        """The local directory of the artifacts, fetched first if the store is remote."""
+        if self.store:
+            self.dir = artifacts.open_store(self.store).fetch(self.key, self.manifest_sha256 or None)
+        return self.dir
 
     @property
     def bzimage(self) -> Path:
@@ -62,9 +76,21 @@ class Build:
         return self.dir / "modules"
 
     def manifest(self) -> dict:
+        """What the store keeps in KEY/manifest.json."""
         data = asdict(self)
         data["dir"] = str(self.dir)
         data.pop("cached")
+        data.pop("manifest_sha256")
+        return data
+
+    def brief(self) -> dict:
+        """The small manifest a task returns: the facts, the top-level files'
+        digests (not the modules tree's), the artifact's URL and the digest of
+        its published manifest, by which a consumer fetches and checks it."""
+        data = self.manifest()
+        data["files"] = {k: v for k, v in self.files.items() if "/" not in k}
+        data.update(url=self.url, manifest_sha256=self.manifest_sha256,
+                    modules_files=sum(1 for k in self.files if k.startswith("modules/")))
         return data
 
 
@@ -77,13 +103,19 @@ def recipe_key(identity: str, recipe: configure.Recipe, image: str) -> str:
     return hashlib.sha256("\0".join([identity, recipe.key, image]).encode()).hexdigest()
 
 
+BUILD_FIELDS = {f.name for f in fields(Build)} - {"cached", "dir"}
+
+
+def _from_manifest(data: dict, store: artifacts.Store, cached: bool) -> Build:
+    known = {k: v for k, v in data.items() if k in BUILD_FIELDS}
+    return Build(**known, dir=store.local_dir(data["key"]), cached=cached)
+
+
 def _load(key: str) -> Build | None:
-    manifest = cache_dir("artifacts") / key / "manifest.json"
-    if not manifest.exists():
-        return None
-    data = json.loads(manifest.read_text())
-    data["dir"] = Path(data["dir"])
-    return Build(**data, cached=True)
+    """The published build KEY in the artifact store, or None (not fetched: see Build.fetch)."""
+    store = artifacts.open_store()
+    data = store.load(key)
+    return None if data is None else _from_manifest(data, store, cached=True)
 
 
 def _as_requested(hit: Build, spec: str, recipe: configure.Recipe, unmet: list) -> Build:
@@ -105,7 +137,8 @@ def _env() -> dict[str, str]:
     # what plain make costs (kbuild's -Wp,-MMD gives ccache the dependencies)
     return {"CCACHE_DIR": container.CCACHE, "CCACHE_MAXSIZE": "10G",
             "CCACHE_COMPILERCHECK": "content", "CCACHE_DEPEND": "1", "KBUILD_BUILD_USER": "pvmatrix",
-            "KBUILD_BUILD_HOST": "pvmatrix", "KBUILD_BUILD_TIMESTAMP": "1970-01-01", "LC_ALL": "C"}
+            "KBUILD_BUILD_HOST": "pvmatrix", "KBUILD_BUILD_TIMESTAMP": "1970-01-01",
+            "KBUILD_BUILD_VERSION": "1", "LC_ALL": "C"}
 
 
 BUILD_SCRIPT = """set -e
@@ -142,7 +175,14 @@ def _failure(log: Path) -> tuple[str, str]:
 def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = None,
           toolchain: str = "auto", jobs: int | None = None) -> Build:
     """Build (or find in the cache) the kernel of SPEC with the given recipe."""
-    source = sources.resolve(spec)
+    return build_source(sources.resolve(spec), base, fragments, toolchain, jobs)
+
+
+def build_source(source: sources.Source, base: str = "tinyconfig",
+                 fragments: list[str] | None = None, toolchain: str = "auto",
+                 jobs: int | None = None) -> Build:
+    """Build (or find in the cache) the kernel of an already resolved SOURCE."""
+    spec = source.spec
     recipe = configure.load(base, fragments or [])
     tc = toolchains.pick(toolchain, source.version)
     rkey = recipe_key(source.identity, recipe, tc.image)
@@ -156,11 +196,15 @@ def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = Non
     image = toolchains.ensure_image(engine.client(), tc)
     jobs = jobs or os.cpu_count() or 2
     make = _make(tc, jobs)
-    work = Path(tempfile.mkdtemp(prefix="build-", dir=cache_dir("work")))
-    try:
+    with warm.tree(source.tree, tc.image, *_expected(recipe)) as work:
         return _configure_and_build(source, recipe, tc, image, make, work, memo)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def _expected(recipe: configure.Recipe) -> tuple[str, dict[str, str]]:
+    """The recipe as warm.tree compares it: its base kind and the options it sets."""
+    if recipe.base in configure.MAKE_BASES:
+        return recipe.base, recipe.options
+    return "file", {**configure.parse_config(recipe.base_text, recipe.base), **recipe.options}
 
 
 def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path) -> Build:
@@ -183,6 +227,7 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
     if hit := _load(key):
         return _as_requested(hit, source.spec, recipe, missing)
 
+    warm.building(work)
     progress = container.Progress(f"build {label}")
     targets = "all" if "CONFIG_MODULES=y" in config_text else "bzImage vmlinux"
     code = container.run(image, BUILD_SCRIPT.format(make=make, targets=targets),
@@ -192,13 +237,13 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
         step, first = _failure(log)
         raise PvmError(f"build of {source.spec} failed in step {step}: {first} "
                        f"(log: {_keep_log(log, key)})")
-    built = Build(key=key, dir=cache_dir("artifacts") / key, source=source.spec,
+    warm.record(work, _expected(recipe)[0], config_text)
+    built = Build(key=key, dir=artifacts.open_store().local_dir(key), source=source.spec,
                   identity=source.identity, version=source.version, toolchain=tc.name,
                   image=tc.image, base=recipe.base, fragments=recipe.fragments,
                   config_sha256=configure.config_digest(config_text), unmet=missing,
                   build_s=seconds, cpu_s=cpu_seconds(log.read_text(errors="replace")))
-    _store(work, built)
-    return built
+    return _store(work, built)
 
 
 def _keep_log(log: Path, name: str) -> Path:
@@ -207,22 +252,21 @@ def _keep_log(log: Path, name: str) -> Path:
     return kept
 
 
-def _store(work: Path, built: Build) -> None:
-    """Move the artifacts into the store under a temporary name, then publish."""
+def _store(work: Path, built: Build) -> Build:
+    """Move the artifacts into a staging directory and publish them in the
+    artifact store (see artifacts.py: a local store takes them by renames)."""
     bzimage = work / "arch/x86/boot/bzImage"
     if not bzimage.exists() or not (work / "vmlinux").exists():
         raise PvmError(f"build of {built.source} finished but produced no bzImage/vmlinux "
                        f"(log: {_keep_log(work / 'build.log', built.key)})")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{built.key}-", dir=built.dir.parent))
-    tmp.chmod(0o755)
-    os.replace(bzimage, tmp / "bzImage")
+    store = artifacts.open_store()
+    tmp = store.stage(built.key)
+    shutil.move(bzimage, tmp / "bzImage")
     for name, dest in (("vmlinux", "vmlinux"), (".config", "config"),
                        ("System.map", "System.map"), ("build.log", "build.log")):
-        os.replace(work / name, tmp / dest)
+        shutil.move(work / name, tmp / dest)
     if (work / "_modules").exists():
-        os.replace(work / "_modules", tmp / "modules")
-    (tmp / "manifest.json").write_text(json.dumps(built.manifest(), indent=2))
-    try:
-        os.rename(tmp, built.dir)
-    except OSError:            # another run published the same key first
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.move(work / "_modules", tmp / "modules")
+    meta = {k: v for k, v in built.manifest().items() if k not in ("files", "store")}
+    published = store.publish(built.key, tmp, meta)   # another run's, if it published first
+    return _from_manifest({**published, **meta}, store, cached=False)

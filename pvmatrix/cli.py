@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -21,10 +22,16 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--toolchain", default="auto", help="toolchain name, or auto by kernel version")
     p.add_argument("-j", "--jobs", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print the build manifest as JSON")
+    p.add_argument("--store", metavar="URL", help="artifact store: a path, file://, s3://BUCKET/PREFIX "
+                   "or any fsspec URL (default: $PVMATRIX_STORE, else the cache's artifacts/)")
 
 
 def cmd_build(args) -> int:
     from .build import build
+    if args.store:
+        from .artifacts import open_store
+        os.environ["PVMATRIX_STORE"] = args.store
+        open_store(args.store).check()
     start = time.monotonic()
     built = build(args.source, args.base, args.fragment, args.toolchain, args.jobs)
     took = time.monotonic() - start
@@ -32,7 +39,9 @@ def cmd_build(args) -> int:
         print(json.dumps(dict(built.manifest(), cached=built.cached), indent=2))
         return 0
     how = "from cache" if built.cached else f"built in {built.build_s:.0f} s"
-    print(f"{built.version} [{built.toolchain}] {how} ({took:.1f} s): {built.dir}")
+    print(f"{built.version} [{built.toolchain}] {how} ({took:.1f} s): {built.url}")
+    if not built.dir.exists():
+        print(f"  (in a remote store; fetched into {built.dir} when a command needs the files)")
     for name in ("bzImage", "vmlinux", "config", "System.map", "modules", "build.log"):
         if (built.dir / name).exists():
             print(f"  {name:<11} {built.dir / name}")
@@ -94,6 +103,8 @@ def parser() -> argparse.ArgumentParser:
     register(sub)
     from .boot.cli import register as register_boot
     register_boot(sub)
+    from .bisect.cli import register as register_bisect
+    register_bisect(sub)
     return p
 
 

@@ -1,0 +1,114 @@
+"""`pvmatrix bisect` and `pvmatrix bisect-config`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import PvmError
+from ..paths import cache_dir
+
+
+def _say(msg: str) -> None:
+    print(f"pvmatrix: {msg}", file=sys.stderr, flush=True)
+
+
+def _cell_args(p) -> None:
+    p.add_argument("--cell", required=True,
+                   help="the cell: a role (dom0, domU-pv, domU-pvh, baremetal) or a matrix cell id")
+    p.add_argument("--xen", default="4.17", help="Xen version (default 4.17)")
+    p.add_argument("--hardware", default="default", help="hardware profile (default: default)")
+    p.add_argument("--dom0", metavar="ARTIFACT_DIR",
+                   help="a built kernel (pvmatrix build's artifact dir) to host domU cells; "
+                        "default: the kernel under test")
+    p.add_argument("--toolchain", default="auto")
+    p.add_argument("-o", "--output", help="write the result as JSON to this file")
+
+
+def _dom0(path: str | None):
+    if not path:
+        return None
+    from ..build import _load
+    built = _load(Path(path).name)
+    if built is None:
+        raise PvmError(f"--dom0 {path}: not a pvmatrix artifact directory (no manifest.json)")
+    return built
+
+
+def _save(result: dict, output: str | None, kind: str) -> Path:
+    path = Path(output) if output else \
+        cache_dir("bisect", "results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    return path
+
+
+def _steps_table(steps) -> str:
+    from tabulate import tabulate
+    rows = [(s.label[:60], s.outcome, s.status, "built" if s.built else "cached",
+             f"{s.build_s:.0f}", f"{s.boot_s:.0f}", (s.note or s.reason)[:60]) for s in steps]
+    return tabulate(rows, headers=["tried", "answer", "cell", "kernel", "build s", "boot s", ""])
+
+
+def cmd_bisect(args) -> int:
+    from .commits import Recipe, bisect
+    from .probe import CellSpec
+    cell = CellSpec.parse(args.cell, args.xen, args.hardware)
+    r = bisect(args.repo, args.good, args.bad, cell, Recipe(args.base, args.fragment, args.toolchain),
+               _dom0(args.dom0), say=_say)
+    print(_steps_table(r.endpoints + r.steps))
+    print(f"\n{len(r.steps)} step(s) for {r.candidates} candidate commit(s) "
+          f"(log2 bound {r.log2_bound})")
+    if r.first_bad:
+        print(f"first bad commit: {r.first_bad} {r.subject}")
+        good, bad = r.endpoints[0], next((s for s in r.steps if s.label == r.first_bad),
+                                          r.endpoints[1])
+        print(f"  good ({good.label[:12]}): {good.status}: {good.reason}")
+        print(f"  bad  ({bad.label[:12]}): {bad.status}: {bad.reason}")
+        for e in bad.evidence:
+            print(f"    {e}")
+    else:
+        print("no single first bad commit: skipped commits hide it; it is one of:")
+        for c in r.could_be:
+            print(f"  {c}")
+    print(f"result: {_save(r.to_dict(), args.output, 'bisect')}")
+    return 0 if r.first_bad else 1
+
+
+def cmd_bisect_config(args) -> int:
+    from .configs import bisect
+    from .probe import CellSpec
+    cell = CellSpec.parse(args.cell, args.xen, args.hardware)
+    r = bisect(args.source, Path(args.good), Path(args.bad), cell, args.toolchain,
+               _dom0(args.dom0), say=_say)
+    print(_steps_table(r.endpoints + r.steps))
+    print(f"\n{len(r.differences)} option(s) differ; {len(r.steps)} step(s), {r.builds} "
+          f"kernel(s) compiled, {r.collapsed} tried set(s) resolved to a config already tried")
+    print("smallest set of changes that flips the cell:")
+    for sym, (g, b) in r.culprits.items():
+        print(f"  {sym}: {g} (good) -> {b} (bad)")
+    bad = r.endpoints[1]
+    print(f"  bad: {bad.status}: {bad.reason}")
+    for e in bad.evidence:
+        print(f"    {e}")
+    print(f"result: {_save(r.to_dict(), args.output, 'bisect-config')}")
+    return 0
+
+
+def register(sub) -> None:
+    b = sub.add_parser("bisect", help="find the first commit of a git tree that breaks a cell")
+    b.add_argument("--repo", default=".", help="the git tree (default: the current directory)")
+    b.add_argument("--good", required=True, help="a ref where the cell passes")
+    b.add_argument("--bad", required=True, help="a later ref where it does not")
+    b.add_argument("--base", default="tinyconfig", help="config base (as for pvmatrix build)")
+    b.add_argument("-f", "--fragment", action="append", default=[], help="config fragment")
+    _cell_args(b)
+    b.set_defaults(func=cmd_bisect)
+    c = sub.add_parser("bisect-config",
+                       help="narrow two configs' difference to the options that flip a cell")
+    c.add_argument("--source", required=True, help="kernel source (as for pvmatrix build)")
+    c.add_argument("--good", required=True, help="config file where the cell passes")
+    c.add_argument("--bad", required=True, help="config file where it does not")
+    _cell_args(c)
+    c.set_defaults(func=cmd_bisect_config)

@@ -1,0 +1,144 @@
+"""Git bisection: the first commit between a good and a bad ref that breaks a cell.
+
+git itself (driven through gitpython) picks each commit, in a worktree of the
+pvmatrix cache, never the user's own. The worktree stays the same directory
+across steps and a checkout only touches the files that differ, so each step
+is an incremental build in the same warm output tree (see warm.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import PvmError
+from ..paths import cache_dir
+from .probe import BAD, GOOD, SKIP, CellSpec, Step, try_kernel
+
+FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.M)
+
+
+@dataclass
+class Recipe:
+    base: str = "tinyconfig"
+    fragments: list[str] = field(default_factory=list)
+    toolchain: str = "auto"
+
+
+@dataclass
+class Result:
+    repo: str
+    cell: str
+    good: str
+    bad: str
+    candidates: int                  # commits in good..bad: what the bisection chose among
+    log2_bound: int
+    first_bad: str | None = None
+    subject: str = ""
+    could_be: list[str] = field(default_factory=list)   # when skipped commits hide it
+    endpoints: list[Step] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    log: str = ""
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["endpoints"] = [s.to_dict() for s in self.endpoints]
+        d["steps"] = [s.to_dict() for s in self.steps]
+        return d
+
+
+def _commit(repo, ref: str, what: str) -> str:
+    import git
+    try:
+        return repo.commit(ref).hexsha
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise PvmError(f"{what} ref {ref!r} not found in {repo.working_dir}") from None
+
+
+def _worktree(repo, start: str) -> Path:
+    """The cache's worktree of REPO (one per repository), at START."""
+    key = hashlib.sha256(str(Path(repo.git_dir).resolve()).encode()).hexdigest()[:16]
+    tree = cache_dir("bisect", "trees") / key
+    if not (tree / ".git").exists():
+        repo.git.worktree("prune")
+        repo.git.worktree("add", "--detach", "--force", str(tree), start)
+    return tree
+
+
+def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
+           recipe: Recipe | None = None, dom0=None, say=print) -> Result:
+    """Find the first commit in GOOD..BAD of the git tree at REPO_PATH where
+    CELL stops passing. DOM0 (a build.Build) hosts domU cells when given."""
+    import git
+    from .. import build, sources
+    recipe = recipe or Recipe()
+    try:
+        repo = git.Repo(repo_path)
+    except (git.NoSuchPathError, git.InvalidGitRepositoryError):
+        raise PvmError(f"{repo_path} is not a git repository") from None
+    good_c, bad_c = _commit(repo, good, "good"), _commit(repo, bad, "bad")
+    if not repo.is_ancestor(good_c, bad_c):
+        raise PvmError(f"good ref {good!r} is not an ancestor of bad ref {bad!r}")
+    candidates = int(repo.git.rev_list("--count", f"{good_c}..{bad_c}"))
+    result = Result(str(repo_path), str(cell), good_c, bad_c, candidates,
+                    math.ceil(math.log2(candidates)) if candidates > 1 else 0)
+    tree = _worktree(repo, good_c)
+    wt = git.Repo(tree)
+    with open(cache_dir("bisect") / f"{tree.name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise PvmError(f"another bisection of {repo_path} is running") from None
+        _reset(wt)
+
+        def step(commit: str) -> Step:
+            source = sources.Source(f"git:{repo_path}@{commit}", "git", f"git:{commit}", tree)
+            subject = wt.commit(commit).summary
+            say(f"bisect: {commit[:12]} {subject}: building and running {cell}")
+            s = try_kernel(commit, lambda: build.build_source(source, recipe.base,
+                                                              recipe.fragments, recipe.toolchain),
+                           cell, dom0)
+            s.note = subject
+            say(f"bisect: {commit[:12]} is {s.outcome} ({s.status}: {s.reason[:100]})")
+            return s
+
+        for ref, want in ((good_c, GOOD), (bad_c, BAD)):
+            wt.git.checkout("--detach", ref)
+            s = step(ref)
+            result.endpoints.append(s)
+            if s.outcome != want:
+                raise PvmError(f"the {want} end {ref[:12]} is not {want}: cell {cell} is "
+                               f"{s.status} ({s.reason[:200]})")
+        try:
+            out = wt.git.bisect("start", bad_c, good_c)
+            while not (m := FIRST_BAD.search(out)):
+                s = step(wt.head.commit.hexsha)
+                result.steps.append(s)
+                try:
+                    out = wt.git.bisect(s.outcome)
+                except git.GitCommandError as exc:      # only skipped commits left
+                    out = f"{exc.stdout}\n{exc.stderr}"
+                    if "only 'skip'ped commits left" not in out:
+                        raise
+                    result.could_be = re.findall(r"^([0-9a-f]{40})", out.split("could be any of:")[-1],
+                                                 re.M)
+                    break
+            if m:
+                result.first_bad = m.group(1)
+                result.subject = repo.commit(result.first_bad).summary
+            result.log = wt.git.bisect("log")
+        finally:
+            _reset(wt)
+    return result
+
+
+def _reset(wt) -> None:
+    import git
+    try:
+        wt.git.bisect("reset")
+    except git.GitCommandError:
+        pass
