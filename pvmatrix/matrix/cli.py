@@ -24,6 +24,8 @@ def register(sub) -> None:
     r.add_argument("--scheduler", metavar="ADDR",
                    help="Dask scheduler tcp://HOST:8786 or a scheduler file (default: embedded)")
     r.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    r.add_argument("--store", metavar="URL",
+                   help="artifact store for builds (default: $PVMATRIX_STORE, else the cache's artifacts/)")
     r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="a recorded run as a table, Markdown, HTML, JSON or JUnit")
@@ -73,6 +75,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
+    if args.store:
+        from ..artifacts import open_store
+        os.environ["PVMATRIX_STORE"] = args.store      # inherited by the embedded cluster's workers
+        open_store(args.store).check()
     code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler)
     return code
 

@@ -136,7 +136,7 @@ def build(task: dict, source: dict) -> dict:
         if failed:
             outcomes.save(key, out)
         return out
-    m = b.manifest()
+    m = b.brief()                     # digests and URLs: consumers fetch a remote store's files
     m.update(kernel_id=b.key, kernel_path=str(b.dir), boot_kernel=str(b.dir))
     inputs.update(artifact_key=b.key, config_sha256=b.config_sha256)
     out = outcomes.new(task, m, inputs)
@@ -166,7 +166,8 @@ def analyze(task: dict, kernel: dict) -> dict:
                           outcomes.code_digest("analyze", "data/hardware"))
     if hit := outcomes.load(key):
         return hit
-    a = run_analysis(k["kernel_path"], hardware=profile)
+    from ..artifacts import localize
+    a = run_analysis(localize(k, k["kernel_path"]), hardware=profile)
     caps = {c.name: {"supported": c.supported, "form": c.form, "evidence": c.evidence[:3]}
             for c in a.capabilities}
     devices = {d.device.qemu or d.device.name: {"status": d.status, "driver": d.driver}
@@ -207,8 +208,9 @@ def _harness_digest() -> str:
 
 
 def _boot_kernel(manifest: dict):
+    from ..artifacts import localize
     from ..boot import load_kernel
-    return load_kernel(manifest["boot_kernel"])
+    return load_kernel(localize(manifest, manifest["boot_kernel"]))
 
 
 def _profile_devices(name: str):
