@@ -78,12 +78,12 @@ def main() -> None:
     src = sources.resolve(SOURCE)
     tc = toolchains.pick("auto", src.version)
     toolchains.ensure_image(engine.client(), tc)
-    forget("artifacts", "recipes", "ccache")
+    forget("artifacts", "recipes", "ccache", "warm")
     cold = timed_cli("cold")
     built = build.build(SOURCE, "tinyconfig", FRAGMENTS)
     hit = min(timed_cli() for _ in range(3))
     plain, plain_cpu = plain_make(built.config, tc, src.tree)
-    forget("artifacts", "recipes")
+    forget("artifacts", "recipes", "warm")         # ccache-warm in a fresh output dir
     warm = timed_cli("ccache_warm")
     rebuilt = build.build(SOURCE, "tinyconfig", FRAGMENTS)
     result = {

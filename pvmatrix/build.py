@@ -136,7 +136,8 @@ def _env() -> dict[str, str]:
     # depend mode: no extra preprocessor run on a miss, so a cold build costs
     # what plain make costs (kbuild's -Wp,-MMD gives ccache the dependencies)
     return {"CCACHE_DIR": container.CCACHE, "CCACHE_MAXSIZE": "10G",
-            "CCACHE_COMPILERCHECK": "content", "CCACHE_DEPEND": "1", "KBUILD_BUILD_USER": "pvmatrix",
+            "CCACHE_COMPILERCHECK": "content", "CCACHE_DEPEND": "1", "CCACHE_INODECACHE": "1",
+            "KBUILD_BUILD_USER": "pvmatrix",
             "KBUILD_BUILD_HOST": "pvmatrix", "KBUILD_BUILD_TIMESTAMP": "1970-01-01",
             "KBUILD_BUILD_VERSION": "1", "LC_ALL": "C"}
 

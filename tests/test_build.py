@@ -118,7 +118,9 @@ def test_store_cache_and_cpu_time_with_a_small_tree(private_cache, tmp_path, deb
     assert first.dir == private_cache / "artifacts" / first.key
     assert sorted(p.name for p in first.dir.iterdir()) == [
         "System.map", "build.log", "bzImage", "config", "manifest.json", "vmlinux"]
-    assert not list((private_cache / "work").iterdir()), "work dir left behind"
+    slots = [d for d in (private_cache / "warm").iterdir() if d.is_dir()]
+    assert len(slots) == 1 and not (slots[0] / ".pvm-dirty").exists(), "warm tree left dirty"
+    assert not (slots[0] / "vmlinux").exists(), "artifacts were copied, not moved"
     again = build.build(f"dir:{tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
     assert again.cached and again.key == first.key and again.cpu_s == first.cpu_s
 
@@ -152,7 +154,7 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, signame):
     ours = {"label": f"{container.LABEL}"}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        logs = list((tmp_path / "cache/work").glob("*/build.log"))
+        logs = list((tmp_path / "cache/warm").glob("*/build.log"))
         if logs and "compiling" in logs[0].read_text():
             break
         time.sleep(0.5)
@@ -167,4 +169,29 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, signame):
     left = [c for c in engine.client().containers.list(all=True, filters=ours)
             if c.labels.get(container.LABEL) == work]
     assert left == []
-    assert not os.path.exists(work), "the interrupted build's work dir was left behind"
+    # the interrupted build's tree is kept, marked dirty: its next user starts it empty
+    assert os.path.exists(os.path.join(work, ".pvm-dirty"))
+
+
+REUSE = ("if [ -e $(O)/obj.o ]; then echo reused-object; else echo compiled-object; "
+         "touch $(O)/obj.o; fi; mkdir -p $(O)/arch/x86/boot; echo $$RANDOM > $(O)/arch/x86/boot/bzImage; "
+         "cp $(O)/arch/x86/boot/bzImage $(O)/vmlinux; touch $(O)/System.map")
+
+
+@pytest.mark.slow
+def test_a_variant_reuses_the_warm_tree_and_a_dirty_one_starts_empty(private_cache, tmp_path,
+                                                                        debian_61):
+    tree = fake_tree(tmp_path / "warm", debian_61, REUSE)
+    frag = tmp_path / "variant.config"
+    frag.write_text("CONFIG_PVMATRIX_VARIANT=y\n")
+    first = build.build(f"dir:{tree}", "tinyconfig", [], toolchain="bookworm-gcc12")
+    assert "compiled-object" in (first.dir / "build.log").read_text()
+    variant = build.build(f"dir:{tree}", "tinyconfig", [str(frag)], toolchain="bookworm-gcc12")
+    assert "reused-object" in (variant.dir / "build.log").read_text()
+    slots = sorted(d for d in (private_cache / "warm").iterdir() if d.is_dir())
+    assert len(slots) == 2, "the variant should build in a copy, keeping the first tree"
+    for slot in slots:                    # a build that did not end cleanly...
+        (slot / ".pvm-dirty").touch()
+    frag.write_text("CONFIG_PVMATRIX_VARIANT=m\n")
+    third = build.build(f"dir:{tree}", "tinyconfig", [str(frag)], toolchain="bookworm-gcc12")
+    assert "compiled-object" in (third.dir / "build.log").read_text()   # ...is not trusted
