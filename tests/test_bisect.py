@@ -45,9 +45,11 @@ def test_git_bisect_names_the_commit_that_breaks_dom0(series, recipe):
         if any(s.label == shas["culprit"] for s in r.steps) else bad
     assert culprit.outcome == "bad"
     assert any("xenstored" in e for e in culprit.evidence), culprit.evidence
-    # the user's repository is untouched: no bisection left running in it
-    assert "bisect" not in subprocess.run(["git", "-C", str(repo), "status"], capture_output=True,
-                                          text=True).stdout.lower()
+    # the user's repository is untouched: its HEAD stays, no bisection left in it
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    assert head == shas["maintainers"]
+    assert not (repo / ".git" / "BISECT_LOG").exists()
 
 
 def test_git_bisect_bad_refs_are_clear_errors(series):

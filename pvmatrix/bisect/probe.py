@@ -89,8 +89,10 @@ def run_cell(built, cell: CellSpec, dom0=None) -> tuple[str, str, list[str], flo
     if (memo := _memo_path(key)).exists():
         got = json.loads(memo.read_text())
         return got["status"], got["reason"], got["evidence"], 0.0
+    built.fetch()                    # a remote artifact store: local files first
     kernel = from_build(built)
     if dom0 is not None and cell.role.startswith("domU"):
+        dom0.fetch()
         cells = run_cells(from_build(dom0), [cell.role], cell.xen, names, kernel, profile)
     else:
         cells = run_cells(kernel, [cell.role], cell.xen, names, None, profile)

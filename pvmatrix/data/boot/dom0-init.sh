@@ -31,8 +31,13 @@ say probe=xen caps="$(rd /proc/xen/capabilities)" version="$(rd /sys/hypervisor/
 xs_up() {  # the C xenstored if shipped, else oxenstored; wait until it answers
     xs=$(command -v xenstored || command -v oxenstored) || { echo "no xenstored in dom0"; return 1; }
     "$xs" || return 1   # no --pid-file: it lockf()s it, and exits quietly if that fails
-    i=0; while [ $i -lt 50 ]; do xenstore-read / >/dev/null 2>&1 && return 0; sleep 0.2; i=$((i + 1)); done
-    xenstore-read /
+    # a read with no daemon behind it blocks forever (on /dev/xen/xenbus): bound
+    # each read, and stop at once when the daemon is gone (e.g. no evtchn device)
+    i=0; while [ $i -lt 40 ]; do
+        pidof "${xs##*/}" >/dev/null || { echo "${xs##*/} exited"; return 1; }
+        timeout 1 xenstore-read / >/dev/null 2>&1 && return 0; sleep 0.2; i=$((i + 1))
+    done
+    timeout 3 xenstore-read /
 }
 check xenstored xs_up
 check xen-init-dom0 xen-init-dom0
