@@ -98,3 +98,33 @@ def test_cell_spec_from_role_or_matrix_cell_id():
     assert CellSpec.parse("k/domU-pvh/xen-4.20/big") == CellSpec("domU-pvh", "4.20", "big")
     with pytest.raises(PvmError, match="names no role"):
         CellSpec.parse("k/nothing")
+
+
+def _records(kernel: str, commit: str, status: str, dom0: str | None = None) -> dict[str, dict]:
+    """The two records after_run reads, shaped as runner.make_record writes them."""
+    build_rec = {"cell": {"id": f"{kernel}/build", "stage": "build", "kernel": kernel},
+                 "manifest": {"source": "git:/src/linux@v9", "identity": f"git:{commit}",
+                              "base": "tinyconfig", "fragments": ["boot", "xen-domu"],
+                              "toolchain": "auto", "boot_kernel": f"/cache/{kernel}"}}
+    boot = {"cell": {"id": f"{kernel}/domU-pv/xen-4.17/default", "stage": "boot",
+                     "kernel": kernel, "role": "domU-pv", "xen": "4.17", "hardware": "default"},
+            "verdict": {"status": status}, "inputs": {"dom0_kernel": dom0 or kernel}}
+    return {r["cell"]["id"]: r for r in (build_rec, boot)}
+
+
+def test_after_run_bisects_a_regressed_boot_cell_between_the_two_commits():
+    from pvmatrix.bisect import after_run
+    before = _records("k", "a" * 40, "pass", dom0="host")
+    after = _records("k", "b" * 40, "fail", dom0="host")
+    after["host/source"] = {"cell": {"id": "host/source", "stage": "source", "kernel": "host"},
+                            "manifest": {"boot_kernel": "debian:linux-image-amd64@bookworm"}}
+    (job,) = after_run.jobs(before, after, ["k/domU-pv/xen-4.17/default", "k/build"])
+    assert (job.repo, job.good, job.bad) == ("/src/linux", "a" * 40, "b" * 40)
+    assert job.spec == CellSpec("domU-pv", "4.17", "default")
+    assert job.recipe.fragments == ["boot", "xen-domu"]
+    assert job.dom0 == "debian:linux-image-amd64@bookworm"
+    # the same commit, or not a git source: nothing to bisect
+    assert after_run.jobs(before, _records("k", "a" * 40, "fail"), ["k/domU-pv/xen-4.17/default"]) == []
+    tarball = _records("k", "b" * 40, "fail")
+    tarball["k/build"]["manifest"]["source"] = "tarball:/x.tar.xz"
+    assert after_run.jobs(before, tarball, ["k/domU-pv/xen-4.17/default"]) == []

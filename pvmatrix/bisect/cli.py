@@ -20,21 +20,22 @@ def _cell_args(p) -> None:
                    help="the cell: a role (dom0, domU-pv, domU-pvh, baremetal) or a matrix cell id")
     p.add_argument("--xen", default="4.17", help="Xen version (default 4.17)")
     p.add_argument("--hardware", default="default", help="hardware profile (default: default)")
-    p.add_argument("--dom0", metavar="ARTIFACT_DIR",
-                   help="a built kernel (pvmatrix build's artifact dir) to host domU cells; "
-                        "default: the kernel under test")
+    p.add_argument("--dom0", metavar="KERNEL",
+                   help="a kernel to host domU cells (an artifact dir of pvmatrix build, or "
+                        "debian:linux-image-...); default: the kernel under test")
     p.add_argument("--toolchain", default="auto")
     p.add_argument("-o", "--output", help="write the result as JSON to this file")
 
 
-def _dom0(path: str | None):
-    if not path:
-        return None
-    from ..build import _load
-    built = _load(Path(path).name)
-    if built is None:
-        raise PvmError(f"--dom0 {path}: not a pvmatrix artifact directory (no manifest.json)")
-    return built
+def _dom0(spec: str | None) -> str | None:
+    """--dom0, checked before any build starts."""
+    if spec and not spec.startswith("debian:"):
+        path = Path(spec).resolve()
+        if not (path / "bzImage").exists() and not (path / "vmlinux").exists():
+            raise PvmError(f"--dom0 {spec}: no bzImage or vmlinux there (a pvmatrix artifact "
+                           "directory, or debian:linux-image-...)")
+        return str(path)
+    return spec
 
 
 def _save(result: dict, output: str | None, kind: str) -> Path:

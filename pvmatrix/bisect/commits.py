@@ -70,9 +70,9 @@ def _worktree(repo, start: str) -> Path:
 
 
 def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
-           recipe: Recipe | None = None, dom0=None, say=print) -> Result:
+           recipe: Recipe | None = None, dom0: str | None = None, say=print) -> Result:
     """Find the first commit in GOOD..BAD of the git tree at REPO_PATH where
-    CELL stops passing. DOM0 (a build.Build) hosts domU cells when given."""
+    CELL stops passing. DOM0 (a kernel spec, see probe.run_cell) hosts domU cells."""
     import git
     from .. import build, sources
     recipe = recipe or Recipe()

@@ -86,7 +86,7 @@ def ddmin(changes: list[str], fails) -> list[str]:
 
 
 def bisect(source_spec: str, good: Path, bad: Path, cell: CellSpec, toolchain: str = "auto",
-           dom0=None, say=print) -> Result:
+           dom0: str | None = None, say=print) -> Result:
     """Narrow the difference between GOOD and BAD (config files of SOURCE_SPEC)
     to the smallest set of option changes that makes CELL stop passing."""
     from .. import build, sources

@@ -74,16 +74,17 @@ def _memo_path(key: str) -> Path:
     return cache_dir("bisect", "verdicts") / f"{key}.json"
 
 
-def run_cell(built, cell: CellSpec, dom0=None) -> tuple[str, str, list[str], float]:
-    """Boot BUILT (a build.Build) in CELL's role; DOM0 (a Build) hosts a domU
-    cell instead of the kernel itself. Returns (status, reason, evidence, seconds)."""
+def run_cell(built, cell: CellSpec, dom0: str | None = None) -> tuple[str, str, list[str], float]:
+    """Boot BUILT (a build.Build) in CELL's role; DOM0 (a kernel as the boot
+    harness loads it: an artifact dir, debian:PACKAGE) hosts a domU cell
+    instead of the kernel itself. Returns (status, reason, evidence, seconds)."""
     from ..analyze.hardware import load_profile
-    from ..boot import from_build, run_cells
+    from ..boot import from_build, load_kernel, run_cells
     from ..matrix import outcomes
     from ..matrix.tasks import HARNESS_STATUS
     profile = load_profile(cell.hardware)
     names = [d.qemu for d in profile.devices if d.qemu]
-    key = outcomes.digest("bisect-cell/1", built.key, dom0.key if dom0 else None, str(cell),
+    key = outcomes.digest("bisect-cell/1", built.key, dom0, str(cell),
                           profile.to_toml(), outcomes.code_digest("boot", "data/boot",
                                                                   "data/roles.toml"))
     if (memo := _memo_path(key)).exists():
@@ -91,9 +92,8 @@ def run_cell(built, cell: CellSpec, dom0=None) -> tuple[str, str, list[str], flo
         return got["status"], got["reason"], got["evidence"], 0.0
     built.fetch()                    # a remote artifact store: local files first
     kernel = from_build(built)
-    if dom0 is not None and cell.role.startswith("domU"):
-        dom0.fetch()
-        cells = run_cells(from_build(dom0), [cell.role], cell.xen, names, kernel, profile)
+    if dom0 and cell.role.startswith("domU"):
+        cells = run_cells(load_kernel(dom0), [cell.role], cell.xen, names, kernel, profile)
     else:
         cells = run_cells(kernel, [cell.role], cell.xen, names, None, profile)
     c = next(c for c in cells if c.role == cell.role)
@@ -108,7 +108,7 @@ def run_cell(built, cell: CellSpec, dom0=None) -> tuple[str, str, list[str], flo
     return status, c.verdict.reason, evidence, c.boot.wall_s
 
 
-def try_kernel(label: str, make_build, cell: CellSpec, dom0=None) -> Step:
+def try_kernel(label: str, make_build, cell: CellSpec, dom0: str | None = None) -> Step:
     """Build with MAKE_BUILD() (a build failure is a skip), then run CELL."""
     try:
         built = make_build()

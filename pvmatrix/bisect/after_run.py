@@ -1,0 +1,81 @@
+"""Bisection on its own after `pvmatrix run --bisect`: a boot cell that regressed
+against the previous run, whose kernel is built from the same git tree at
+another commit, is bisected between the two commits with the kernel's own
+recipe (and the same dom0 when another kernel hosted it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..matrix.cells import safe_name
+from .commits import Recipe, bisect
+from .probe import CellSpec
+
+
+@dataclass
+class Job:
+    cell: str
+    repo: str
+    good: str
+    bad: str
+    spec: CellSpec
+    recipe: Recipe
+    dom0: str | None
+
+
+def _git(manifest: dict) -> tuple[str, str] | None:
+    """(repository path, commit) of a build from a git source, else None."""
+    source, identity = manifest.get("source", ""), manifest.get("identity", "")
+    if not source.startswith("git:") or not identity.startswith("git:"):
+        return None
+    return source.removeprefix("git:").rpartition("@")[0], identity.removeprefix("git:")
+
+
+def jobs(before: dict[str, dict], after: dict[str, dict], cells: list[str]) -> list[Job]:
+    """What can be bisected among the regressed CELLS, given both runs' records by cell id."""
+    out = []
+    for cell_id in cells:
+        rec = after.get(cell_id)
+        if not rec or rec["cell"]["stage"] != "boot":
+            continue
+        kernel = rec["cell"]["kernel"]
+        new_build, old_build = after.get(f"{kernel}/build"), before.get(f"{kernel}/build")
+        if not new_build or not old_build:
+            continue
+        new, old = _git(new_build.get("manifest") or {}), _git(old_build.get("manifest") or {})
+        if not new or not old or new[0] != old[0] or new[1] == old[1]:
+            continue
+        m = new_build["manifest"]
+        dom0 = None
+        host = (rec.get("inputs") or {}).get("dom0_kernel")
+        if host and host != kernel:
+            hosted = after.get(f"{host}/build") or after.get(f"{host}/source") or {}
+            dom0 = (hosted.get("manifest") or {}).get("boot_kernel")
+        c = rec["cell"]
+        out.append(Job(cell_id, new[0], old[1], new[1],
+                       CellSpec(c["role"], c.get("xen") or "4.17", c.get("hardware") or "default"),
+                       Recipe(m.get("base", "tinyconfig"), list(m.get("fragments", [])),
+                              m.get("toolchain", "auto")), dom0))
+    return out
+
+
+def run_jobs(todo: list[Job], run_dir: Path, say) -> list[dict]:
+    """Bisect each job; results go to RUN_DIR/bisect/CELL.json. A bisection
+    that cannot run (e.g. the old commit does not pass any more) says why."""
+    from ..errors import PvmError
+    results = []
+    (run_dir / "bisect").mkdir(exist_ok=True)
+    for job in todo:
+        say(f"bisecting {job.cell} in {job.repo}: {job.good[:12]}..{job.bad[:12]}")
+        try:
+            r = bisect(job.repo, job.good, job.bad, job.spec, job.recipe, job.dom0, say=say)
+            summary = {"cell": job.cell, "first_bad": r.first_bad, "subject": r.subject,
+                       "could_be": r.could_be, "steps": len(r.steps), **r.to_dict()}
+        except PvmError as exc:
+            summary = {"cell": job.cell, "error": str(exc)}
+        (run_dir / "bisect" / f"{safe_name(job.cell)}.json").write_text(
+            json.dumps(summary, indent=2, default=str))
+        results.append(summary)
+    return results
