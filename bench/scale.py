@@ -111,6 +111,7 @@ def timed_client(address: str | None = None, times: dict | None = None):
             yield c, offered
         finally:
             stop = time.perf_counter()
+    scheduler.wait_closed()
     if times is not None:
         times["stop_s"] = time.perf_counter() - stop
 
@@ -170,7 +171,7 @@ def noop_plan() -> Plan:
 def patches(how: str, times: dict | None = None) -> dict:
     if how == "dask":
         return {"client": lambda address=None: timed_client(address, times)}
-    return {"client": inline_client, "wait_each": inline_wait}
+    return {"client": inline_client, "wait_each": inline_wait, "prestart": lambda address: None}
 
 
 def whole_run(how: str, results: Path) -> None:
@@ -205,6 +206,7 @@ def run_plan(plan: Plan, results: Path, how: str) -> tuple[float, dict]:
     start = time.perf_counter()
     with patched(**patches(how, times)):
         runner.execute(plan, run, index, None, progress, {})
+    scheduler.wait_closed()            # its stop counts: nothing in this scope could overlap it
     secs = time.perf_counter() - start
     index.close()
     recs = run.records()

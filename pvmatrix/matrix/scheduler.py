@@ -10,9 +10,12 @@ the same tasks go to `dask scheduler` / `dask worker --resources ...`.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
+import threading
+from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +44,20 @@ EMBEDDED_CONFIG = {
         or ("fork" if hasattr(os, "fork") else "spawn"),
     "distributed.worker.profile.enabled": False,
 }
+# No Dask memory limit on it: that limit counts the worker process alone, never the
+# podman or QEMU children that hold the memory; the MEM resource and the children's
+# own limits are what hold. Without one, results are kept in a plain dict, not a
+# spill buffer weighing each one, and the nanny polls no memory.
+MEMORY_LIMIT = 0
+# When every outcome is in, the embedded cluster is closed in the background
+# (~40 ms: the worker process stopped, the scheduler closed) while the caller
+# writes reports; here until joined.
+_CLOSING: list[threading.Thread] = []
+# An embedded cluster started ahead by prestart(), for client() to take.
+_EARLY: list[Future] = []
+_FORKED = threading.Event()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_parent=_FORKED.set)
 
 def local_resources() -> dict[str, float]:
     """What this machine offers: cores, GiB of RAM, and QEMU (kvm when usable)."""
@@ -65,8 +82,7 @@ def _probe_resources() -> dict[str, float]:          # probing kvm takes ~50 ms:
 def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
     """A dask.distributed Client: to ADDRESS (tcp://... or a scheduler file), else to
     an embedded LocalCluster. Yields (client, local resources or None)."""
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
     if address:
         kw = {"scheduler_file": address} if Path(address).is_file() else {"address": address}
         try:
@@ -78,17 +94,78 @@ def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
         finally:
             c.close()
         return
-    res = local_resources()
-    dask.config.set(EMBEDDED_CONFIG)      # for good: a restarted worker is made the same way
-    cluster = LocalCluster(n_workers=1, threads_per_worker=THREADS, processes=True,
-                           resources=res, dashboard_address=None,
-                           silence_logs=logging.ERROR, worker_dashboard_address=None)
+    cluster, res = _EARLY.pop().result() if _EARLY else _start_local()
     c = Client(cluster)
     try:
         yield c, res
-    finally:
+    except BaseException:                 # Ctrl-C, a lost scheduler: stop the worker now
+        _close(c, cluster)
+        raise
+    closing = threading.Thread(target=_close, args=(c, cluster), name="pvmatrix-cluster-close")
+    closing.start()                       # every outcome is in: the caller goes on meanwhile
+    _CLOSING.append(closing)
+
+
+def _start_local() -> tuple[object, dict[str, float]]:
+    """The embedded LocalCluster: one worker process with this machine's resources."""
+    import dask
+    from distributed import LocalCluster
+    wait_closed()                         # no fork while another cluster is closing
+    res = local_resources()
+    dask.config.set(EMBEDDED_CONFIG)      # for good: a restarted worker is made the same way
+    cluster = LocalCluster(n_workers=1, threads_per_worker=THREADS, processes=True,
+                           resources=res, memory_limit=MEMORY_LIMIT, dashboard_address=None,
+                           silence_logs=logging.ERROR, worker_dashboard_address=None)
+    return cluster, res
+
+
+def prestart(address: str | None) -> None:
+    """Start the embedded cluster (when ADDRESS is None) in the background, for
+    client() to take: its worker process comes up (~0.1 s) while the caller
+    prepares the run. Returns once the worker process is forked, so the fork
+    never catches the caller half-way through an import or holding a lock."""
+    if address or _EARLY:
+        return
+    import distributed                    # noqa: F401  (imported here, not in the thread)
+    _FORKED.clear()
+    early: Future = Future()
+
+    def start() -> None:
+        try:
+            early.set_result(_start_local())
+        except BaseException as exc:
+            early.set_exception(exc)
+
+    threading.Thread(target=start, name="pvmatrix-cluster-start", daemon=True).start()
+    _EARLY.append(early)
+    while not _FORKED.wait(0.005) and not early.done():
+        pass
+    atexit.register(_drop_early)
+
+
+def _drop_early() -> None:
+    """At exit: close a cluster prestart() started that no client() took."""
+    while _EARLY:
+        try:
+            cluster, _ = _EARLY.pop().result(timeout=30)
+            cluster.close()
+        except Exception:
+            pass
+
+
+def _close(c, cluster) -> None:
+    try:
         c.close()
         cluster.close()
+    except Exception as exc:              # nothing is lost: every outcome is recorded
+        logging.getLogger(__name__).warning("closing the embedded Dask cluster: %s", exc)
+
+
+def wait_closed() -> None:
+    """Wait until embedded clusters closed in the background are gone (the
+    interpreter waits for them too at exit: the threads are not daemons)."""
+    while _CLOSING:
+        _CLOSING.pop().join()
 
 
 def fit(wanted: dict[str, float], offered: dict[str, float] | None) -> dict[str, float]:
