@@ -6,6 +6,10 @@ passed as futures, and it returns a small outcome (never artifacts).
 Embedded default: a LocalCluster with one worker process holding this
 machine's resources. With --scheduler tcp://HOST:8786 (or a scheduler file)
 the same tasks go to `dask scheduler` / `dask worker --resources ...`.
+
+Tasks go to the scheduler as one Client.map per (depth in the graph,
+resources), not one submit each, and finished outcomes come back a batch per
+gather: per task, Dask's own bookkeeping is what is left.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ THREADS = 4          # concurrent tasks in the one local worker; resources do th
 # spawned: a spawned worker imports distributed and pvmatrix afresh, about 0.7 s of
 # the cluster's 0.9 s start on 2 cores (and 0.2 s of its stop), paid by every
 # `pvmatrix run`; forked, the start is ~0.1 s. The fork happens while the caller
-# waits in LocalCluster(), so none of its imports or locks is half-way; the other
-# threads then are Dask's own and the progress ticker. DASK_DISTRIBUTED__WORKER__
+# waits (in LocalCluster(), or in prestart() until the worker is forked), so none
+# of its imports or locks is half-way; the other threads then are Dask's own and
+# at most the progress ticker. DASK_DISTRIBUTED__WORKER__
 # MULTIPROCESSING_METHOD=spawn (or forkserver) in the environment is obeyed instead.
 # The worker must not be daemonic: tasks start process pools (the analyzer's module
 # scan). Its statistical profiler (a 10 ms sampling thread, for a dashboard it has
