@@ -38,7 +38,8 @@ class Harness:
     def __init__(self, tmp_path, verdicts=None, raises=None):
         self.calls, self.verdicts, self.raises, self.dir = [], verdicts or {}, raises, tmp_path
 
-    def __call__(self, kernel, wanted, xen="4.17", names=None, guest=None, profile=None):
+    def __call__(self, kernel, wanted, xen="4.17", names=None, guest=None, profile=None,
+                 deadline_s=None):
         self.calls.append((kernel, list(wanted), guest))
         if self.raises:
             raise self.raises

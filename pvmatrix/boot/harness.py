@@ -12,9 +12,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import PvmError
 from ..paths import cache_dir
 from . import devices as devmod
-from . import initramfs, qemu, roles, userspace
+from . import initramfs, provenance, qemu, reproduce, roles, userspace
 from .kernel import Kernel
 from .markers import Line, crash_signs, matches
 from .verdicts import BootOutcome, Verdict, hardware, judge_guest, judge_host
@@ -39,6 +40,8 @@ class Boot:
     exit_code: int | None = None
     stopped_by: str = ""
     marks: dict[str, float] = field(default_factory=dict)   # milestones, s since start
+    provenance: dict = field(default_factory=dict)   # QEMU version, Xen build, dom0 userspace
+    script: str = ""           # qemu.sh: the boot as a plain shell script (reproduce.py)
 
     @property
     def serial(self) -> Path:
@@ -118,8 +121,17 @@ def _marks(lines: list[Line], patterns: dict[str, str]) -> dict[str, float]:
     return out
 
 
+def _started(run: qemu.Run) -> None:
+    """A QEMU that exits with an error before the guest wrote a line never
+    started: the harness's fault (broken), not the kernel's."""
+    if run.exit_code not in (0, None) and not any(ln.text.strip() for ln in run.lines):
+        why = "; ".join(run.stderr_tail[-2:]) or "no message"
+        raise PvmError(f"QEMU could not start (exit {run.exit_code}): {why}")
+
+
 def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
-                   accel: qemu.Accel | None = None) -> Cell:
+                   accel: qemu.Accel | None = None, deadline_s: float | None = None) -> Cell:
+    """KERNEL booted directly; DEADLINE_S overrides the role's deadline."""
     role = roles.get("baremetal")
     accel = accel or qemu.probe_accel()
     qemu.check_memory(role.memory_mb, f"baremetal boot of {kernel.label}")
@@ -129,13 +141,18 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
     cmd = qemu.command(accel, role.memory_mb, d / "serial.log", kernel.image,
                        "console=ttyS0,115200 panic=1 rdinit=/init", str(initrd),
                        devmod.qemu_args(devs, d, nonce))
+    script = reproduce.write(d / "qemu.sh", f"bare metal boot of {kernel.label}", cmd,
+                             d / "serial.log", role.deadline_s,
+                             [("host", p) for p in role.expect])
     _say(f"booting {kernel.label} on bare metal ({accel.name})")
-    run = qemu.run(cmd, d / "serial.log", role.deadline_s,
+    run = qemu.run(cmd, d / "serial.log", deadline_s or role.deadline_s,
                    stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
                    crash=_host_crash)
+    _started(run)
     boot = Boot("baremetal", d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out,
                 run.exit_code, run.stopped_by, _marks(run.lines, {"init": "stage=init",
-                                                                  "done": "stage=done"}))
+                                                                  "done": "stage=done"}),
+                provenance.qemu_facts(accel.name), str(script))
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     verdict = judge_host(role, run.lines, outcome)
     verdict.seconds = boot.marks.get("done", run.wall_s)
@@ -156,8 +173,10 @@ def _hardware(lines: list[Line], devs: list[devmod.Device], nonce: str) -> dict[
 
 def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
              devs: list[devmod.Device] | None = None, guest_kernel: Kernel | None = None,
-             profile=None, accel: qemu.Accel | None = None, parallel: bool = False) -> list[Cell]:
-    """One Xen boot: KERNEL as dom0, then a domU per requested guest role."""
+             profile=None, accel: qemu.Accel | None = None, parallel: bool = False,
+             deadline_s: float | None = None) -> list[Cell]:
+    """One Xen boot: KERNEL as dom0, then a domU per requested guest role
+    (DEADLINE_S overrides the boot's deadline)."""
     devs = devs if devs is not None else devmod.plan()
     dom0 = roles.get("dom0")
     guests = [roles.get(r) for r in wanted if roles.get(r).is_guest]
@@ -184,7 +203,6 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
     overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, guest_kernel, guest_initrd, plan,
                                      wanted_mods)
     initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
-    overlay.unlink()
     dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
     dom0_image.write_bytes(initramfs.elf_image(kernel))
     xen_args = f"{roles.xen_args()} dom0_mem={dom0.dom0_mb}M,max:{dom0.dom0_mb}M"
@@ -194,18 +212,26 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
                        devmod.qemu_args(devs, d, nonce))
     deadline = dom0.deadline_s + GUEST_SLACK_S + (guest_deadline if parallel
                                                   else guest_deadline * len(guests) * (1 + RETRIES))
+    checks = [("host", p) for p in dom0.expect]
+    checks += [(g.where, p.format(disk=f"PVMDISK-{g.where}-{nonce}")) for g in guests
+               for p in g.expect]
+    script = reproduce.write(d / "qemu.sh", f"Xen {xen.version} boot with {kernel.label} as dom0"
+                             + "".join(f", {g.name}" for g in guests), cmd, d / "serial.log",
+                             deadline, checks, {initrd: [base, overlay]})
+    facts = {**provenance.qemu_facts(accel.name), "xen": provenance.xen_build(xen),
+             "dom0_userspace": provenance.userspace_image(base)}
     _say(f"booting Xen {xen.version} with {kernel.label} as dom0"
          + (f" and {', '.join(g.name for g in guests)}" if guests else "") + f" ({accel.name})")
     try:
-        run = qemu.run(cmd, d / "serial.log", deadline,
+        run = qemu.run(cmd, d / "serial.log", deadline_s or deadline,
                        stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
                        crash=_host_crash)
     finally:
-        initrd.unlink(missing_ok=True)
-        dom0_image.unlink(missing_ok=True)
+        initrd.unlink(missing_ok=True)     # big; qemu.sh concatenates it again (overlay kept)
+    _started(run)
     marks = {"dom0_init": "stage=init", "toolstack": "check=xl-list", "done": "stage=done"}
     boot = Boot("xen", d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out, run.exit_code,
-                run.stopped_by, _marks(run.lines, marks))
+                run.stopped_by, _marks(run.lines, marks), facts, str(script))
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     dom0_verdict = judge_host(dom0, run.lines, outcome, [g.where for g in guests])
     dom0_verdict.seconds = boot.marks.get("toolstack")
@@ -232,17 +258,18 @@ def _finish(d: Path, cells: list[Cell]) -> None:
 
 def run_cells(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
               device_names: list[str] | None = None, guest_kernel: Kernel | None = None,
-              profile=None, parallel: bool = False) -> list[Cell]:
-    """Every requested role of KERNEL: bare metal alone, Xen roles in one boot."""
+              profile=None, parallel: bool = False, deadline_s: float | None = None) -> list[Cell]:
+    """Every requested role of KERNEL: bare metal alone, Xen roles in one boot
+    (DEADLINE_S, if given, overrides each boot's deadline)."""
     for name in wanted:
         roles.get(name)                       # unknown role: a clear error first
     devs = devmod.plan(device_names or list(devmod.DEFAULT))
     accel = qemu.probe_accel()
     cells = []
     if "baremetal" in wanted:
-        cells.append(boot_baremetal(kernel, devs, profile, accel))
+        cells.append(boot_baremetal(kernel, devs, profile, accel, deadline_s))
     xen_roles = [r for r in wanted if roles.get(r).xen]
     if xen_roles:
         cells += boot_xen(kernel, xen_roles, xen_version, devs, guest_kernel, profile, accel,
-                          parallel)
+                          parallel, deadline_s)
     return cells

@@ -17,13 +17,14 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 from ..errors import PvmError
 from .markers import Line, parse_line
 
-QEMU = "qemu-system-x86_64"
+QEMU = "qemu-system-x86_64"      # PVMATRIX_QEMU=/path/to/qemu overrides it
 OVERHEAD_MB = 384            # QEMU itself, TCG translation cache, page tables
 GRACE_S = 2.5                # after the init's last word: time to power off
 _live: dict[int, subprocess.Popen] = {}
@@ -80,6 +81,26 @@ def check_memory(guest_mb: int, what: str) -> None:
                        f"QEMU) but only {free} MB are available; not starting it")
 
 
+def binary() -> str:
+    """The QEMU program: $PVMATRIX_QEMU, else qemu-system-x86_64 on PATH."""
+    return os.environ.get("PVMATRIX_QEMU") or QEMU
+
+
+@lru_cache(maxsize=8)
+def _version(path: str) -> str | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.splitlines()[0].strip() if out.strip() else None
+
+
+def version() -> str | None:
+    """QEMU's own version line (e.g. "QEMU emulator version 7.2.19 ..."), or None."""
+    found = shutil.which(binary())
+    return _version(found) if found else None
+
+
 def esc(text: str) -> str:
     """QEMU option value: a comma is written ",,"."""
     return str(text).replace(",", ",,")
@@ -87,9 +108,11 @@ def esc(text: str) -> str:
 
 def command(accel: Accel, memory_mb: int, serial: Path, kernel: Path, append: str,
             initrd: str, devices: list[str], smp: int = 2) -> list[str]:
-    if not shutil.which(QEMU):
-        raise PvmError(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
-    return [QEMU, "-machine", "pc", *accel.args(), "-smp", str(smp), "-m", str(memory_mb),
+    qemu = binary()
+    if not shutil.which(qemu):
+        raise PvmError(f"QEMU cannot start: {qemu} is not installed or not executable"
+                       + (" (apt-get install qemu-system-x86)" if qemu == QEMU else " (PVMATRIX_QEMU)"))
+    return [qemu, "-machine", "pc", *accel.args(), "-smp", str(smp), "-m", str(memory_mb),
             "-nodefaults", "-display", "none", "-no-reboot", "-no-user-config",
             "-monitor", "none", "-serial", f"file:{serial}",
             "-kernel", str(kernel), "-append", append, "-initrd", initrd, *devices]

@@ -1,4 +1,4 @@
-"""The matrix subcommands: plan, run, report, export, compare, history."""
+"""The matrix subcommands: plan, run, rerun, report, export, compare, history."""
 
 from __future__ import annotations
 
@@ -24,9 +24,18 @@ def register(sub) -> None:
     r.add_argument("--scheduler", metavar="ADDR",
                    help="Dask scheduler tcp://HOST:8786 or a scheduler file (default: embedded)")
     r.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    r.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="run each cell that regressed N more times before calling it a "
+                        "regression (default: 2; 0: no retries)")
     r.add_argument("--store", metavar="URL",
                    help="artifact store for builds (default: $PVMATRIX_STORE, else the cache's artifacts/)")
     r.set_defaults(func=cmd_run)
+
+    rr = sub.add_parser("rerun", help="one cell of a recorded run again, for real, from the "
+                                      "cached inputs that run used")
+    rr.add_argument("run_dir", help="the run directory, e.g. results/20261121-233019-0ecd")
+    rr.add_argument("cell", help="cell id, e.g. tiny-6.1/baremetal/default")
+    rr.set_defaults(func=cmd_rerun)
 
     rep = sub.add_parser("report", help="a recorded run as a table, Markdown, HTML, JSON or JUnit")
     rep.add_argument("run", help="run id, run directory, or 'latest'")
@@ -79,8 +88,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ..artifacts import open_store
         os.environ["PVMATRIX_STORE"] = args.store      # inherited by the embedded cluster's workers
         open_store(args.store).check()
-    code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler)
+    if args.retries < 0:
+        from ..errors import PvmError
+        raise PvmError(f"--retries {args.retries}: must be 0 or more")
+    code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler,
+                  retries=args.retries)
     return code
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from .rerun import open_dir, rerun
+    return rerun(open_dir(args.run_dir), args.cell)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -134,8 +152,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(tabulate([(ch.kind, ch.cell, ch.before, ch.after, ch.reason[:80]) for ch in changes],
                    headers=["change", "cell", a.id, b.id, "why (now)"]))
     n = sum(ch.kind == "regression" for ch in changes)
-    print(f"\n{n} regression(s), {sum(ch.kind == 'fix' for ch in changes)} fix(es)")
-    return 1 if n else 0
+    flaky = sum(ch.kind == "regression" and not ch.reproduced for ch in changes)
+    print(f"\n{n} regression(s){f' ({flaky} flaky)' if flaky else ''}, "
+          f"{sum(ch.kind == 'fix' for ch in changes)} fix(es)")
+    return 1 if n - flaky else 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:

@@ -73,6 +73,12 @@ def broken(task: dict, exc: BaseException) -> dict:
                                               [Evidence(text, "error")]))
 
 
+def keep(task: dict) -> bool:
+    """Whether TASK's outcome may go into the cache: a retry of a regression or a
+    `pvmatrix rerun` measures again, the verdict of record stays the run's own."""
+    return not task["args"].get("retry")
+
+
 def _path(key: str) -> Path:
     return cache_dir("matrix", "outcomes") / f"{key}.json"
 

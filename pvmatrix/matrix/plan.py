@@ -79,7 +79,8 @@ def make_plan(spec: Spec, recheck: bool = False) -> Plan:
             suffix = f" [{p}]" if many_hw else ""
             deps = {"kernel": kernel_task[k.name].key, "analysis": analysis[(k.name, p)].key}
             if "baremetal" in spec.roles:
-                tasks.append(Task("boot", k.name, "boot_baremetal", {"profile": p}, dict(deps),
+                tasks.append(Task("boot", k.name, "boot_baremetal", {"profile": p, "recheck": recheck},
+                                  dict(deps),
                                   [Cell(f"{k.name}/baremetal/{p}", "boot", k.name,
                                         "baremetal" + suffix, role="baremetal", hardware=p)],
                                   RESOURCES["baremetal"]))

@@ -3,18 +3,20 @@ it finishes, index it, and compare with the previous run of the same spec."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from . import outcomes, scheduler, store
+from . import outcomes, provenance, scheduler, store
 from .cells import BROKEN, NOT_RUN, Task, Verdict, safe_name
-from .compare import compare, regressions
+from .compare import compare, regressions, reproduced
 from .index import Index
 from .plan import Plan, make_plan
 from .progress import Progress
+from .retry import DEFAULT_RETRIES, retry_cells
 from .spec import load
 
 DEFAULT_RESULTS = Path("results")
@@ -24,23 +26,49 @@ def make_record(run: store.Run, task: Task, cell, outcome: dict) -> dict:
     got = outcome["cells"].get(cell.id) or {
         "verdict": Verdict(BROKEN, "the task returned no verdict for this cell", "harness").to_dict()}
     return {"schema": store.SCHEMA, "run_id": run.id, "cell": cell.to_dict(), "task": task.key,
+            "task_def": {"func": task.func, "args": task.args, "deps": task.deps,
+                         "resources": task.resources},
             "verdict": got["verdict"], "inputs": outcome.get("inputs", {}),
             "manifest": outcome.get("manifest", {}) if task.stage in ("source", "build") else {},
+            "provenance": provenance.record(outcome, got),
             "durations": {"task_s": outcome.get("seconds", 0.0), **(got.get("durations") or {})},
             "logs": got.get("logs") or {}, "boot": got.get("boot"),
             "cached": bool(outcome.get("cached")), "finished": time.time()}
 
 
-def keep_logs(run: store.Run, rec: dict) -> None:
-    """Copy a boot's serial log into the run (small; the cache may be cleaned),
-    as logs/CELL.serial.log, and name the copy in the record."""
-    serial = (rec.get("logs") or {}).get("serial")
+def keep_logs(run: store.Run, rec: dict, suffix: str = "") -> None:
+    """Copy a boot's serial log and its plain QEMU script into the run (small; the
+    cache may be cleaned) as logs/CELL[SUFFIX].serial.log and .qemu.sh, name the
+    copies in the record, and write logs/CELL.rerun.sh (see reproducers())."""
+    logs = rec.get("logs") or {}
+    serial, script = logs.get("serial"), logs.get("qemu_script")
     if not serial or not Path(serial).is_file():
         return
-    dest = run.dir / "logs" / f"{safe_name(rec['cell']['id'])}.serial.log"
-    dest.parent.mkdir(exist_ok=True)
-    shutil.copyfile(serial, dest)
-    rec["logs"]["serial_copy"] = str(dest.relative_to(run.dir))
+    base = run.dir / "logs" / f"{safe_name(rec['cell']['id'])}{suffix}"
+    base.parent.mkdir(exist_ok=True)
+    shutil.copyfile(serial, f"{base}.serial.log")
+    logs["serial_copy"] = f"logs/{base.name}.serial.log"
+    if script and Path(script).is_file():
+        shutil.copyfile(script, f"{base}.qemu.sh")
+        Path(f"{base}.qemu.sh").chmod(0o755)
+        logs["qemu_script_copy"] = f"logs/{base.name}.qemu.sh"
+    if not suffix:
+        reproducers(run, rec)
+
+
+def reproducers(run: store.Run, rec: dict) -> None:
+    """A boot cell's two reproducers, named in rec["reproduce"]: `pvmatrix rerun`
+    (the cell's task again, from the cached inputs this run used) in
+    logs/CELL.rerun.sh, and the plain QEMU script (logs/CELL.qemu.sh)."""
+    cell = rec["cell"]["id"]
+    command = f"pvmatrix rerun {shlex.quote(str(run.dir.resolve()))} {shlex.quote(cell)}"
+    path = run.dir / "logs" / f"{safe_name(cell)}.rerun.sh"
+    path.write_text(f"#!/bin/sh\n# Reruns cell {cell} of run {run.id} from the cached inputs it used\n"
+                    f"# (a real boot, the outcome cache bypassed); exit 0 when it passes.\n"
+                    f"exec {command} \"$@\"\n")
+    path.chmod(0o755)
+    rec["reproduce"] = {"command": command, "rerun_script": f"logs/{path.name}",
+                        "qemu_script": rec["logs"].get("qemu_script_copy")}
 
 
 def write_reports(run: store.Run) -> None:
@@ -84,9 +112,10 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
 
 def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = False,
         recheck: bool = False, address: str | None = None, stream=sys.stderr,
-        show: bool = True) -> tuple[int, store.Run]:
+        show: bool = True, retries: int = DEFAULT_RETRIES) -> tuple[int, store.Run]:
     """The main job. Returns (exit code, run): 1 when a cell regressed against the
-    previous run of the same spec, else 0."""
+    previous run of the same spec and RETRIES more attempts did not pass (see
+    retry.py), else 0."""
     spec = load(spec_path)
     plan = make_plan(spec, recheck)
     scheduler.prestart(address)           # the embedded worker starts while the run is set up
@@ -125,21 +154,28 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
               "(pvmatrix run --resume continues)", file=stream)
         raise
     progress.end()
+    previous = index.previous_run(spec.name, current.id)
+    changes = compare(store.open_run(results, previous), current) if previous else []
+    if regressions(changes) and retries > 0:
+        retry_cells(plan, current, index, [c.cell for c in regressions(changes)], retries,
+                    address, stream)
+        changes = compare(store.open_run(results, previous), current)
     current.update(state="complete", finished=time.time(), wall_s=round(progress.elapsed(), 2))
     index.add_run(current)
     write_reports(current)
-    previous = index.previous_run(spec.name, current.id)
     index.close()
     if show:
         from ..report import terminal
         print(terminal.render(current))
     if previous is None:
         return 0, current
-    changes = compare(store.open_run(results, previous), current)
     bad = regressions(changes)
-    print(f"\ncompared with run {previous}: {len(bad)} regression(s), "
+    print(f"\ncompared with run {previous}: {len(bad)} regression(s) "
+          f"({len(reproduced(changes))} not flaky), "
           f"{sum(c.kind == 'fix' for c in changes)} fix(es), "
           f"{sum(c.kind == 'changed' for c in changes)} other change(s)")
     for ch in bad:
-        print(f"  REGRESSION {ch.cell}: {ch.before} -> {ch.after}: {ch.reason[:120]}")
-    return (1 if bad else 0), current
+        label = "REGRESSION" if ch.reproduced else "FLAKY"
+        print(f"  {label} {ch.cell}: {'fail (flaky)' if ch.flaky_before else ch.before} -> "
+              f"{ch.retries or ch.after}: {ch.reason[:120]}")
+    return (1 if reproduced(changes) else 0), current

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import PvmError
 from ..paths import cache_dir
-from . import outcomes
+from . import outcomes, provenance
 from .cells import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, BROKEN, Evidence, Verdict
 
 
@@ -28,6 +28,24 @@ def _test_delay(stage: str) -> None:
         name, _, secs = item.partition("=")
         if name == stage and secs:
             time.sleep(float(secs))
+
+
+def _attempt(task: dict) -> int:
+    """Which attempt this is: 1 for a run's own, 2.. for retries of a regression."""
+    retry = task["args"].get("retry")
+    return retry if isinstance(retry, int) else 1
+
+
+def _test_fail_deadline(task: dict) -> float | None:
+    """Test hook, off by default: PVMATRIX_TEST_FAIL_ATTEMPTS="CELL=N[,CELL=all]" boots
+    the task owning CELL with a 1 s deadline in attempts 1..N (or all), so the boot
+    really times out there (a real fail, with the harness's own evidence)."""
+    for item in filter(None, os.environ.get("PVMATRIX_TEST_FAIL_ATTEMPTS", "").split(",")):
+        cell, _, upto = item.partition("=")
+        if any(c["id"] == cell for c in task["cells"]) and \
+                (upto == "all" or (upto.isdigit() and _attempt(task) <= int(upto))):
+            return 1.0
+    return None
 
 
 def execute(task: dict, **deps: dict) -> dict:
@@ -40,6 +58,10 @@ def execute(task: dict, **deps: dict) -> dict:
     except Exception as exc:          # a task never raises: the cell says what went wrong
         out = outcomes.broken(task, exc)
     out["seconds"] = round(time.monotonic() - start, 3)
+    try:
+        out["provenance"] = provenance.of_task(task, deps, out)
+    except Exception as exc:          # never lose a verdict over its provenance
+        out["provenance"] = {"error": str(exc)}
     return out
 
 
@@ -133,12 +155,13 @@ def build(task: dict, source: dict) -> dict:
             FAIL if failed else BROKEN, text, "build" if failed else "builder",
             [Evidence(text, "error", log=log.group(1) if log else "")]))
         out["cells"][cell_id]["logs"] = {"build": log.group(1)} if log else {}
-        if failed:
+        if failed and outcomes.keep(task):
             outcomes.save(key, out)
         return out
     m = b.brief()                     # digests and URLs: consumers fetch a remote store's files
     m.update(kernel_id=b.key, kernel_path=str(b.dir), boot_kernel=str(b.dir))
-    inputs.update(artifact_key=b.key, config_sha256=b.config_sha256)
+    inputs.update(artifact_key=b.key, config_sha256=b.config_sha256,
+                  toolchain_image_id=provenance.image_id(tc.image))
     out = outcomes.new(task, m, inputs)
     ev = [Evidence(f"{b.version} [{b.toolchain}] artifacts {b.key[:16]}", "artifacts")]
     ev += [Evidence(f"{u['symbol']}: wanted {u['wanted']}, got {u['got']} ({u['reason']})",
@@ -164,7 +187,7 @@ def analyze(task: dict, kernel: dict) -> dict:
     k = kernel["manifest"]
     key = outcomes.digest("analyze/1", k["kernel_id"], profile.to_toml(),
                           outcomes.code_digest("analyze", "data/hardware"))
-    if hit := outcomes.load(key):
+    if not task["args"].get("recheck") and (hit := outcomes.load(key)):
         return hit
     from ..artifacts import localize
     a = run_analysis(localize(k, k["kernel_path"]), hardware=profile)
@@ -188,7 +211,8 @@ def analyze(task: dict, kernel: dict) -> dict:
             PASS if ok else FAIL,
             f"{d.driver} ({d.status})" if ok else f"no driver for {d.device.ids}",
             d.status, [Evidence(e, "coverage") for e in d.evidence[:6]]))
-    outcomes.save(key, out)
+    if outcomes.keep(task):
+        outcomes.save(key, out)
     return out
 
 
@@ -229,25 +253,46 @@ def _from_harness(c, role_cell: dict, out: dict, extra_inputs: dict) -> None:
     ev = [Evidence(e.text, e.note, e.line, serial if e.line else "") for e in v.evidence]
     outcomes.cell(out, role_cell["id"], Verdict(status, v.reason, v.status, ev),
                   durations={"role_s": c.seconds, "boot_s": c.boot.wall_s},
-                  logs={"serial": serial, "boot_dir": str(c.boot.dir)},
+                  logs={"serial": serial, "boot_dir": str(c.boot.dir),
+                        **({"qemu_script": c.boot.script} if c.boot.script else {})},
                   boot={"accel": c.boot.accel, "peak_rss_mb": c.boot.peak_rss_mb,
-                        "devices": c.devices, "kernel": c.kernel, **extra_inputs})
+                        "devices": c.devices, "kernel": c.kernel, "stopped_by": c.boot.stopped_by,
+                        "timed_out": c.boot.timed_out, "provenance": c.boot.provenance,
+                        **extra_inputs})
 
 
 def boot_baremetal(task: dict, kernel: dict, analysis: dict) -> dict:
     profile, names = _profile_devices(task["args"]["profile"])
     k = kernel["manifest"]
-    inputs = {"kernel_id": k["kernel_id"], "profile": profile.name, "harness": _harness_digest()}
+    inputs = {"kernel_id": k["kernel_id"], "profile": profile.name, "harness": _harness_digest(),
+              **_boot_env(task)}
     key = outcomes.digest("boot-baremetal/1", inputs, profile.to_toml())
     if not task["args"].get("recheck") and (hit := outcomes.load(key)):
         return hit
     from ..boot import run_cells
-    cells = run_cells(_boot_kernel(k), ["baremetal"], device_names=names, profile=profile)
+    cells = run_cells(_boot_kernel(k), ["baremetal"], device_names=names, profile=profile,
+                      deadline_s=_test_fail_deadline(task))
     out = outcomes.new(task, inputs=inputs)
     for c in cells:
         _from_harness(c, task["cells"][0], out, {})
-    outcomes.save(key, out)
+    if _keep(task):
+        outcomes.save(key, out)
     return out
+
+
+def _keep(task: dict) -> bool:
+    """Cache a boot's outcome: not a retry's, never one made under the test hook."""
+    return outcomes.keep(task) and _test_fail_deadline(task) is None
+
+
+def _boot_env(task: dict) -> dict:
+    """Inputs of a boot besides the kernels: QEMU's version (another QEMU is
+    another measurement) and an active test hook (never mixed with real verdicts)."""
+    from ..boot.qemu import version
+    env = {"qemu": version()}
+    if (hook := _test_fail_deadline(task)) is not None:
+        env["test_hook"] = f"PVMATRIX_TEST_FAIL_ATTEMPTS: {hook:g} s deadline"
+    return env
 
 
 def _cannot(analysis: dict, role: str) -> str | None:
@@ -289,7 +334,8 @@ def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
     wanted = (["dom0"] if dom0 is kernel and "dom0" in cells else []) + guests
     inputs = {"kernel_id": kernel["manifest"]["kernel_id"], "xen": args["xen"],
               "dom0_kernel": dom0["kernel"], "dom0_kernel_id": dom0["manifest"]["kernel_id"],
-              "profile": profile.name, "roles": wanted, "harness": _harness_digest()}
+              "profile": profile.name, "roles": wanted, "harness": _harness_digest(),
+              **_boot_env(task)}
     out["inputs"] = inputs
     key = outcomes.digest("boot-xen/1", inputs, profile.to_toml())
     if not args.get("recheck") and (hit := outcomes.load(key)):
@@ -297,7 +343,8 @@ def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
         return hit
     from ..boot import run_cells
     got = run_cells(_boot_kernel(dom0["manifest"]), wanted, args["xen"], names,
-                    _boot_kernel(guest["manifest"]) if guest else None, profile)
+                    _boot_kernel(guest["manifest"]) if guest else None, profile,
+                    deadline_s=_test_fail_deadline(task))
     by_role = {c.role: c for c in got}
     for r in wanted:
         if r in by_role:
@@ -305,7 +352,8 @@ def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
         else:
             outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                        f"verdict for {r}", "harness"))
-    outcomes.save(key, out)
+    if _keep(task):
+        outcomes.save(key, out)
     return out
 
 

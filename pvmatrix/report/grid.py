@@ -75,11 +75,49 @@ def short(rec: dict | None) -> str:
             secs = (rec.get("durations") or {}).get("role_s")
             return f"pass {secs:.0f} s" if isinstance(secs, (int, float)) else "pass"
         return detail or "pass"
+    retried = retries_note(rec)
     if status == "fail" and c["stage"] == "analyze":
-        return detail or "fail"
+        return (detail or "fail") + retried
     if detail and detail not in (status, "failed"):
-        return f"{status}: {detail}"
-    return status
+        return f"{status}: {detail}{retried}"
+    return status + retried
+
+
+def retries_note(rec: dict) -> str:
+    """" (flaky)" or " 3/3" for a retried cell (see matrix/retry.py), else ""."""
+    r = rec.get("retries")
+    if not r:
+        return ""
+    if r.get("outcome") == "flaky":
+        return " (flaky)"
+    if r.get("outcome") == "reproduced":
+        return f" {r['failed']}/{r['of']}"
+    return " (unconfirmed)"
+
+
+PROVENANCE_KEYS = ("source_identity", "config_sha256", "toolchain_image", "toolchain_image_id",
+                   "dom0_kernel_id", "qemu", "xen", "dom0_userspace", "tool")
+
+
+def provenance_lines(rec: dict) -> list[tuple[str, str]]:
+    """(name, value) per provenance entry, nested ones flattened, digests shortened."""
+    prov = rec.get("provenance") or {}
+    out = []
+    for key in PROVENANCE_KEYS:
+        val = prov.get(key)
+        if isinstance(val, dict):
+            val = " ".join(_short_digest(str(v)) for k, v in val.items()
+                           if v and k not in ("binary", "cpio", "version"))
+        if val:
+            out.append((key, _short_digest(str(val))))
+    return out
+
+
+def _short_digest(text: str) -> str:
+    head, sep, hexes = text.rpartition(":")
+    if len(hexes) == 64 and all(ch in "0123456789abcdef" for ch in hexes):
+        return f"{head}{sep}{hexes[:16]}"
+    return text
 
 
 def anchor(rec: dict) -> str:

@@ -9,7 +9,7 @@ import json
 import time
 from html import escape
 
-from .grid import anchor, build_grid, short
+from .grid import anchor, build_grid, provenance_lines, short
 from ..matrix.cells import safe_name
 
 STYLE = """
@@ -24,6 +24,8 @@ td a{color:inherit;text-decoration:none;display:block}
 section.evidence{border-top:1px solid #ccc;margin-top:1em;padding-top:.4em}
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:.85em}
 .legend span{padding:.15em .5em;margin-right:.4em;border:1px solid #999}
+td.flaky{background:repeating-linear-gradient(45deg,#f4a6a6,#f4a6a6 6px,#b7e4b0 6px,#b7e4b0 12px)}
+table.prov td{text-align:left;font-size:.85em;padding:0 .6em 0 0}
 """
 STATUSES = ("pass", "fail", "broken", "blocked", "skip", "not run")
 
@@ -59,7 +61,8 @@ def render(run, link_base: str = "") -> str:
                 row.append('<td class="st-none"></td>')
                 continue
             v = rec["verdict"]
-            row.append(f'<td class="{_cls(v["status"])}" data-cell="{escape(rec["cell"]["id"])}" '
+            flaky = " flaky" if rec.get("flaky") else ""
+            row.append(f'<td class="{_cls(v["status"])}{flaky}" data-cell="{escape(rec["cell"]["id"])}" '
                        f'data-status="{escape(v["status"])}" title="{escape(v.get("reason", ""))}">'
                        f'<a href="#{anchor(rec)}">{escape(short(rec))}</a></td>')
         h.append("".join(row) + "</tr>")
@@ -82,13 +85,25 @@ def _evidence(rec: dict, prefix: str) -> str:
                       for e in (v.get("evidence") or [])[:20])
     logs = "".join(f'<li>{escape(k)}: <a href="{escape(prefix + str(p))}">{escape(str(p))}</a></li>'
                    if k == "serial_copy" else f"<li>{escape(k)}: <code>{escape(str(p))}</code></li>"
-                   for k, p in (rec.get("logs") or {}).items())
+                   for k, p in (rec.get("logs") or {}).items() if not k.startswith("qemu_script"))
     inputs = json.dumps(rec.get("inputs") or {}, indent=1, sort_keys=True)
+    retried = rec.get("retries")
+    prov = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(val)}</code></td></tr>"
+                   for k, val in provenance_lines(rec))
+    repro = rec.get("reproduce") or {}
     return (f'<section class="evidence" id="{anchor(rec)}"><h3 class="{_cls(v["status"])}">'
             f'{escape(c["id"])}: {escape(v["status"])}</h3>'
             f"<p>{escape(v.get('reason', ''))}</p>"
+            + (f'<p class="retries">Retried: <b>{escape(retried["summary"])}</b> ('
+               + ", ".join(f"#{a['attempt']} {escape(a['status'])}" for a in retried["attempts"])
+               + ")</p>" if retried else "")
             + (f"<pre>{escape(lines)}</pre>" if lines else "")
             + (f"<ul>{logs}</ul>" if logs else "")
+            + (f"<p>Reproduce: <code>{escape(repro['command'])}</code>"
+               + (f' or <a href="{escape(prefix + repro["qemu_script"])}">plain QEMU script</a>'
+                  if repro.get("qemu_script") else "") + "</p>" if repro else "")
+            + (f'<details><summary>provenance</summary><table class="prov">{prov}</table></details>'
+               if prov else "")
             + f"<details><summary>inputs</summary><pre>{escape(inputs)}</pre></details>"
             + f'<p><a href="{escape(prefix)}cells/{safe_name(c["id"])}.json">record (JSON)</a></p>'
             + "</section>")

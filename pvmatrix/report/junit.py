@@ -22,7 +22,9 @@ def render(run) -> str:
                                  name=c["id"], time=f"{(rec.get('durations') or {}).get('task_s', 0):.3f}")
             text = "\n".join(e["text"] for e in (v.get("evidence") or [])[:12])
             if v["status"] == "fail":
-                ET.SubElement(case, "failure", message=v.get("reason", ""), type=v.get("detail", "")).text = text
+                retried = (rec.get("retries") or {}).get("summary")
+                msg = f"{retried}: {v.get('reason', '')}" if retried else v.get("reason", "")
+                ET.SubElement(case, "failure", message=msg, type=v.get("detail", "")).text = text
                 n["failures"] += 1
             elif v["status"] == "broken":
                 ET.SubElement(case, "error", message=v.get("reason", ""), type=v.get("detail", "")).text = text

@@ -84,7 +84,10 @@ def _common(run, rec: dict) -> dict:
             "pvmatrix_status": v["status"], "detail": _text(v.get("detail") or ""),
             "reason": _text(v.get("reason") or ""), "logs": _logs(run, rec),
             "evidence_at": _evidence_at(rec), "inputs": rec.get("inputs") or {},
-            "cached": bool(rec.get("cached"))}
+            "cached": bool(rec.get("cached")), "provenance": rec.get("provenance"),
+            "flaky": rec.get("flaky"),
+            "retries": (rec.get("retries") or {}).get("summary"),
+            "reproduce": (rec.get("reproduce") or {}).get("command")}
     obj["misc"] = misc
     return obj
 

@@ -7,7 +7,7 @@ import time
 
 from tabulate import tabulate
 
-from .grid import build_grid, short
+from .grid import build_grid, provenance_lines, short
 
 MARK = {"pass": "✅", "fail": "❌", "broken": "⚠️", "blocked": "⛔", "skip": "➖", "not run": "⏸"}
 
@@ -40,6 +40,10 @@ def render(run) -> str:
         v = rec["verdict"]
         out.append(f"### {rec['cell']['id']}: {v['status']}")
         out += ["", v.get("reason", "").replace("\n", " "), ""]
+        if rec.get("retries"):
+            r = rec["retries"]
+            out += [f"Retried: **{r['summary']}** ("
+                    + ", ".join(f"#{a['attempt']} {a['status']}" for a in r["attempts"]) + ")", ""]
         ev = v.get("evidence") or []
         if ev:
             out.append("```")
@@ -48,6 +52,13 @@ def render(run) -> str:
             out.append("```")
         logs = rec.get("logs") or {}
         if logs:
-            out += ["", "Logs: " + ", ".join(f"{k} `{p}`" for k, p in logs.items())]
+            out += ["", "Logs: " + ", ".join(f"{k} `{p}`" for k, p in logs.items()
+                                             if not k.startswith("qemu_script"))]
+        if rec.get("reproduce"):
+            out += ["", f"Reproduce: `{rec['reproduce']['command']}`"
+                    + (f" or `{rec['reproduce']['qemu_script']}` (plain QEMU)"
+                       if rec["reproduce"].get("qemu_script") else "")]
+        if prov := provenance_lines(rec):
+            out += ["", "Provenance: " + "; ".join(f"{k} `{v}`" for k, v in prov)]
         out.append("")
     return "\n".join(out).rstrip() + "\n"

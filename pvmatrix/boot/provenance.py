@@ -1,0 +1,80 @@
+"""What a boot ran on, for the cell records: QEMU's version, the Xen build
+(Debian package version and the sha256 of the hypervisor QEMU loaded) and
+the dom0 userspace image (content tag, engine image id, sha256 of its cpio).
+Digests of big files are remembered in a sidecar file (FILE.sha256) keyed
+by size and mtime, so a boot does not re-hash 80 MB every time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from ..paths import cache_dir
+from . import qemu
+from .xen import Xen
+
+
+def file_sha256(path: Path) -> str:
+    """sha256:HEX of PATH, remembered in PATH.sha256 while size and mtime hold."""
+    st = path.stat()
+    stamp = f"{st.st_size} {st.st_mtime_ns}"
+    side = path.with_name(path.name + ".sha256")
+    try:
+        seen_stamp, digest = side.read_text().split("\n")[:2]
+        if seen_stamp == stamp:
+            return digest
+    except (OSError, ValueError):
+        pass
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = "sha256:" + h.hexdigest()
+    try:
+        side.write_text(f"{stamp}\n{digest}\n")
+    except OSError:
+        pass
+    return digest
+
+
+def qemu_facts(accel: str) -> dict:
+    return {"qemu": qemu.version(), "qemu_binary": qemu.binary(), "accel": accel}
+
+
+def xen_build(xen: Xen) -> dict:
+    """Xen's build id: its Debian package (name_version) and the loaded binary's sha256."""
+    from .roles import xen_versions
+    info = xen_versions().get(xen.version, {})
+    debs = sorted(cache_dir("apt", info["suite"], "debs").glob(f"{info['package']}_*.deb")) \
+        if info else []
+    return {"version": xen.version, "package": debs[-1].stem if debs else None,
+            "binary": str(xen.binary), "sha256": file_sha256(xen.binary)}
+
+
+def userspace_image(cpio: Path) -> dict:
+    """The dom0 userspace: image tag (by Containerfile digest), engine image id, cpio sha256."""
+    m = re.fullmatch(r"dom0-xen([\d.]+)-([0-9a-f]+)\.cpio", cpio.name)
+    tag = f"pvmatrix/dom0:xen{m.group(1)}-{m.group(2)}" if m else None
+    return {"tag": tag, "image_id": _image_id(tag) if tag else None, "cpio": str(cpio),
+            "cpio_sha256": file_sha256(cpio)}
+
+
+def _image_id(tag: str) -> str | None:
+    """The engine's id of TAG, remembered per tag (asking starts the engine)."""
+    memo = cache_dir("boot", "userspace") / "image-ids.json"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if tag in known:
+        return known[tag]
+    try:
+        from .. import engine
+        image_id = engine.client().images.get(tag).id
+    except Exception:              # engine gone or image pruned: the cpio digest still holds
+        return None
+    known[tag] = image_id
+    memo.write_text(json.dumps(known, indent=1))
+    return image_id
