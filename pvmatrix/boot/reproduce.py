@@ -85,6 +85,17 @@ def _word(arg: str, subst: dict[str, str]) -> str:
     return shlex.quote(arg) if arg else ""
 
 
+def _pairs(args: list[str]) -> list[list[str]]:
+    """Options with their values, one per line of the script."""
+    out: list[list[str]] = []
+    for arg in args:
+        if out and len(out[-1]) == 1 and out[-1][0].startswith("-") and not arg.startswith("-"):
+            out[-1].append(arg)
+        else:
+            out.append([arg])
+    return out
+
+
 def write(path: Path, what: str, cmd: list[str], serial: Path, deadline_s: float,
           checks: list[tuple[str, str]], assemble: dict[Path, list[Path]] | None = None) -> Path:
     """Write the script for CMD (whose serial goes to SERIAL) to PATH. CHECKS are
@@ -94,7 +105,7 @@ def write(path: Path, what: str, cmd: list[str], serial: Path, deadline_s: float
     for n, (target, parts) in enumerate((assemble or {}).items()):
         subst[str(target)] = f'"$work/part{n}"'
         prepare.append(f'cat {" ".join(shlex.quote(str(p)) for p in parts)} >"$work/part{n}" || exit 2')
-    argv = " \\\n    ".join(_word(a, subst) for a in cmd[1:])
+    argv = " \\\n    ".join(" ".join(_word(a, subst) for a in pair) for pair in _pairs(cmd[1:]))
     lines = [f"seen {shlex.quote(region)} {shlex.quote(pat)} || "
              f"{{ echo {shlex.quote(f'reproduce: missing marker {pat!r} ({region})')} >&2; status=1; }}"
              for region, pat in checks]
