@@ -5,6 +5,7 @@ a real build in a container and a real boot under Xen in QEMU."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -128,3 +129,28 @@ def test_after_run_bisects_a_regressed_boot_cell_between_the_two_commits():
     tarball = _records("k", "b" * 40, "fail")
     tarball["k/build"]["manifest"]["source"] = "tarball:/x.tar.xz"
     assert after_run.jobs(before, tarball, ["k/domU-pv/xen-4.17/default"]) == []
+
+
+def test_run_bisect_names_the_commit_after_a_reproduced_regression(series, recipe, tmp_path):
+    """Two runs of one spec, its kernel moved from the good to the bad commit:
+    the dom0 cell regresses, is retried, and `run --bisect` names the culprit."""
+    from pvmatrix.matrix import runner
+    repo, shas = series
+    results = tmp_path / "results"
+
+    def spec(ref: str) -> str:
+        path = tmp_path / f"spec-{ref}.toml"
+        frags = ", ".join(f'"{f}"' for f in recipe.fragments)
+        path.write_text(f'[matrix]\nname = "series"\nxen = ["4.17"]\nhardware = ["default"]\n'
+                        f'roles = ["dom0"]\n\n[[kernel]]\nname = "series"\n'
+                        f'source = "git:{repo}@{ref}"\nbase = "tinyconfig"\nfragments = [{frags}]\n')
+        return str(path)
+
+    code, first = runner.run(spec("good"), results, retries=1, show=False)
+    assert code == 0
+    code, second = runner.run(spec("bad"), results, retries=1, bisect=True, show=False)
+    assert code == 1                                   # a reproduced regression
+    cell = "series/dom0/xen-4.17/default"
+    got = json.loads((second.dir / "bisect" / f"{cell.replace('/', '_')}.json").read_text())
+    assert got["first_bad"] == shas["culprit"], got
+    assert got["good"] == shas["base"] and got["bad"] == shas["maintainers"]

@@ -27,6 +27,9 @@ def register(sub) -> None:
     r.add_argument("--retries", type=int, default=2, metavar="N",
                    help="run each cell that regressed N more times before calling it a "
                         "regression (default: 2; 0: no retries)")
+    r.add_argument("--bisect", action="store_true",
+                   help="bisect each reproduced regression of a kernel built from another commit "
+                        "of the same git tree (results in the run's bisect/ directory)")
     r.add_argument("--store", metavar="URL",
                    help="artifact store for builds (default: $PVMATRIX_STORE, else the cache's artifacts/)")
     r.set_defaults(func=cmd_run)
@@ -92,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from ..errors import PvmError
         raise PvmError(f"--retries {args.retries}: must be 0 or more")
     code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler,
-                  retries=args.retries)
+                  retries=args.retries, bisect=args.bisect)
     return code
 
 

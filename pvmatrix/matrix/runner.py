@@ -112,10 +112,12 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
 
 def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = False,
         recheck: bool = False, address: str | None = None, stream=sys.stderr,
-        show: bool = True, retries: int = DEFAULT_RETRIES) -> tuple[int, store.Run]:
+        show: bool = True, retries: int = DEFAULT_RETRIES,
+        bisect: bool = False) -> tuple[int, store.Run]:
     """The main job. Returns (exit code, run): 1 when a cell regressed against the
     previous run of the same spec and RETRIES more attempts did not pass (see
-    retry.py), else 0."""
+    retry.py), else 0. BISECT: such a cell of a kernel built from another commit
+    of the same git tree is then bisected between the two commits."""
     spec = load(spec_path)
     plan = make_plan(spec, recheck)
     scheduler.prestart(address)           # the embedded worker starts while the run is set up
@@ -178,4 +180,23 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
         label = "REGRESSION" if ch.reproduced else "FLAKY"
         print(f"  {label} {ch.cell}: {'fail (flaky)' if ch.flaky_before else ch.before} -> "
               f"{ch.retries or ch.after}: {ch.reason[:120]}")
+    if bisect and reproduced(changes):
+        _bisect(store.open_run(results, previous), current, [c.cell for c in reproduced(changes)],
+                stream)
     return (1 if reproduced(changes) else 0), current
+
+
+def _bisect(before: store.Run, after: store.Run, cells: list[str], stream) -> None:
+    from ..bisect import after_run
+    from .compare import statuses
+    todo = after_run.jobs(statuses(before), statuses(after), cells)
+    if not todo:
+        print("no regression to bisect: none is of a kernel built from two commits of one "
+              "git tree", file=stream)
+    for r in after_run.run_jobs(todo, after.dir, lambda m: print(f"pvmatrix: {m}", file=stream)):
+        if r.get("first_bad"):
+            print(f"  BISECTED {r['cell']}: first bad commit {r['first_bad']} {r['subject']} "
+                  f"({r['steps']} step(s))")
+        else:
+            print(f"  NOT BISECTED {r['cell']}: {r.get('error') or 'skipped commits hide it: '}"
+                  f"{' '.join(c[:12] for c in r.get('could_be', []))}")
