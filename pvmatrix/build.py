@@ -197,12 +197,12 @@ def build_source(source: sources.Source, base: str = "tinyconfig",
     image = toolchains.ensure_image(engine.client(), tc)
     jobs = jobs or os.cpu_count() or 2
     make = _make(tc, jobs)
-    with warm.tree(source.tree, tc.image, *_expected(recipe)) as work:
+    with warm.output_tree(source.tree, tc.image, *_expected(recipe)) as work:
         return _configure_and_build(source, recipe, tc, image, make, work, memo)
 
 
 def _expected(recipe: configure.Recipe) -> tuple[str, dict[str, str]]:
-    """The recipe as warm.tree compares it: its base kind and the options it sets."""
+    """The recipe as warm.output_tree compares it: its base kind and the options it sets."""
     if recipe.base in configure.MAKE_BASES:
         return recipe.base, recipe.options
     return "file", {**configure.parse_config(recipe.base_text, recipe.base), **recipe.options}
@@ -238,7 +238,7 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
         step, first = _failure(log)
         raise PvmError(f"build of {source.spec} failed in step {step}: {first} "
                        f"(log: {_keep_log(log, key)})")
-    warm.record(work, _expected(recipe)[0], config_text)
+    warm.record(work, *_expected(recipe), config_text)
     built = Build(key=key, dir=artifacts.open_store().local_dir(key), source=source.spec,
                   identity=source.identity, version=source.version, toolchain=tc.name,
                   image=tc.image, base=recipe.base, fragments=recipe.fragments,

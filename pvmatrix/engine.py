@@ -106,3 +106,25 @@ def is_podman() -> bool:
                    for c in client().version().get("Components", []))
     except Exception:
         return False
+
+
+def image_id(tag: str) -> str | None:
+    """The engine's image id of TAG, remembered per tag (pvmatrix's tags are
+    content tags, so the id is asked for once), or None when the engine cannot
+    tell (gone, or the image pruned)."""
+    import json
+    from .paths import cache_dir
+    memo = cache_dir("engine") / "image-ids.json"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if tag in known:
+        return known[tag]
+    try:
+        found = client().images.get(tag).id
+    except Exception:
+        return None
+    known[tag] = found
+    memo.write_text(json.dumps(known, indent=1))
+    return found

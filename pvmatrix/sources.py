@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import debian
+from .artifacts import sha256_file
 from .errors import PvmError
 from .paths import cache_dir
 
@@ -88,20 +89,19 @@ def _git(spec: str, path: Path, ref: str) -> Source:
         raise PvmError(f"git source {spec!r}: ref {ref!r} not found in {path}") from None
     tree = cache_dir("trees") / f"git-{commit}"
     if not (tree / "Makefile").exists():
-        if tree.exists():
-            shutil.rmtree(tree)
-        repo.git.worktree("prune")
-        # a detached worktree: the user's own working tree and HEAD stay as they are
-        repo.git.worktree("add", "--detach", "--force", str(tree), commit)
+        worktree(repo, tree, commit)
     return Source(spec, "git", f"git:{commit}", tree)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+def worktree(repo, tree: Path, commit: str) -> Path:
+    """TREE as a detached worktree of REPO at COMMIT (made unless it is one
+    already): the user's own working tree and HEAD stay as they are."""
+    if not (tree / ".git").exists():
+        if tree.exists():                 # half made (interrupted): start again
+            shutil.rmtree(tree)
+        repo.git.worktree("prune")
+        repo.git.worktree("add", "--detach", "--force", str(tree), commit)
+    return tree
 
 
 def _sha256(path: Path) -> str:
@@ -111,7 +111,7 @@ def _sha256(path: Path) -> str:
         f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
     if memo.exists():
         return memo.read_text()
-    digest = _file_sha256(path)
+    digest = sha256_file(path)
     memo.write_text(digest)
     return digest
 
@@ -172,7 +172,7 @@ def _directory(spec: str, path: Path) -> Source:
             if seen and seen[:2] == [st.st_size, st.st_mtime_ns]:
                 digest = seen[2]
             else:
-                digest = _file_sha256(full)
+                digest = sha256_file(full)
             fresh[rel] = [st.st_size, st.st_mtime_ns, digest]
             listing.append(f"{rel}\0{digest}")
     memo_path.write_text(json.dumps(fresh))

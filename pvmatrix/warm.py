@@ -8,17 +8,20 @@ one-file change cheap; ccache cannot help when an option changes, since
 every object depends on autoconf.h.
 
 Each source tree may have up to PER_SOURCE trees (slots). A build takes the
-free slot whose last config is cheapest to move from: the cost of a slot is
-the number of objects that depend (per fixdep) on the options the new recipe
-sets differently. When that cost is not zero and there is room, the slot is
-copied first, so a config that others are near (e.g. a bisection's good and
-bad ends) keeps its tree.
+free slot whose last build is cheapest to move from: the number of objects
+that depend (per fixdep's include/config/SYMBOL, as kbuild writes them since
+5.13; older trees weigh every option alike) on the options the new recipe
+sets differently. When that is not zero and there is room, the slot is copied
+first, so a config that others are near (e.g. a bisection's good and bad
+ends) keeps its tree. When every slot is busy, a build gets a temporary dir.
 
 A slot is used by one build at a time (flock). A build that did not end
-cleanly (killed, engine gone, failed) leaves its slot marked dirty (configuring
-alone does not: it writes .config only), and the next user empties it first: a half-written object must never be taken as up
-to date. PVMATRIX_WARM_TREES=0 turns warm trees off; at most that many slots
-are kept in all (default 8), the least recently used removed first.
+cleanly (killed, engine gone, failed) leaves its slot marked dirty
+(configuring alone does not: it writes .config only), and the next user
+empties it first: a half-written object must never be taken as up to date.
+PVMATRIX_WARM_TREES=0 turns warm trees off; at most that many slots are kept
+in all (default 8), the least recently used removed first. Slots are counted,
+not sized: a tinyconfig tree is ~130 MB, an allmodconfig one many GB.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .configure import parse_config
+from .errors import PvmError
 from .paths import cache_dir
 
 PER_SOURCE = 3
@@ -48,10 +52,11 @@ COLD = 10**9                     # the cost of a slot that remembers nothing
 
 
 def limit() -> int:
+    text = os.environ.get("PVMATRIX_WARM_TREES", "8")
     try:
-        return max(0, int(os.environ.get("PVMATRIX_WARM_TREES", "8")))
+        return max(0, int(text))
     except ValueError:
-        return 8
+        raise PvmError(f"PVMATRIX_WARM_TREES={text!r}: not a number of trees") from None
 
 
 def _prefix(tree: Path, image: str) -> str:
@@ -76,8 +81,10 @@ def cost(work: Path, base: str, wanted: dict[str, str]) -> int:
     if base != "file" and last["base"] != base:     # a config file base lists every option
         return COLD
     config, weights = last["config"], last["weights"]
-    return sum(weights.get(sym.removeprefix("CONFIG_"), 0) + 1
-               for sym, value in wanted.items() if config.get(sym, "n") != value)
+    changed = {sym for sym, value in wanted.items() if config.get(sym, "n") != value}
+    # what the last recipe set and this one leaves to the base: assume it moves
+    changed |= set(last.get("recipe", {})) - set(wanted)
+    return sum(weights.get(sym.removeprefix("CONFIG_"), 0) + 1 for sym in changed)
 
 
 def building(work: Path) -> None:
@@ -86,14 +93,14 @@ def building(work: Path) -> None:
     (work / DIRTY).touch()
 
 
-def record(work: Path, base: str, config_text: str) -> None:
+def record(work: Path, base: str, wanted: dict[str, str], config_text: str) -> None:
     """Remember what WORK now holds after a clean build: the config and, per
     option, how many objects depend on it (from kbuild's .cmd files)."""
     weights: Counter[str] = Counter()
     for cmd in work.rglob(".*.o.cmd"):
         with contextlib.suppress(OSError):
             weights.update(set(m.decode() for m in CONFIG_DEP.findall(cmd.read_bytes())))
-    (work / LAST).write_text(json.dumps({"base": base, "config": parse_config(
+    (work / LAST).write_text(json.dumps({"base": base, "recipe": wanted, "config": parse_config(
         "\n".join(l for l in config_text.splitlines()
                   if l.startswith("CONFIG_") or l.endswith(" is not set")), ".config"),
         "weights": weights}))
@@ -119,10 +126,52 @@ def _evict(root: Path, keep: int) -> None:
             lock.close()
 
 
+def _pick(root: Path, slots: list[Path]):
+    """(lock, slot) of the first free slot of SLOTS (cheapest first), emptied
+    when dirty; (None, None) when every one is busy."""
+    for d in slots:
+        if (lock := _lock(root / f"{d.name}.lock")) is None:
+            continue
+        if d.is_dir():                    # not evicted meanwhile
+            if (d / DIRTY).exists():
+                _clear(d)
+            return lock, d
+        lock.close()
+    return None, None
+
+
+def _new_slot(root: Path, prefix: str, origin: Path | None):
+    """(lock, slot) of a new slot of PREFIX, a copy of ORIGIN if given; (None,
+    None) when another build took the name first. A copy that fails midway is
+    left dirty, never trusted."""
+    for i in range(PER_SOURCE):
+        slot = root / f"{prefix}-{i}"
+        if slot.exists() or (lock := _lock(root / f"{slot.name}.lock")) is None:
+            continue
+        try:
+            slot.mkdir()
+        except FileExistsError:           # made and released since we looked
+            lock.close()
+            continue
+        if origin is not None:
+            (slot / DIRTY).touch()
+            done = subprocess.run(["cp", "-a", f"{origin}/.", str(slot)], capture_output=True,
+                                  text=True)
+            if done.returncode != 0:
+                lock.close()
+                raise PvmError(f"cannot copy warm tree {origin} to {slot}: "
+                               f"{done.stderr.strip()[:200]}")
+            (slot / DIRTY).unlink(missing_ok=True)
+        return lock, slot
+    return None, None
+
+
 @contextlib.contextmanager
-def tree(source_tree: Path, image: str, base: str, wanted: dict[str, str]) -> Iterator[Path]:
+def output_tree(source_tree: Path, image: str, base: str,
+                wanted: dict[str, str]) -> Iterator[Path]:
     """An output directory for building SOURCE_TREE with IMAGE and a recipe of
-    BASE + WANTED options: the cheapest free warm slot, else a temporary dir."""
+    BASE + WANTED options: the cheapest free warm slot (copied first when it is
+    not an exact match and there is room), else a temporary directory."""
     keep = limit()
     if keep == 0:
         yield from _temporary()
@@ -131,32 +180,17 @@ def tree(source_tree: Path, image: str, base: str, wanted: dict[str, str]) -> It
     prefix = _prefix(source_tree, image)
     slots = sorted((d for d in root.glob(f"{prefix}-*") if d.is_dir()),
                    key=lambda d: cost(d, base, wanted))
-    lock, work = None, None
-    for d in slots:
-        if (lock := _lock(root / f"{d.name}.lock")) is not None:
-            if d.is_dir():                # not evicted meanwhile
-                work = d
-                break
-            lock.close()
-            lock = None
-    if work is not None and (work / DIRTY).exists():
-        _clear(work)
+    lock, work = _pick(root, slots)
     moving = cost(work, base, wanted) if work is not None else COLD
-    if work is None or (0 < moving < COLD and len(slots) < PER_SOURCE):
-        fresh = next(root / f"{prefix}-{i}" for i in range(len(slots) + 1)
-                     if not (root / f"{prefix}-{i}").exists())
-        new_lock = _lock(root / f"{fresh.name}.lock")
-        if new_lock is None:              # another build just took that name
+    if len(slots) < PER_SOURCE and (work is None or 0 < moving < COLD):
+        new_lock, fresh = _new_slot(root, prefix, work)
+        if fresh is not None:
             if lock:
                 lock.close()
-            yield from _temporary()
-            return
-        fresh.mkdir()
-        if work is not None:
-            subprocess.run(["cp", "-a", f"{work}/.", str(fresh)], check=True)
-        if lock:
-            lock.close()
-        lock, work = new_lock, fresh
+            lock, work = new_lock, fresh
+    if work is None:                      # every slot busy, and no room for another
+        yield from _temporary()
+        return
     try:
         for name in LEFTOVERS:
             path = work / name

@@ -11,6 +11,7 @@ boot tests); the panicking one is the same recipe without initrd support
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -195,7 +196,9 @@ def test_fail_on_every_retry_is_reproduced_and_exits_nonzero(baremetal_runs):
     env = dict(os.environ, PVMATRIX_TEST_FAIL_ATTEMPTS=f"{CELL}=all")
     done = pvmatrix("run", str(spec), "--results", str(results), env=env)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"REGRESSION {CELL}: fail (flaky) -> fail, reproduced 3/3" in done.stdout
+    # the run before may have been the flaky one (then it counts as passing) or a pass
+    assert re.search(rf"REGRESSION {re.escape(CELL)}: (pass|fail \(flaky\)) -> fail, reproduced 3/3",
+                     done.stdout), done.stdout
     rec = _record(store.all_runs(results)[-1])
     assert rec["flaky"] is False and rec["retries"]["outcome"] == "reproduced"
     assert [a["status"] for a in rec["retries"]["attempts"]] == ["fail"] * 3
@@ -223,5 +226,3 @@ def test_panicking_kernel_fails_with_the_panic_line_at_once(tmp_path):
     assert "Kernel panic" in got["boot"]["stopped_by"] and not got["boot"]["timed_out"]
     lines = markers.parse_file(panic[0]["log"])
     assert any("Kernel panic - not syncing" in ln.text for ln in lines)
-    if not PANIC_LOG.exists():                # keep the real log for the unit test above
-        shutil.copyfile(panic[0]["log"], PANIC_LOG)

@@ -64,17 +64,16 @@ def jobs(before: dict[str, dict], after: dict[str, dict], cells: list[str]) -> l
 def run_jobs(todo: list[Job], run_dir: Path, say) -> list[dict]:
     """Bisect each job; results go to RUN_DIR/bisect/CELL.json. A bisection
     that cannot run (e.g. the old commit does not pass any more) says why."""
-    from ..errors import PvmError
     results = []
     (run_dir / "bisect").mkdir(exist_ok=True)
     for job in todo:
         say(f"bisecting {job.cell} in {job.repo}: {job.good[:12]}..{job.bad[:12]}")
         try:
             r = bisect(job.repo, job.good, job.bad, job.spec, job.recipe, job.dom0, say=say)
-            summary = {"cell": job.cell, "first_bad": r.first_bad, "subject": r.subject,
-                       "could_be": r.could_be, "steps": len(r.steps), **r.to_dict()}
-        except PvmError as exc:
-            summary = {"cell": job.cell, "error": str(exc)}
+            summary = {**r.to_dict(), "cell": job.cell, "cell_spec": r.cell}
+        except Exception as exc:          # the run is done: a bisection must not undo its exit
+            text = str(exc).strip().splitlines()
+            summary = {"cell": job.cell, "error": text[-1] if text else type(exc).__name__}
         (run_dir / "bisect" / f"{safe_name(job.cell)}.json").write_text(
             json.dumps(summary, indent=2, default=str))
         results.append(summary)

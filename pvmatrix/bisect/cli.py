@@ -38,6 +38,12 @@ def _dom0(spec: str | None) -> str | None:
     return spec
 
 
+def _check_output(output: str | None) -> None:
+    """-o's directory must exist before hours of bisection, not after."""
+    if output and not Path(output).resolve().parent.is_dir():
+        raise PvmError(f"-o {output}: directory {Path(output).resolve().parent} does not exist")
+
+
 def _save(result: dict, output: str | None, kind: str) -> Path:
     path = Path(output) if output else \
         cache_dir("bisect", "results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -53,6 +59,7 @@ def _steps_table(steps) -> str:
 
 
 def cmd_bisect(args) -> int:
+    _check_output(args.output)
     from .commits import Recipe, bisect
     from .probe import CellSpec
     cell = CellSpec.parse(args.cell, args.xen, args.hardware)
@@ -78,6 +85,7 @@ def cmd_bisect(args) -> int:
 
 
 def cmd_bisect_config(args) -> int:
+    _check_output(args.output)
     from .configs import bisect
     from .probe import CellSpec
     cell = CellSpec.parse(args.cell, args.xen, args.hardware)

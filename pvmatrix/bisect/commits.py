@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import PvmError
 from ..paths import cache_dir
-from .probe import BAD, GOOD, SKIP, CellSpec, Step, try_kernel
+from .. import sources
+from .probe import BAD, GOOD, CellSpec, Step, check_cell, to_dict, try_kernel
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.M)
 
@@ -45,10 +46,7 @@ class Result:
     log: str = ""
 
     def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["endpoints"] = [s.to_dict() for s in self.endpoints]
-        d["steps"] = [s.to_dict() for s in self.steps]
-        return d
+        return to_dict(self)
 
 
 def _commit(repo, ref: str, what: str) -> str:
@@ -62,11 +60,18 @@ def _commit(repo, ref: str, what: str) -> str:
 def _worktree(repo, start: str) -> Path:
     """The cache's worktree of REPO (one per repository), at START."""
     key = hashlib.sha256(str(Path(repo.git_dir).resolve()).encode()).hexdigest()[:16]
-    tree = cache_dir("bisect", "trees") / key
-    if not (tree / ".git").exists():
-        repo.git.worktree("prune")
-        repo.git.worktree("add", "--detach", "--force", str(tree), start)
-    return tree
+    return sources.worktree(repo, cache_dir("bisect", "trees") / key, start)
+
+
+def _git(what: str, call, *args):
+    """A git command; its failure is a one-line error naming WHAT."""
+    import git
+    try:
+        return call(*args)
+    except git.GitCommandError as exc:
+        lines = (exc.stderr or str(exc)).strip().splitlines()
+        raise PvmError(f"{what}: git {exc.command[1] if len(exc.command) > 1 else ''} failed: "
+                       f"{lines[-1] if lines else exc.status}") from None
 
 
 def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
@@ -74,25 +79,29 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
     """Find the first commit in GOOD..BAD of the git tree at REPO_PATH where
     CELL stops passing. DOM0 (a kernel spec, see probe.run_cell) hosts domU cells."""
     import git
-    from .. import build, sources
+    from .. import build
     recipe = recipe or Recipe()
     try:
         repo = git.Repo(repo_path)
     except (git.NoSuchPathError, git.InvalidGitRepositoryError):
         raise PvmError(f"{repo_path} is not a git repository") from None
     good_c, bad_c = _commit(repo, good, "good"), _commit(repo, bad, "bad")
+    if good_c == bad_c:
+        raise PvmError(f"good ref {good!r} and bad ref {bad!r} are the same commit")
     if not repo.is_ancestor(good_c, bad_c):
         raise PvmError(f"good ref {good!r} is not an ancestor of bad ref {bad!r}")
     candidates = int(repo.git.rev_list("--count", f"{good_c}..{bad_c}"))
     result = Result(str(repo_path), str(cell), good_c, bad_c, candidates,
                     math.ceil(math.log2(candidates)) if candidates > 1 else 0)
-    tree = _worktree(repo, good_c)
-    wt = git.Repo(tree)
-    with open(cache_dir("bisect") / f"{tree.name}.lock", "w") as lock:
+    check_cell(cell)
+    key = hashlib.sha256(str(Path(repo.git_dir).resolve()).encode()).hexdigest()[:16]
+    with open(cache_dir("bisect") / f"{key}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise PvmError(f"another bisection of {repo_path} is running") from None
+        tree = _git(f"worktree of {repo_path}", _worktree, repo, good_c)
+        wt = git.Repo(tree)
         _reset(wt)
 
         def step(commit: str) -> Step:
@@ -107,14 +116,14 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
             return s
 
         for ref, want in ((good_c, GOOD), (bad_c, BAD)):
-            wt.git.checkout("--detach", ref)
+            _git(f"checkout of {ref[:12]} in {tree}", wt.git.checkout, "--detach", ref)
             s = step(ref)
             result.endpoints.append(s)
             if s.outcome != want:
                 raise PvmError(f"the {want} end {ref[:12]} is not {want}: cell {cell} is "
                                f"{s.status} ({s.reason[:200]})")
         try:
-            out = wt.git.bisect("start", bad_c, good_c)
+            out = _git(f"bisect of {repo_path}", wt.git.bisect, "start", bad_c, good_c)
             while not (m := FIRST_BAD.search(out)):
                 s = step(wt.head.commit.hexsha)
                 result.steps.append(s)
@@ -137,8 +146,12 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
 
 
 def _reset(wt) -> None:
+    """No bisection left in the worktree, nor a lock a killed git left behind
+    (held under the bisection's flock, so no live git owns it)."""
     import git
-    try:
-        wt.git.bisect("reset")
-    except git.GitCommandError:
-        pass
+    Path(wt.git_dir, "index.lock").unlink(missing_ok=True)
+    for args in (("bisect", "reset"), ("checkout", "--force", "--detach", "HEAD")):
+        try:
+            wt.git.execute(["git", *args])
+        except git.GitCommandError:
+            pass

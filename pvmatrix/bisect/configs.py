@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import configure
 from ..errors import PvmError
-from .probe import BAD, GOOD, SKIP, CellSpec, Step, try_kernel
+from .probe import BAD, GOOD, SKIP, CellSpec, Step, check_cell, probe, to_dict
 
 
 @dataclass
@@ -33,10 +33,7 @@ class Result:
     collapsed: int = 0                     # tried sets that resolved to a config already tried
 
     def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["endpoints"] = [s.to_dict() for s in self.endpoints]
-        d["steps"] = [s.to_dict() for s in self.steps]
-        return d
+        return to_dict(self)
 
 
 def _options(path: Path) -> dict[str, str]:
@@ -89,26 +86,28 @@ def bisect(source_spec: str, good: Path, bad: Path, cell: CellSpec, toolchain: s
            dom0: str | None = None, say=print) -> Result:
     """Narrow the difference between GOOD and BAD (config files of SOURCE_SPEC)
     to the smallest set of option changes that makes CELL stop passing."""
-    from .. import build, sources
+    from .. import sources
     good, bad = Path(good), Path(bad)
     diff = differences(good, bad)
     if not diff:
         raise PvmError(f"configs {good} and {bad} set every option alike")
+    check_cell(cell)
     source = sources.resolve(source_spec)
     result = Result(source_spec, str(cell), {s: list(v) for s, v in diff.items()})
+    with tempfile.TemporaryDirectory(prefix="pvmatrix-bisect-config-") as scratch:
+        _search(result, source, good, bad, diff, cell, toolchain, dom0, say, Path(scratch))
+    return result
+
+
+def _search(result: Result, source, good: Path, bad: Path, diff: dict, cell: CellSpec,
+            toolchain: str, dom0: str | None, say, scratch: Path) -> None:
+    from .. import build
     by_config: dict[str, Step] = {}
-    scratch = Path(tempfile.mkdtemp(prefix="pvmatrix-bisect-config-"))
 
     def attempt(label: str, base: Path, changes: dict[str, str]) -> Step:
         frag = [str(_fragment(changes, scratch))] if changes else []
-        built_ref: list = []
-
-        def make():
-            b = build.build_source(source, str(base), frag, toolchain)
-            built_ref.append(b)
-            return b
         try:
-            b = make()
+            b = build.build_source(source, str(base), frag, toolchain)
         except PvmError as exc:
             return Step(label, SKIP, "build failed", str(exc), [str(exc)])
         if b.config_sha256 in by_config:
@@ -116,7 +115,7 @@ def bisect(source_spec: str, good: Path, bad: Path, cell: CellSpec, toolchain: s
             result.collapsed += 1
             return Step(label, seen.outcome, seen.status, seen.reason, seen.evidence, b.key,
                         note=f"resolved to the config of {seen.label}: not rebuilt")
-        s = try_kernel(label, lambda: b, cell, dom0)
+        s = probe(label, b, cell, dom0)
         result.builds += s.built
         by_config[b.config_sha256] = s
         return s
@@ -139,4 +138,3 @@ def bisect(source_spec: str, good: Path, bad: Path, cell: CellSpec, toolchain: s
 
     culprits = ddmin(list(diff), fails)
     result.culprits = {s: list(diff[s]) for s in culprits}
-    return result

@@ -74,22 +74,19 @@ def _memo_path(key: str) -> Path:
     return cache_dir("bisect", "verdicts") / f"{key}.json"
 
 
-def run_cell(built, cell: CellSpec, dom0: str | None = None) -> tuple[str, str, list[str], float]:
-    """Boot BUILT (a build.Build) in CELL's role; DOM0 (a kernel as the boot
-    harness loads it: an artifact dir, debian:PACKAGE) hosts a domU cell
-    instead of the kernel itself. Returns (status, reason, evidence, seconds)."""
-    from ..analyze.hardware import load_profile
+@dataclass
+class CellRun:
+    """What booting one kernel in the cell gave."""
+    status: str
+    reason: str
+    evidence: list[str]
+    seconds: float = 0.0
+
+
+def _boot(built, cell: CellSpec, dom0: str | None, profile) -> CellRun:
     from ..boot import from_build, load_kernel, run_cells
-    from ..matrix import outcomes
     from ..matrix.tasks import HARNESS_STATUS
-    profile = load_profile(cell.hardware)
     names = [d.qemu for d in profile.devices if d.qemu]
-    key = outcomes.digest("bisect-cell/1", built.key, dom0, str(cell),
-                          profile.to_toml(), outcomes.code_digest("boot", "data/boot",
-                                                                  "data/roles.toml"))
-    if (memo := _memo_path(key)).exists():
-        got = json.loads(memo.read_text())
-        return got["status"], got["reason"], got["evidence"], 0.0
     built.fetch()                    # a remote artifact store: local files first
     kernel = from_build(built)
     if dom0 and cell.role.startswith("domU"):
@@ -102,10 +99,44 @@ def run_cell(built, cell: CellSpec, dom0: str | None = None) -> tuple[str, str, 
     evidence = [f"{e.text}" + (f" (serial.log:{e.line})" if e.line else "")
                 for e in c.verdict.evidence[:4]]
     evidence.append(f"log: {c.boot.dir / 'serial.log'}")
-    if status in ("pass", "fail"):
-        memo.write_text(json.dumps({"status": status, "reason": c.verdict.reason,
-                                    "evidence": evidence}))
-    return status, c.verdict.reason, evidence, c.boot.wall_s
+    return CellRun(status, c.verdict.reason, evidence, c.boot.wall_s)
+
+
+def run_cell(built, cell: CellSpec, dom0: str | None = None) -> CellRun:
+    """Boot BUILT (a build.Build) in CELL's role; DOM0 (a kernel as the boot
+    harness loads it: an artifact dir, debian:PACKAGE) hosts a domU cell
+    instead of the kernel itself. A fail is booted once more before it is
+    believed (boots under TCG flake now and then): fail then pass is "flaky",
+    which bisection skips. Pass and confirmed fail are remembered."""
+    from ..analyze.hardware import load_profile
+    from ..matrix import outcomes
+    profile = load_profile(cell.hardware)
+    key = outcomes.digest("bisect-cell/2", built.key, dom0, str(cell),
+                          profile.to_toml(), outcomes.code_digest("boot", "data/boot",
+                                                                  "data/roles.toml"))
+    if (memo := _memo_path(key)).exists():
+        return CellRun(**{**json.loads(memo.read_text()), "seconds": 0.0})
+    got = _boot(built, cell, dom0, profile)
+    if got.status == "fail":
+        again = _boot(built, cell, dom0, profile)
+        got.seconds += again.seconds
+        if again.status != "fail":
+            return CellRun("flaky", f"{got.reason}; then {again.status} on a second boot (flaky)",
+                           got.evidence + again.evidence, got.seconds)
+    if got.status in ("pass", "fail"):
+        memo.write_text(json.dumps({"status": got.status, "reason": got.reason,
+                                    "evidence": got.evidence}))
+    return got
+
+
+def check_cell(cell: CellSpec) -> None:
+    """A clear error for an unknown Xen version or hardware profile, before any build."""
+    from ..analyze.hardware import load_profile
+    from ..boot import roles
+    if cell.role != "baremetal" and cell.xen not in roles.xen_versions():
+        raise PvmError(f"cell {cell}: unknown Xen version {cell.xen!r} "
+                       f"(known: {', '.join(roles.xen_versions())})")
+    load_profile(cell.hardware)
 
 
 def try_kernel(label: str, make_build, cell: CellSpec, dom0: str | None = None) -> Step:
@@ -114,6 +145,19 @@ def try_kernel(label: str, make_build, cell: CellSpec, dom0: str | None = None) 
         built = make_build()
     except PvmError as exc:
         return Step(label, SKIP, "build failed", str(exc), [str(exc)])
-    status, reason, evidence, seconds = run_cell(built, cell, dom0)
-    return Step(label, outcome_of(status), status, reason, evidence, built.key,
-                not built.cached, built.build_s if not built.cached else 0.0, seconds)
+    return probe(label, built, cell, dom0)
+
+
+def probe(label: str, built, cell: CellSpec, dom0: str | None = None) -> Step:
+    """Run CELL on an already built kernel."""
+    got = run_cell(built, cell, dom0)
+    return Step(label, outcome_of(got.status), got.status, got.reason, got.evidence, built.key,
+                not built.cached, built.build_s if not built.cached else 0.0, got.seconds)
+
+
+def to_dict(result) -> dict:
+    """A bisection result (with endpoints and steps) as plain data."""
+    d = dict(result.__dict__)
+    d["endpoints"] = [s.to_dict() for s in result.endpoints]
+    d["steps"] = [s.to_dict() for s in result.steps]
+    return d

@@ -6,11 +6,12 @@ by size and mtime, so a boot does not re-hash 80 MB every time."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
 
+from .. import engine
+from ..artifacts import sha256_file
 from ..paths import cache_dir
 from . import qemu
 from .xen import Xen
@@ -27,11 +28,7 @@ def file_sha256(path: Path) -> str:
             return digest
     except (OSError, ValueError):
         pass
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    digest = "sha256:" + h.hexdigest()
+    digest = "sha256:" + sha256_file(path)
     try:
         side.write_text(f"{stamp}\n{digest}\n")
     except OSError:
@@ -57,24 +54,5 @@ def userspace_image(cpio: Path) -> dict:
     """The dom0 userspace: image tag (by Containerfile digest), engine image id, cpio sha256."""
     m = re.fullmatch(r"dom0-xen([\d.]+)-([0-9a-f]+)\.cpio", cpio.name)
     tag = f"pvmatrix/dom0:xen{m.group(1)}-{m.group(2)}" if m else None
-    return {"tag": tag, "image_id": _image_id(tag) if tag else None, "cpio": str(cpio),
+    return {"tag": tag, "image_id": engine.image_id(tag) if tag else None, "cpio": str(cpio),
             "cpio_sha256": file_sha256(cpio)}
-
-
-def _image_id(tag: str) -> str | None:
-    """The engine's id of TAG, remembered per tag (asking starts the engine)."""
-    memo = cache_dir("boot", "userspace") / "image-ids.json"
-    try:
-        known = json.loads(memo.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if tag in known:
-        return known[tag]
-    try:
-        from .. import engine
-        image_id = engine.client().images.get(tag).id
-    except Exception:              # engine gone or image pruned: the cpio digest still holds
-        return None
-    known[tag] = image_id
-    memo.write_text(json.dumps(known, indent=1))
-    return image_id

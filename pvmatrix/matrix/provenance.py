@@ -13,13 +13,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 
 from .. import __version__
-from ..paths import cache_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,26 +34,6 @@ def tool_version() -> str:
     except (OSError, subprocess.SubprocessError):
         commit = dirty = ""
     return f"pvmatrix {__version__}" + (f" (git {commit}{'-dirty' if dirty else ''})" if commit else "")
-
-
-def image_id(tag: str) -> str | None:
-    """The engine's image id of toolchain TAG, remembered per tag (tags are content
-    tags, so the id is asked for once), or None when the engine cannot tell."""
-    memo = cache_dir("matrix") / "image-ids.json"
-    try:
-        known = json.loads(memo.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if tag in known:
-        return known[tag]
-    try:
-        from .. import engine
-        found = engine.client().images.get(tag).id
-    except Exception:
-        return None
-    known[tag] = found
-    memo.write_text(json.dumps(known, indent=1))
-    return found
 
 
 def _kernel(out: dict | None) -> dict:

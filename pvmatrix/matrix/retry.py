@@ -81,7 +81,12 @@ def retry_cells(plan: Plan, run: store.Run, index: Index, cells: list[str], retr
     """Run the tasks owning CELLS up to RETRIES more times; update their records.
     Returns cell id -> its retries block."""
     from .runner import keep_logs, make_record
-    records = {r["cell"]["id"]: r for r in run.records() if r["cell"]["id"] in cells}
+    # a build's compile error is not retried: it fails the same way (and a failed
+    # build's warm tree starts empty, so each retry would cost a cold build)
+    records = {r["cell"]["id"]: r for r in run.records()
+               if r["cell"]["id"] in cells and r["cell"]["stage"] != "build"}
+    if not records:
+        return {}
     owners = {t.key: t for t in plan.tasks if any(c.id in records for c in t.cells)}
     attempts = {cid: [attempt_of(rec, 1)] for cid, rec in records.items()}
     done = run.outcomes()

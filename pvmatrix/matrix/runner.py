@@ -196,7 +196,7 @@ def _bisect(before: store.Run, after: store.Run, cells: list[str], stream) -> No
     for r in after_run.run_jobs(todo, after.dir, lambda m: print(f"pvmatrix: {m}", file=stream)):
         if r.get("first_bad"):
             print(f"  BISECTED {r['cell']}: first bad commit {r['first_bad']} {r['subject']} "
-                  f"({r['steps']} step(s))")
+                  f"({len(r['steps'])} step(s))")
         else:
             print(f"  NOT BISECTED {r['cell']}: {r.get('error') or 'skipped commits hide it: '}"
                   f"{' '.join(c[:12] for c in r.get('could_be', []))}")

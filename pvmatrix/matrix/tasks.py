@@ -78,13 +78,9 @@ def _memo(name: str, key: str, make):
 
 def _deb_sha256(deb: Path) -> str:
     st = deb.stat()
-    def make():
-        h = hashlib.sha256()
-        with deb.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return "sha256:" + h.hexdigest()
-    return _memo("debsums", f"{deb}:{st.st_size}:{st.st_mtime_ns}", make)
+    from ..artifacts import sha256_file
+    return _memo("debsums", f"{deb}:{st.st_size}:{st.st_mtime_ns}",
+                 lambda: "sha256:" + sha256_file(deb))
 
 
 def _package(spec: str) -> dict:
@@ -135,7 +131,7 @@ def source(task: dict) -> dict:
 # -- build ----------------------------------------------------------------
 
 def build(task: dict, source: dict) -> dict:
-    from .. import build as builder, configure, toolchains
+    from .. import build as builder, configure, toolchains, engine
     args, src, cell_id = task["args"], source["manifest"], task["cells"][0]["id"]
     recipe = configure.load(args["base"], args["fragments"])
     tc = toolchains.pick(args["toolchain"], src["version"])
@@ -161,7 +157,7 @@ def build(task: dict, source: dict) -> dict:
     m = b.brief()                     # digests and URLs: consumers fetch a remote store's files
     m.update(kernel_id=b.key, kernel_path=str(b.dir), boot_kernel=str(b.dir))
     inputs.update(artifact_key=b.key, config_sha256=b.config_sha256,
-                  toolchain_image_id=provenance.image_id(tc.image))
+                  toolchain_image_id=engine.image_id(tc.image))
     out = outcomes.new(task, m, inputs)
     ev = [Evidence(f"{b.version} [{b.toolchain}] artifacts {b.key[:16]}", "artifacts")]
     ev += [Evidence(f"{u['symbol']}: wanted {u['wanted']}, got {u['got']} ({u['reason']})",

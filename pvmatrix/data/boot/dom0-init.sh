@@ -39,10 +39,12 @@ xs_up() {  # the C xenstored if shipped, else oxenstored; wait until it answers
     done
     timeout 3 xenstore-read /
 }
-check xenstored xs_up
-check xen-init-dom0 xen-init-dom0
-check xenconsoled xenconsoled --log=guest --log-dir=/run/xencons
-check xl-list xl list && relay xl-list /tmp/out.xl-list
+toolstack=
+if check xenstored xs_up; then   # without xenstored the rest would block on it
+    check xen-init-dom0 xen-init-dom0
+    check xenconsoled xenconsoled --log=guest --log-dir=/run/xencons
+    check xl-list xl list && { relay xl-list /tmp/out.xl-list; toolstack=1; }
+fi
 
 secs() { read -r _u _ </proc/uptime; echo "${_u%.*}"; }
 
@@ -148,7 +150,7 @@ run_guest() {  # run_guest NAME TYPE N: start and wait; once more if it crashed
     fi
 }
 
-if [ -n "$GUESTS" ] && [ -n "$(xl list 2>/dev/null)" ]; then
+if [ -n "$GUESTS" ] && [ -n "$toolstack" ]; then
     started=""
     for spec in $GUESTS; do
         IFS=: read -r g t n <<EOS
