@@ -73,6 +73,8 @@ class Progress:
             self._draw()
 
     def end(self) -> None:
+        if self._stop.is_set():           # ended already (Ctrl-C during the retries)
+            return
         self._stop.set()
         if self._ticker:
             self._ticker.join()

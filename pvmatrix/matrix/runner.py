@@ -146,6 +146,13 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     progress.begin()
     try:
         execute(plan, current, index, address, progress, done)
+        progress.end()
+        previous = index.previous_run(spec.name, current.id)
+        changes = compare(store.open_run(results, previous), current) if previous else []
+        if regressions(changes) and retries > 0:
+            retry_cells(plan, current, index, [c.cell for c in regressions(changes)], retries,
+                        address, stream)
+            changes = compare(store.open_run(results, previous), current)
     except BaseException:
         progress.end()
         current.update(state="interrupted", finished=time.time())
@@ -155,13 +162,6 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
         print(f"pvmatrix: run {current.id} stopped; finished cells are recorded "
               "(pvmatrix run --resume continues)", file=stream)
         raise
-    progress.end()
-    previous = index.previous_run(spec.name, current.id)
-    changes = compare(store.open_run(results, previous), current) if previous else []
-    if regressions(changes) and retries > 0:
-        retry_cells(plan, current, index, [c.cell for c in regressions(changes)], retries,
-                    address, stream)
-        changes = compare(store.open_run(results, previous), current)
     current.update(state="complete", finished=time.time(), wall_s=round(progress.elapsed(), 2))
     index.add_run(current)
     write_reports(current)
