@@ -77,16 +77,29 @@ def _guess(spec: str) -> str:
                    "git:PATH@REF, tarball:PATH, dir:PATH, debian:PACKAGE[@SUITE]")
 
 
-def _git(spec: str, path: Path, ref: str) -> Source:
+def open_repo(path: Path, what: str = ""):
+    """The git repository at PATH (gitpython), or a one-line error (WHAT prefixes it)."""
     import git
     try:
-        repo = git.Repo(path)
+        return git.Repo(path)
     except (git.NoSuchPathError, git.InvalidGitRepositoryError):
-        raise PvmError(f"git source {spec!r}: {path} is not a git repository") from None
+        raise PvmError(f"{what}{path} is not a git repository") from None
+
+
+def commit_of(repo, ref: str, what: str = "", where: Path | None = None) -> str:
+    """REF's commit id in REPO, or a one-line error (WHAT prefixes it; WHERE
+    names the repository as the user gave it)."""
+    import git
     try:
-        commit = repo.commit(ref).hexsha
+        return repo.commit(ref).hexsha
     except (git.BadName, ValueError, git.GitCommandError):
-        raise PvmError(f"git source {spec!r}: ref {ref!r} not found in {path}") from None
+        raise PvmError(f"{what}ref {ref!r} not found in {where or repo.working_dir}") from None
+
+
+def _git(spec: str, path: Path, ref: str) -> Source:
+    what = f"git source {spec!r}: "
+    repo = open_repo(path, what)
+    commit = commit_of(repo, ref, what, path)
     tree = cache_dir("trees") / f"git-{commit}"
     if not (tree / "Makefile").exists():
         worktree(repo, tree, commit)
@@ -104,7 +117,7 @@ def worktree(repo, tree: Path, commit: str) -> Path:
     return tree
 
 
-def _sha256(path: Path) -> str:
+def sha256_remembered(path: Path) -> str:
     """sha256 of a file, remembered by (path, size, mtime) so repeats are instant."""
     st = path.stat()
     memo = cache_dir("identity") / hashlib.sha256(
@@ -130,7 +143,7 @@ def _tarball(spec: str, path: Path) -> Source:
     if not path.is_file():
         raise PvmError(f"tarball source {spec!r}: {path} does not exist")
     try:
-        digest = _sha256(path)
+        digest = sha256_remembered(path)
     except OSError as exc:
         raise PvmError(f"tarball source {spec!r}: cannot read {path}: {exc.strerror}") from None
     tree = cache_dir("trees") / f"sha256-{digest}"

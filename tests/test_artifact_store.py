@@ -9,12 +9,12 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from pvmatrix import artifacts, build
 from pvmatrix.errors import PvmError
 
@@ -33,11 +33,9 @@ def moto_endpoint():
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    path = tmp_path / "cache"
-    monkeypatch.setenv("PVMATRIX_CACHE", str(path))
+def cache(private_cache, monkeypatch):
     monkeypatch.delenv("PVMATRIX_STORE", raising=False)
-    return path
+    return private_cache
 
 
 @pytest.fixture
@@ -209,12 +207,6 @@ def test_fetch_of_a_remote_artifact(s3_url, cache, tmp_path, monkeypatch):
         artifacts.Store(s3_url).fetch(KEY, "0" * 64)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_bad_url_and_unreachable_endpoint(cache, moto_endpoint, monkeypatch, capsys):
     with pytest.raises(PvmError) as err:
         artifacts.Store("nosuchproto://bucket/x")
@@ -226,7 +218,7 @@ def test_bad_url_and_unreachable_endpoint(cache, moto_endpoint, monkeypatch, cap
     with pytest.raises(PvmError, match=r"s3://no-such-bucket/a.*bucket no-such-bucket does not exist"):
         artifacts.Store("s3://no-such-bucket/a").check()
 
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("PVMATRIX_S3_ENDPOINT", dead)
     for op in (lambda s: s.check(), lambda s: s.load(KEY)):
         with pytest.raises(PvmError) as err:

@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from conftest import free_port
 from matrix_helpers import small_spec
 from pvmatrix.matrix import outcomes, runner, scheduler, store
 from pvmatrix.matrix.cells import PASS, Cell, Task, Verdict
@@ -83,18 +84,12 @@ class FakeTaskKinds(WorkerPlugin):
 
 # -- a real cluster -------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Cluster:
     """`dask scheduler` and `dask worker` processes, each in its own session
     (a worker's nanny and worker process die together with killpg)."""
 
     def __init__(self, tmp: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen] = {}

@@ -172,13 +172,18 @@ def test_rerun_command_of_a_passing_cell_passes(baremetal_runs):
     assert f"{CELL}: pass" in done.stdout
 
 
+def _hooked_run(spec, results, attempts: str) -> subprocess.CompletedProcess:
+    """`pvmatrix run` with the test hook failing CELL's attempts ATTEMPTS ("1", "all")."""
+    import os
+    env = dict(os.environ, PVMATRIX_TEST_FAIL_ATTEMPTS=f"{CELL}={attempts}")
+    return pvmatrix("run", str(spec), "--results", str(results), env=env)
+
+
 def test_fail_once_then_pass_on_retry_is_flaky(baremetal_runs):
     """The test hook gives attempt 1 a 1 s boot deadline (a real timeout); the
     retry boots normally and passes: flaky, and the run exits 0."""
-    import os
     spec, results, _ = baremetal_runs
-    env = dict(os.environ, PVMATRIX_TEST_FAIL_ATTEMPTS=f"{CELL}=1")
-    done = pvmatrix("run", str(spec), "--results", str(results), env=env)
+    done = _hooked_run(spec, results, "1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"FLAKY {CELL}: pass -> fail once, passed on retry (flaky)" in done.stdout
     rec = _record(store.all_runs(results)[-1])
@@ -191,10 +196,8 @@ def test_fail_once_then_pass_on_retry_is_flaky(baremetal_runs):
 
 
 def test_fail_on_every_retry_is_reproduced_and_exits_nonzero(baremetal_runs):
-    import os
     spec, results, _ = baremetal_runs
-    env = dict(os.environ, PVMATRIX_TEST_FAIL_ATTEMPTS=f"{CELL}=all")
-    done = pvmatrix("run", str(spec), "--results", str(results), env=env)
+    done = _hooked_run(spec, results, "all")
     assert done.returncode == 1, done.stdout + done.stderr
     # the run before may have been the flaky one (then it counts as passing) or a pass
     assert re.search(rf"REGRESSION {re.escape(CELL)}: (pass|fail \(flaky\)) -> fail, reproduced 3/3",

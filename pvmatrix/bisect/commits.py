@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import PvmError
 from ..paths import cache_dir
 from .. import sources
-from .probe import BAD, GOOD, CellSpec, Step, check_cell, to_dict, try_kernel
+from .probe import BAD, GOOD, CellSpec, Step, check_cell, check_end, to_dict, try_kernel
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.M)
 
@@ -49,14 +49,6 @@ class Result:
         return to_dict(self)
 
 
-def _commit(repo, ref: str, what: str) -> str:
-    import git
-    try:
-        return repo.commit(ref).hexsha
-    except (git.BadName, ValueError, git.GitCommandError):
-        raise PvmError(f"{what} ref {ref!r} not found in {repo.working_dir}") from None
-
-
 def _worktree(repo, start: str) -> Path:
     """The cache's worktree of REPO (one per repository), at START."""
     key = hashlib.sha256(str(Path(repo.git_dir).resolve()).encode()).hexdigest()[:16]
@@ -81,11 +73,8 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
     import git
     from .. import build
     recipe = recipe or Recipe()
-    try:
-        repo = git.Repo(repo_path)
-    except (git.NoSuchPathError, git.InvalidGitRepositoryError):
-        raise PvmError(f"{repo_path} is not a git repository") from None
-    good_c, bad_c = _commit(repo, good, "good"), _commit(repo, bad, "bad")
+    repo = sources.open_repo(Path(repo_path))
+    good_c, bad_c = sources.commit_of(repo, good, "good "), sources.commit_of(repo, bad, "bad ")
     if good_c == bad_c:
         raise PvmError(f"good ref {good!r} and bad ref {bad!r} are the same commit")
     if not repo.is_ancestor(good_c, bad_c):
@@ -119,9 +108,7 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
             _git(f"checkout of {ref[:12]} in {tree}", wt.git.checkout, "--detach", ref)
             s = step(ref)
             result.endpoints.append(s)
-            if s.outcome != want:
-                raise PvmError(f"the {want} end {ref[:12]} is not {want}: cell {cell} is "
-                               f"{s.status} ({s.reason[:200]})")
+            check_end(s, want, f"end {ref[:12]}", cell)
         try:
             out = _git(f"bisect of {repo_path}", wt.git.bisect, "start", bad_c, good_c)
             while not (m := FIRST_BAD.search(out)):

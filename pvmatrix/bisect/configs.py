@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import configure
 from ..errors import PvmError
-from .probe import BAD, GOOD, SKIP, CellSpec, Step, check_cell, probe, to_dict
+from .probe import BAD, GOOD, SKIP, CellSpec, Step, check_cell, check_end, probe, to_dict
 
 
 @dataclass
@@ -124,9 +124,7 @@ def _search(result: Result, source, good: Path, bad: Path, diff: dict, cell: Cel
         say(f"bisect-config: {label} config {base}: building and running {cell}")
         s = attempt(label, base, {})
         result.endpoints.append(s)
-        if s.outcome != want:
-            raise PvmError(f"the {want} config {base} is not {want}: cell {cell} is {s.status} "
-                           f"({s.reason[:200]})")
+        check_end(s, want, f"config {base}", cell)
 
     def fails(subset: list[str]) -> bool:
         changes = {sym: diff[sym][1] for sym in subset}

@@ -155,6 +155,13 @@ def probe(label: str, built, cell: CellSpec, dom0: str | None = None) -> Step:
                 not built.cached, built.build_s if not built.cached else 0.0, got.seconds)
 
 
+def check_end(step: Step, want: str, what: str, cell: CellSpec) -> None:
+    """A bisection's end must answer as given (the good end good, the bad end bad)."""
+    if step.outcome != want:
+        raise PvmError(f"the {want} {what} is not {want}: cell {cell} is {step.status} "
+                       f"({step.reason[:200]})")
+
+
 def to_dict(result) -> dict:
     """A bisection result (with endpoints and steps) as plain data."""
     d = dict(result.__dict__)

@@ -11,29 +11,15 @@ import re
 from pathlib import Path
 
 from .. import engine
-from ..artifacts import sha256_file
 from ..paths import cache_dir
 from . import qemu
 from .xen import Xen
 
 
 def file_sha256(path: Path) -> str:
-    """sha256:HEX of PATH, remembered in PATH.sha256 while size and mtime hold."""
-    st = path.stat()
-    stamp = f"{st.st_size} {st.st_mtime_ns}"
-    side = path.with_name(path.name + ".sha256")
-    try:
-        seen_stamp, digest = side.read_text().split("\n")[:2]
-        if seen_stamp == stamp:
-            return digest
-    except (OSError, ValueError):
-        pass
-    digest = "sha256:" + sha256_file(path)
-    try:
-        side.write_text(f"{stamp}\n{digest}\n")
-    except OSError:
-        pass
-    return digest
+    """sha256:HEX of PATH (remembered while its size and mtime hold)."""
+    from ..sources import sha256_remembered
+    return "sha256:" + sha256_remembered(path)
 
 
 def qemu_facts(accel: str) -> dict:

@@ -77,10 +77,8 @@ def _memo(name: str, key: str, make):
 
 
 def _deb_sha256(deb: Path) -> str:
-    st = deb.stat()
-    from ..artifacts import sha256_file
-    return _memo("debsums", f"{deb}:{st.st_size}:{st.st_mtime_ns}",
-                 lambda: "sha256:" + sha256_file(deb))
+    from ..sources import sha256_remembered
+    return "sha256:" + sha256_remembered(deb)
 
 
 def _package(spec: str) -> dict:
