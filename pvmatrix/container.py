@@ -6,7 +6,9 @@ directory is the only writable host path besides the ccache volume.
 
 from __future__ import annotations
 
+import atexit
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,8 @@ LABEL = "org.pvmatrix.out"   # every container pvmatrix starts carries its outpu
 # Appended to a script: the CPU time of everything it ran. `times` must run in
 # the script's own shell (a pipe or $(...) would fork and report zeros).
 CPU_REPORT = 'times > /tmp/.times; echo "@@pvmatrix-cpu $(tail -n 1 /tmp/.times)"\n'
+_live: dict[str, object] = {}        # containers run() waits on, by id
+_lock = threading.Lock()
 
 
 
@@ -70,6 +74,8 @@ def run(image: str, script: str, mounts: Mounts, log: Path, env: dict[str, str],
         network_mode="host" if network else "none",
         cap_drop=["ALL"], security_opt=["no-new-privileges"],
         ulimits=engine.ulimits(), tmpfs={"/tmp": "exec"}, labels={LABEL: str(mounts.out)})
+    with _lock:
+        _live[container.id] = container
     try:
         with open(log, "ab") as fh:
             pending = b""
@@ -83,7 +89,23 @@ def run(image: str, script: str, mounts: Mounts, log: Path, env: dict[str, str],
                         progress.line(text.decode(errors="replace"))
         return int(container.wait().get("StatusCode", 1))
     finally:
-        try:
-            container.remove(force=True)
-        except Exception:
-            pass
+        with _lock:
+            _live.pop(container.id, None)
+        _remove(container)
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except Exception:
+        pass
+
+
+@atexit.register
+def remove_all() -> None:
+    """Remove every container run() still waits on (Ctrl-C of a run whose tasks are
+    in threads of this process: each run() then sees its container gone)."""
+    with _lock:
+        live = list(_live.values())
+    for container in live:
+        _remove(container)

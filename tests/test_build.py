@@ -137,8 +137,11 @@ def test_failed_build_names_step_and_first_error(broken_tree, private_cache):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, signame):
+@pytest.mark.parametrize("command,signame", [("build", "SIGINT"), ("build", "SIGTERM"),
+                                             ("run", "SIGINT")])
+def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, command, signame):
+    """`pvmatrix build`, and `pvmatrix run` whose build runs in the embedded
+    Dask worker's thread: the container goes when the command is stopped."""
     import signal
     import subprocess
     import sys
@@ -148,8 +151,15 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, signame):
 
     tree = fake_tree(tmp_path / "slow", debian_61, "echo compiling; sleep 300")
     env = dict(os.environ, PVMATRIX_CACHE=str(tmp_path / "cache"))
-    child = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "build", f"dir:{tree}",
-                              "--toolchain", "bookworm-gcc12"], env=env,
+    if command == "build":
+        args = ["build", f"dir:{tree}", "--toolchain", "bookworm-gcc12"]
+    else:
+        spec = tmp_path / "slow.toml"
+        spec.write_text('[matrix]\nname = "slow"\nroles = []\nhardware = ["default"]\n'
+                        f'[[kernel]]\nname = "slow"\nsource = "dir:{tree}"\n'
+                        'base = "tinyconfig"\ntoolchain = "bookworm-gcc12"\n')
+        args = ["run", str(spec), "--results", str(tmp_path / "results")]
+    child = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", *args], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ours = {"label": f"{container.LABEL}"}
     deadline = time.monotonic() + 120

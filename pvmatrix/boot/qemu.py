@@ -156,7 +156,8 @@ def _kill(proc: subprocess.Popen):
 
 
 @atexit.register
-def _kill_all() -> None:
+def kill_all() -> None:
+    """Kill every QEMU this process started that still runs."""
     for proc in list(_live.values()):
         _kill(proc)
 

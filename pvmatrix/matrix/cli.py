@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
     if args.store:
         from ..artifacts import open_store
-        os.environ["PVMATRIX_STORE"] = args.store      # inherited by the embedded cluster's workers
+        os.environ["PVMATRIX_STORE"] = args.store      # read by the embedded worker's tasks
         open_store(args.store).check()
     if args.retries < 0:
         from ..errors import PvmError

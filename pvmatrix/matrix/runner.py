@@ -120,7 +120,6 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     of the same git tree is then bisected between the two commits."""
     spec = load(spec_path)
     plan = make_plan(spec, recheck)
-    scheduler.prestart(address)           # the embedded worker starts while the run is set up
     results = Path(results)
     current = store.last_unfinished(results, spec.name) if resume else None
     if resume and current is None:

@@ -3,8 +3,8 @@ farm. Each task is submitted as a future keyed by its content hash, declaring
 the resources it holds (CPU, MEM in GiB, qemu, kvm); its dependencies are
 passed as futures, and it returns a small outcome (never artifacts).
 
-Embedded default: a LocalCluster with one worker process holding this
-machine's resources. With --scheduler tcp://HOST:8786 (or a scheduler file)
+Embedded default: a LocalCluster with one worker holding this machine's
+resources, in this process. With --scheduler tcp://HOST:8786 (or a scheduler file)
 the same tasks go to `dask scheduler` / `dask worker --resources ...`.
 
 Tasks go to the scheduler as one Client.map per (depth in the graph,
@@ -14,12 +14,9 @@ gather: per task, Dask's own bookkeeping is what is left.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import shutil
-import threading
-from concurrent.futures import Future
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -27,42 +24,24 @@ from typing import Callable, Iterator
 
 from ..errors import PvmError
 from .cells import Task
-from .tasks import execute
+from . import tasks
 
 THREADS = 4          # concurrent tasks in the one local worker; resources do the limiting
 
-# The embedded cluster's one worker process. It is forked (where fork exists), not
-# spawned: a spawned worker imports distributed and pvmatrix afresh, about 0.7 s of
-# the cluster's 0.9 s start on 2 cores (and 0.2 s of its stop), paid by every
-# `pvmatrix run`; forked, the start is ~0.1 s. The fork happens while the caller
-# waits (in LocalCluster(), or in prestart() until the worker is forked), so none
-# of its imports or locks is half-way; the other threads then are Dask's own and
-# at most the progress ticker. DASK_DISTRIBUTED__WORKER__
-# MULTIPROCESSING_METHOD=spawn (or forkserver) in the environment is obeyed instead.
-# The worker must not be daemonic: tasks start process pools (the analyzer's module
-# scan). Its statistical profiler (a 10 ms sampling thread, for a dashboard it has
-# not) is off.
-EMBEDDED_CONFIG = {
-    "distributed.worker.daemon": False,
-    "distributed.worker.multiprocessing-method":
-        os.environ.get("DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD")
-        or ("fork" if hasattr(os, "fork") else "spawn"),
-    "distributed.worker.profile.enabled": False,
-}
-# No Dask memory limit on it: that limit counts the worker process alone, never the
+# The embedded cluster's one worker lives in this process (threads, not a worker
+# process): every task's real work is a child (podman, QEMU) or a process pool
+# (the module scan), so the GIL does not limit it, while a worker process costs
+# each `pvmatrix run` its fork and start (~0.1 s on 2 cores), a nanny, and a TCP
+# round trip with pickling per task (bench/scale.py: local overhead 1.14 that
+# way, 1.04 this way). Its statistical profiler (a 10 ms sampling thread, for a
+# dashboard it has not) is off.
+EMBEDDED_CONFIG = {"distributed.worker.profile.enabled": False}
+# No Dask memory limit on it: that limit counts this process alone, never the
 # podman or QEMU children that hold the memory; the MEM resource and the children's
 # own limits are what hold. Without one, results are kept in a plain dict, not a
-# spill buffer weighing each one, and the nanny polls no memory.
+# spill buffer weighing each one, and no memory is polled.
 MEMORY_LIMIT = 0
-# When every outcome is in, the embedded cluster is closed in the background
-# (~40 ms: the worker process stopped, the scheduler closed) while the caller
-# writes reports; here until joined.
-_CLOSING: list[threading.Thread] = []
-# An embedded cluster started ahead by prestart(), for client() to take.
-_EARLY: list[Future] = []
-_FORKED = threading.Event()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_parent=_FORKED.set)
+
 
 def local_resources() -> dict[str, float]:
     """What this machine offers: cores, GiB of RAM, and QEMU (kvm when usable)."""
@@ -99,78 +78,41 @@ def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
         finally:
             c.close()
         return
-    cluster, res = _EARLY.pop().result() if _EARLY else _start_local()
+    cluster, res = _start_local()
     c = Client(cluster)
     try:
         yield c, res
-    except BaseException:                 # Ctrl-C, a lost scheduler: stop the worker now
-        _close(c, cluster)
+    except BaseException:                 # Ctrl-C, a lost scheduler: the tasks here stop now
+        tasks.abort()
+        _close(c, cluster, wait=False)
         raise
-    closing = threading.Thread(target=_close, args=(c, cluster), name="pvmatrix-cluster-close")
-    closing.start()                       # every outcome is in: the caller goes on meanwhile
-    _CLOSING.append(closing)
+    _close(c, cluster)
 
 
 def _start_local() -> tuple[object, dict[str, float]]:
-    """The embedded LocalCluster: one worker process with this machine's resources."""
+    """The embedded LocalCluster: one worker, in this process, with this machine's resources."""
     import dask
     from distributed import LocalCluster
-    wait_closed()                         # no fork while another cluster is closing
     res = local_resources()
-    dask.config.set(EMBEDDED_CONFIG)      # for good: a restarted worker is made the same way
-    cluster = LocalCluster(n_workers=1, threads_per_worker=THREADS, processes=True,
-                           resources=res, memory_limit=MEMORY_LIMIT, dashboard_address=None,
-                           silence_logs=logging.ERROR, worker_dashboard_address=None)
+    tasks.ABORT.clear()
+    with dask.config.set(EMBEDDED_CONFIG):
+        cluster = LocalCluster(n_workers=1, threads_per_worker=THREADS, processes=False,
+                               resources=res, memory_limit=MEMORY_LIMIT, dashboard_address=None,
+                               silence_logs=logging.ERROR)
     return cluster, res
 
 
-def prestart(address: str | None) -> None:
-    """Start the embedded cluster (when ADDRESS is None) in the background, for
-    client() to take: its worker process comes up (~0.1 s) while the caller
-    prepares the run. Returns once the worker process is forked, so the fork
-    never catches the caller half-way through an import or holding a lock."""
-    if address or _EARLY:
-        return
-    import distributed                    # noqa: F401  (imported here, not in the thread)
-    _FORKED.clear()
-    early: Future = Future()
-
-    def start() -> None:
-        try:
-            early.set_result(_start_local())
-        except BaseException as exc:
-            early.set_exception(exc)
-
-    threading.Thread(target=start, name="pvmatrix-cluster-start", daemon=True).start()
-    _EARLY.append(early)
-    while not _FORKED.wait(0.005) and not early.done():
-        pass
-    atexit.register(_drop_early)
-
-
-def _drop_early() -> None:
-    """At exit: close a cluster prestart() started that no client() took."""
-    while _EARLY:
-        try:
-            cluster, _ = _EARLY.pop().result(timeout=30)
-            cluster.close()
-        except Exception:
-            pass
-
-
-def _close(c, cluster) -> None:
+def _close(c, cluster, wait: bool = True) -> None:
+    """Close the client and the embedded cluster; without WAIT, tasks still running
+    (aborted, in daemon threads) are not waited for."""
     try:
+        if not wait:
+            for w in list(cluster.workers.values()):
+                cluster.sync(w.close, executor_wait=False, timeout=5)
         c.close()
         cluster.close()
     except Exception as exc:              # nothing is lost: every outcome is recorded
         logging.getLogger(__name__).warning("closing the embedded Dask cluster: %s", exc)
-
-
-def wait_closed() -> None:
-    """Wait until embedded clusters closed in the background are gone (the
-    interpreter waits for them too at exit: the threads are not daemons)."""
-    while _CLOSING:
-        _CLOSING.pop().join()
 
 
 def fit(wanted: dict[str, float], offered: dict[str, float] | None) -> dict[str, float]:
@@ -184,7 +126,7 @@ def fit(wanted: dict[str, float], offered: dict[str, float] | None) -> dict[str,
 
 def run_task(payload: dict, deps: dict) -> dict:
     """What a worker runs: the task, after its dependencies' outcomes (DEPS by name)."""
-    return execute(payload, **deps)
+    return tasks.execute(payload, **deps)
 
 
 def _groups(tasks: list[Task], done: dict[str, dict]) -> list[list[Task]]:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -22,12 +23,26 @@ from . import outcomes, provenance
 from .cells import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, BROKEN, Evidence, Verdict
 
 
+# Set when the run these tasks belong to stops (Ctrl-C): see abort().
+ABORT = threading.Event()
+
+
+def abort() -> None:
+    """Stop what the tasks running in this process wait on (containers, QEMU), so
+    that they end now; a task then starting finds ABORT set."""
+    from .. import container
+    from ..boot import qemu
+    ABORT.set()
+    container.remove_all()
+    qemu.kill_all()
+
+
 def _test_delay(stage: str) -> None:
     """Test hook: PVMATRIX_TASK_DELAY="analyze=30" makes analyze tasks slow (for Ctrl-C tests)."""
     for item in os.environ.get("PVMATRIX_TASK_DELAY", "").split(","):
         name, _, secs = item.partition("=")
         if name == stage and secs:
-            time.sleep(float(secs))
+            ABORT.wait(float(secs))
 
 
 def _attempt(task: dict) -> int:
