@@ -8,14 +8,12 @@ import json
 import os
 import secrets
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import PvmError
-from ..paths import cache_dir
 from . import devices as devmod
-from . import initramfs, provenance, qemu, reproduce, roles, userspace
+from . import initramfs, provenance, qemu, reproduce, roles, rundirs, userspace
 from .kernel import Kernel
 from .markers import Line, crash_signs, matches
 from .verdicts import BootOutcome, Verdict, hardware, judge_guest, judge_host
@@ -68,13 +66,6 @@ class Cell:
 
 def _say(msg: str) -> None:
     print(f"pvmatrix: {msg}", file=sys.stderr, flush=True)
-
-
-def _run_dir(label: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    d = cache_dir("boot", "runs") / f"{stamp}-{label}-{secrets.token_hex(3)}"
-    d.mkdir(parents=True)
-    return d
 
 
 def _host_crash(line: Line) -> bool:
@@ -135,7 +126,7 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
     role = roles.get("baremetal")
     accel = accel or qemu.probe_accel()
     qemu.check_memory(role.memory_mb, f"baremetal boot of {kernel.label}")
-    d = _run_dir("baremetal")
+    d = rundirs.new("baremetal")
     nonce = secrets.token_hex(4)
     initrd = initramfs.probe(d / "initrd.gz", role.init, kernel, _device_modules(kernel, devs, profile))
     cmd = qemu.command(accel, role.memory_mb, d / "serial.log", kernel.image,
@@ -185,7 +176,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
     qemu.check_memory(dom0.memory_mb, f"Xen boot of {kernel.label}")
     xen = hypervisor(xen_version)
     base = userspace.dom0_initramfs(xen)
-    d = _run_dir("xen")
+    d = rundirs.new("xen")
     nonce = secrets.token_hex(4)
     guest_deadline = max((g.deadline_s for g in guests), default=0)
     plan = {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),

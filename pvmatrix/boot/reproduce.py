@@ -44,6 +44,11 @@ TEMPLATE = """#!/bin/sh
 # exits 0 when every expected marker is seen (and no panic/crash), else 1.
 # QEMU=/path/to/qemu-system-x86_64 overrides the QEMU program.
 set -u
+if [ ! -d {bootdir} ]; then
+    echo "reproduce: "{bootdir}" is gone (pvmatrix deletes the oldest boot dirs past" \
+         "PVMATRIX_BOOT_KEEP_MB); 'pvmatrix rerun RUN CELL' boots the cell again" >&2
+    exit 2
+fi
 QEMU=${{QEMU:-{qemu}}}
 work=$(mktemp -d)
 qpid=; tpid=
@@ -110,6 +115,7 @@ def write(path: Path, what: str, cmd: list[str], serial: Path, deadline_s: float
              f"{{ echo {shlex.quote(f'reproduce: missing marker {pat!r} ({region})')} >&2; status=1; }}"
              for region, pat in checks]
     text = TEMPLATE.format(what=what, version=__version__, qemu=shlex.quote(cmd[0]),
+                           bootdir=shlex.quote(str(path.parent)),
                            prepare="\n".join(prepare), argv=argv, deadline=int(deadline_s),
                            crash=CRASH, awk=AWK.strip(), checks="\n".join(lines))
     path.write_text(text)
