@@ -55,3 +55,11 @@ def test_reproducer_of_a_pruned_boot_dir_says_so(tmp_path):
     done = subprocess.run(["sh", kept], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert f"reproduce: {boot} is gone" in done.stderr and "pvmatrix rerun" in done.stderr
+
+
+def test_a_bad_budget_is_named(monkeypatch):
+    import pytest
+    from pvmatrix.errors import PvmError
+    monkeypatch.setenv("PVMATRIX_BOOT_KEEP_MB", "4G")
+    with pytest.raises(PvmError, match="PVMATRIX_BOOT_KEEP_MB='4G': not a number of MiB"):
+        rundirs.keep_mb()

@@ -14,6 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..errors import PvmError
 from ..paths import cache_dir
 
 KEEP_MB_DEFAULT = 4096
@@ -21,8 +22,11 @@ MIN_AGE_S = 3600
 
 
 def keep_mb() -> int:
-    raw = os.environ.get("PVMATRIX_BOOT_KEEP_MB", "")
-    return int(raw) if raw.isdigit() else KEEP_MB_DEFAULT
+    text = os.environ.get("PVMATRIX_BOOT_KEEP_MB", str(KEEP_MB_DEFAULT))
+    try:
+        return max(0, int(text))
+    except ValueError:
+        raise PvmError(f"PVMATRIX_BOOT_KEEP_MB={text!r}: not a number of MiB") from None
 
 
 def new(label: str) -> Path:

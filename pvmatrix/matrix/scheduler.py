@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import PvmError
-from .cells import Task
 from . import tasks
+from .cells import Task
 
 THREADS = 4          # concurrent tasks in the one local worker; resources do the limiting
 
@@ -32,8 +32,8 @@ THREADS = 4          # concurrent tasks in the one local worker; resources do th
 # process): every task's real work is a child (podman, QEMU) or a process pool
 # (the module scan), so the GIL does not limit it, while a worker process costs
 # each `pvmatrix run` its fork and start (~0.1 s on 2 cores), a nanny, and a TCP
-# round trip with pickling per task (bench/scale.py: local overhead 1.14 that
-# way, 1.04 this way). Its statistical profiler (a 10 ms sampling thread, for a
+# round trip with pickling per task (bench/results/scale.json: local overhead
+# 1.07 this way; 1.14-1.26 with a worker process). Its statistical profiler (a 10 ms sampling thread, for a
 # dashboard it has not) is off.
 EMBEDDED_CONFIG = {"distributed.worker.profile.enabled": False}
 # No Dask memory limit on it: that limit counts this process alone, never the
