@@ -23,13 +23,13 @@ from . import outcomes, provenance
 from .cells import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, BROKEN, Evidence, Verdict
 
 
-# Set when the run these tasks belong to stops (Ctrl-C): see abort().
+# Set when the run these tasks belong to stops (Ctrl-C), by abort().
 ABORT = threading.Event()
 
 
 def abort() -> None:
-    """Stop what the tasks running in this process wait on (containers, QEMU), so
-    that they end now; a task then starting finds ABORT set."""
+    """Stop what the tasks running in this process wait on (containers, QEMU, the
+    test delay), so that they end now rather than at interpreter exit."""
     from .. import container
     from ..boot import qemu
     ABORT.set()
