@@ -4,6 +4,7 @@ builds each kernel once per machine."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +36,12 @@ def private_cache(tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("PVMATRIX_CACHE", str(cache))
     return cache
+
+
+def interruptible() -> None:
+    """preexec_fn for a child a test sends SIGINT: Ctrl-C reaches it even when the
+    suite runs where SIGINT is ignored (a non-interactive shell's background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from pvmatrix.boot import harness, qemu
 from pvmatrix.boot.kernel import from_build
 from pvmatrix.errors import PvmError
 
-from conftest import DEBIAN_61, REPO
+from conftest import DEBIAN_61, REPO, interruptible
 
 FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 
@@ -91,7 +91,7 @@ def _qemu_children(pid: int) -> list[int]:
 def test_ctrl_c_kills_qemu(xen_kernel):
     proc = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "boot", str(xen_kernel.image.parent),
                              "--role", "baremetal"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     child = []
     for _ in range(600):              # a cold cache builds the probe initramfs first
         child = _qemu_children(proc.pid)

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import DEBIAN_61, pvmatrix
+from conftest import DEBIAN_61, interruptible, pvmatrix
 from pvmatrix import build
 from pvmatrix.errors import PvmError
 
@@ -160,7 +160,8 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, command, signame)
                         'base = "tinyconfig"\ntoolchain = "bookworm-gcc12"\n')
         args = ["run", str(spec), "--results", str(tmp_path / "results")]
     child = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", *args], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=interruptible)
     ours = {"label": f"{container.LABEL}"}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPO, pvmatrix
+from conftest import REPO, interruptible, pvmatrix
 from matrix_helpers import small_spec
 from pvmatrix.matrix import store
 from pvmatrix.matrix.index import Index
@@ -95,7 +95,8 @@ def test_ctrl_c_keeps_finished_cells_and_resume_continues(tmp_path):
     env = dict(os.environ, PVMATRIX_TASK_DELAY="analyze=60")
     proc = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "run", str(spec),
                              "--results", str(results)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=interruptible)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         runs = store.all_runs(results)
