@@ -329,7 +329,7 @@ def two_workers() -> dict:
     finally:
         for cl in clusters.values():
             cl.close()
-    # the machine's speed drifts over a minute (a VM): each pair's own ratio, then the median
+    # the machine's speed swings from second to second (a VM): each pair's own ratio, then the median
     pairs = [one / two for one, two in zip(times[1], times[2])]
     return {"speedup": round(statistics.median(pairs), 2), "tasks": BURN_TASKS, "task_steps": n,
             "task_s_goal": BURN_S,

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPO, interruptible, pvmatrix
+from conftest import REPO, free_port, interruptible, pvmatrix
 from matrix_helpers import small_spec
 from pvmatrix.matrix import store
 from pvmatrix.matrix.index import Index
@@ -123,16 +123,9 @@ def test_ctrl_c_keeps_finished_cells_and_resume_continues(tmp_path):
     assert len(again.records()) == 5
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_same_run_on_an_external_dask_scheduler(tmp_path):
     """--scheduler: the same tasks go to a real `dask scheduler` and `dask worker`."""
-    port = _free_port()
+    port = free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler",
                                "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
