@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 os.environ.setdefault("PVMATRIX_CACHE", str(HERE / ".cache"))
 sys.path.insert(0, str(HERE.parent))
 
-from pvmatrix import build, container, engine, sources, toolchains  # noqa: E402
+from pvmatrix import build, sources  # noqa: E402
+from pvmatrix.build import container, engine, toolchains  # noqa: E402
 from pvmatrix.paths import cache_root  # noqa: E402
 
 SOURCE = "debian:linux-source-6.1@bookworm"

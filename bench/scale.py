@@ -53,9 +53,10 @@ from pathlib import Path
 import dask
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pvmatrix.matrix import outcomes, runner, scheduler, store, tasks
+from pvmatrix.matrix import outcomes, runner, scheduler, tasks
+from pvmatrix.results import store
 from pvmatrix.matrix.cells import PASS, Cell, Task, Verdict
-from pvmatrix.matrix.index import Index
+from pvmatrix.results.index import Index
 from pvmatrix.matrix.plan import RESOURCES, Plan, make_plan
 from pvmatrix.matrix.progress import Progress
 from pvmatrix.matrix.spec import load

@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    from pvmatrix import debian
+    from pvmatrix.sources import debian
     from pvmatrix.analyze.inputs import locate
     from pvmatrix.analyze.modules import scan_modules
 

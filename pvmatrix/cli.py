@@ -61,12 +61,12 @@ def _print_unmet(unmet: list[dict]) -> None:
 
 def cmd_toolchains(args) -> int:
     from tabulate import tabulate
-    from .toolchains import all_toolchains
+    from .build.toolchains import all_toolchains
     rows = [(t.name, t.suite, t.compiler, f"{t.min_version} - {t.max_version}", t.image)
             for t in all_toolchains().values()]
     print(tabulate(rows, headers=["toolchain", "suite", "compiler", "kernels", "image"]))
     if args.prepare is not None:
-        from . import engine, toolchains
+        from .build import engine, toolchains
         wanted = set(args.prepare) or {"all"}
         unknown = wanted - set(all_toolchains()) - {"all"}
         if unknown:

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .container import CPU_REPORT
 from .errors import PvmError
 from .paths import KCONFIGS
 
@@ -147,4 +146,4 @@ def script(recipe: Recipe, make: str) -> str:
              else "cp /out/.pvm-base /out/.config")
     return (f"set -e\necho '@@pvmatrix-step configure'\n{start}\n"
             "cd /out && /src/scripts/kconfig/merge_config.sh -m -O /out /out/.config /out/.pvm-fragment\n"
-            f"{make} olddefconfig\n" + CPU_REPORT)
+            f"{make} olddefconfig\n")

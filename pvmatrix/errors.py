@@ -1,5 +1,68 @@
-"""The one error type the CLI turns into a clear one-line message."""
+"""Whose fault a failure is. Every error pvmatrix raises on purpose is one of
+four roots, and a cell's status follows from the class, never from the text:
+
+    UserError     bad input (spec, name, ref, fragment, flag): one line, exit 2
+    KernelFault   the kernel or its config is at fault: the cell is `fail`
+    HarnessFault  pvmatrix or its infrastructure failed: the cell is `broken`
+    NotSupported  this cell cannot be run here (yet): the cell is `not run`
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 
 class PvmError(Exception):
-    """A user-facing failure: the message names the input at fault."""
+    """Any failure pvmatrix reports in one line; the message names the input at fault."""
+    status = "broken"        # the cell status this error gives (see records.Status)
+    exit_code = 1
+
+
+class UserError(PvmError):
+    """Bad input: a malformed spec, a missing ref, an unknown name, a broken fragment."""
+    exit_code = 2
+
+
+class UnknownName(UserError):
+    """A name of a catalog kind (role, xen, toolchain, ...) that is not in it."""
+
+    def __init__(self, kind: str, name: str, known) -> None:
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        super().__init__(f"unknown {kind} {name!r} (known: {', '.join(self.known) or 'none'})")
+
+
+class KernelFault(PvmError):
+    """The kernel (its source or its config) is at fault: the cell fails."""
+    status = "fail"
+
+
+class BuildFailed(KernelFault):
+    """A build step (configure, build, modules) failed, with its first compiler error."""
+
+    def __init__(self, step: str, first_error: str, log: Path | str | None = None) -> None:
+        self.step, self.first_error, self.log = step, first_error, log
+        where = f" (log: {log})" if log else ""
+        super().__init__(f"build failed at {step}: {first_error}{where}")
+
+
+class HarnessFault(PvmError):
+    """pvmatrix or what it runs on (engine, QEMU, network, disk) failed: broken."""
+    status = "broken"
+
+
+class QemuDidNotStart(HarnessFault):
+    """QEMU exited before the guest could run (bad option, no memory, missing binary)."""
+
+
+class NotSupported(PvmError):
+    """This cell cannot run here (a mode nested TCG lacks, a missing feature): not run."""
+    status = "not run"
+
+
+def status_of(exc: BaseException) -> str:
+    """The cell status an exception stands for: by class, never by message."""
+    if isinstance(exc, PvmError):
+        return exc.status
+    if isinstance(exc, (ImportError, NotImplementedError)):
+        return NotSupported.status
+    return HarnessFault.status

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pvmatrix.matrix import store
+from pvmatrix.results import store
 from pvmatrix.matrix.cells import Cell, Evidence, Verdict
 from pvmatrix.matrix.spec import load
 
@@ -55,7 +55,7 @@ FAKE_CELLS = [
 
 def fake_run(results: Path, spec_path: Path, overrides: dict[str, str] | None = None) -> store.Run:
     """A recorded run of FAKE_CELLS (statuses changed by OVERRIDES: cell id -> status)."""
-    from pvmatrix.matrix.index import Index
+    from pvmatrix.results.index import Index
     spec = load(spec_path)
     run = store.create(results, spec)
     run.update(kernels=["k1", "k2"])

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import DEBIAN_61, pvmatrix
-from pvmatrix import debian
+from pvmatrix.sources import debian
 from pvmatrix.analyze import analyze
 from pvmatrix.errors import PvmError
 

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import free_port
 from pvmatrix import artifacts, build
+from pvmatrix.build import kbuild
 from pvmatrix.errors import PvmError
 
 REAL_CACHE = Path(os.environ.get("PVMATRIX_CACHE") or Path.home() / ".cache" / "pvmatrix")
@@ -259,13 +260,13 @@ def test_builder_default_store_is_zero_copy(cache, tmp_path):
     work = tmp_path / "work"
     files = _work_dir(work)
     inode = (work / "vmlinux").stat().st_ino
-    b = build._store(work, _built(KEY, cache / "artifacts" / KEY))
+    b = kbuild._store(work, _built(KEY, cache / "artifacts" / KEY))
     assert b.dir == cache / "artifacts" / KEY and not b.cached
     assert (b.dir / "vmlinux").stat().st_ino == inode            # renamed, not copied
     assert sorted(p.name for p in b.dir.iterdir()) == [
         "System.map", "build.log", "bzImage", "config", "manifest.json", "modules", "vmlinux"]
     assert b.files["vmlinux"]["sha256"] == sha(files["vmlinux"])
-    again = build._load(KEY)
+    again = kbuild._load(KEY)
     assert again.cached and again.dir == b.dir and again.manifest() == b.manifest()
     brief = b.brief()
     assert artifacts.localize(brief, str(b.dir)) == str(b.dir)
@@ -279,7 +280,7 @@ def test_builder_loads_a_manifest_from_before_the_store(cache):
            "unmet": [], "build_s": 1.0, "cpu_s": 2.0}
     (cache / "artifacts" / KEY).mkdir(parents=True)
     (cache / "artifacts" / KEY / "manifest.json").write_text(json.dumps(old))
-    b = build._load(KEY)
+    b = kbuild._load(KEY)
     assert b.cached and b.dir == cache / "artifacts" / KEY and b.files == {} and b.store == ""
 
 
@@ -288,7 +289,7 @@ def test_builder_publishes_to_s3_and_another_host_loads_and_fetches(
     monkeypatch.setenv("PVMATRIX_STORE", s3_url)
     work = tmp_path / "work"
     files = _work_dir(work)
-    b = build._store(work, _built(KEY, artifacts.open_store().local_dir(KEY)))
+    b = kbuild._store(work, _built(KEY, artifacts.open_store().local_dir(KEY)))
     assert b.store == s3_url and b.url == f"{s3_url}/{KEY}" and b.manifest_sha256
     assert b.files["bzImage"] == {"sha256": sha(files["bzImage"]), "size": len(files["bzImage"])}
     brief = b.brief()                       # what a build task returns through Dask
@@ -296,7 +297,7 @@ def test_builder_publishes_to_s3_and_another_host_loads_and_fetches(
     assert brief["modules_files"] == 3 and len(json.dumps(brief)) < 4000
 
     monkeypatch.setenv("PVMATRIX_CACHE", str(tmp_path / "worker-2"))
-    hit = build._load(KEY)                  # from S3: the manifest only
+    hit = kbuild._load(KEY)                  # from S3: the manifest only
     assert hit.cached and hit.unmet == b.unmet and hit.files == b.files
     assert hit.manifest_sha256 == b.manifest_sha256 and not hit.dir.exists()
     local = artifacts.localize({**brief, "kernel_path": str(b.dir)}, str(b.dir))

@@ -147,7 +147,7 @@ def test_ctrl_c_stops_the_build_container(tmp_path, debian_61, command, signame)
     import sys
     import time
 
-    from pvmatrix import container, engine
+    from pvmatrix.build import container, engine
 
     tree = fake_tree(tmp_path / "slow", debian_61, "echo compiling; sleep 300")
     env = dict(os.environ, PVMATRIX_CACHE=str(tmp_path / "cache"))

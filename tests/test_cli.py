@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import pvmatrix
-from pvmatrix import toolchains
+from pvmatrix.build import toolchains
 from pvmatrix.matrix import spec
 from pvmatrix.errors import PvmError
 

@@ -32,9 +32,10 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from conftest import free_port
 from matrix_helpers import small_spec
-from pvmatrix.matrix import outcomes, runner, scheduler, store
+from pvmatrix.matrix import outcomes, runner, scheduler
+from pvmatrix.results import store
 from pvmatrix.matrix.cells import PASS, Cell, Task, Verdict
-from pvmatrix.matrix.index import Index
+from pvmatrix.results.index import Index
 from pvmatrix.matrix.plan import RESOURCES, Plan
 from pvmatrix.matrix.progress import Progress
 from pvmatrix.matrix.spec import load

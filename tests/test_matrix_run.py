@@ -13,8 +13,8 @@ import pytest
 
 from conftest import REPO, free_port, interruptible, pvmatrix
 from matrix_helpers import small_spec
-from pvmatrix.matrix import store
-from pvmatrix.matrix.index import Index
+from pvmatrix.results import store
+from pvmatrix.results.index import Index
 
 
 def run_cli(spec, results, *extra, env=None):

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from matrix_helpers import fake_run, small_spec
-from pvmatrix.matrix import store
-from pvmatrix.matrix.index import Index
+from pvmatrix.results import store
+from pvmatrix.results.index import Index
 
 
 def test_a_record_is_whole_or_absent(tmp_path, monkeypatch):

@@ -21,7 +21,8 @@ import pytest
 from conftest import DEBIAN_61, FIXTURES, pvmatrix
 from matrix_helpers import small_spec
 from pvmatrix.boot import harness, markers, qemu, roles, verdicts
-from pvmatrix.matrix import store, tasks
+from pvmatrix.results import store
+from pvmatrix.matrix import tasks
 
 FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 NO_INITRD = FIXTURES / "boot" / "no-initrd.config"
@@ -67,7 +68,7 @@ def test_retry_summaries():
 
 
 def test_compare_counts_flaky_as_passing_before_and_not_reproduced_after():
-    from pvmatrix.matrix.compare import Change
+    from pvmatrix.results.compare import Change
     assert Change("c", "pass", "fail", "", flaky_after=True).kind == "regression"
     assert not Change("c", "pass", "fail", "", flaky_after=True).reproduced
     assert Change("c", "fail", "fail", "", flaky_before=True).reproduced

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import debian
+from ..sources import debian
 from ..errors import PvmError
 from ..paths import cache_dir
 

@@ -60,7 +60,7 @@ def from_build(build) -> Kernel:
 
 def from_debian(spec: str) -> Kernel:
     """debian:PACKAGE[@SUITE]: a Debian kernel image package, unpacked in the cache."""
-    from .. import debian
+    from ..sources import debian
     name, _, suite = spec.removeprefix("debian:").partition("@")
     deb = debian.download(name, suite or None)
     dest = cache_dir("boot", "kernels", deb.stem)

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from .. import engine
+from ..build import engine
 from ..paths import cache_dir
 from . import qemu
 from .xen import Xen

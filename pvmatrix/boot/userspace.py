@@ -35,8 +35,8 @@ def _say(msg: str) -> None:
 
 def dom0_initramfs(xen: Xen) -> Path:
     """The cached (uncompressed) cpio of the dom0 userspace for XEN's version."""
-    from .. import engine, toolchains
-    from ..toolchains import base_tag
+    from ..build import engine, toolchains
+    from ..build.toolchains import base_tag
     text = containerfile(xen, base_tag(xen.suite))
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest}.cpio"

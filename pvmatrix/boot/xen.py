@@ -62,7 +62,7 @@ def _given(path: Path, known: dict) -> Xen:
 
 
 def _fetch(package: str, suite: str, out: Path) -> None:
-    from .. import debian
+    from ..sources import debian
     deb = debian.download(package, suite)
     with tempfile.TemporaryDirectory(prefix="xen-", dir=cache_dir("work")) as tmp:
         debian.extract(deb, Path(tmp))

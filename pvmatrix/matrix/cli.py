@@ -106,7 +106,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..report import html, render
-    from .store import open_run
+    from ..results.store import open_run
     run = open_run(args.results, args.run)
     if args.format == "html" and args.output:
         text = html.render(run, os.path.relpath(run.dir, args.output.resolve().parent))
@@ -124,7 +124,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..errors import PvmError
     from ..report import kcidb
-    from .store import open_run
+    from ..results.store import open_run
     run = open_run(args.results, args.kcidb)
     data = kcidb.to_kcidb(run)
     text = json.dumps(data, indent=2, default=str) + "\n"
@@ -143,8 +143,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from tabulate import tabulate
-    from .compare import compare
-    from .store import open_run
+    from ..results.compare import compare
+    from ..results.store import open_run
     a, b = open_run(args.results, args.run_a), open_run(args.results, args.run_b)
     changes = compare(a, b)
     order = {"regression": 0, "fix": 1, "changed": 2}
@@ -165,7 +165,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     import time
     from tabulate import tabulate
     from ..errors import PvmError
-    from .index import Index
+    from ..results.index import Index
     index = Index(args.results)
     rows = index.history(args.cell)
     index.close()

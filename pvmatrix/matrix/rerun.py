@@ -12,7 +12,7 @@ from typing import TextIO
 
 from ..errors import PvmError
 from .cells import PASS, FAIL, safe_name
-from .store import Run
+from ..results.store import Run
 
 
 def _record(run: Run, cell_id: str) -> dict:

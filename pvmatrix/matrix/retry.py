@@ -24,9 +24,10 @@ from __future__ import annotations
 import dataclasses
 from typing import TextIO
 
-from . import scheduler, store
+from . import scheduler
+from ..results import store
 from .cells import FAIL, PASS, Task
-from .index import Index
+from ..results.index import Index
 from .plan import Plan
 
 DEFAULT_RETRIES = 2

@@ -10,10 +10,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from . import outcomes, provenance, scheduler, store
+from . import outcomes, scheduler
+from ..results import provenance, store
 from .cells import BROKEN, NOT_RUN, Task, Verdict, safe_name
-from .compare import compare, regressions, reproduced
-from .index import Index
+from ..results.compare import compare, regressions, reproduced
+from ..results.index import Index
 from .plan import Plan, make_plan
 from .progress import Progress
 from .retry import DEFAULT_RETRIES, retry_cells
@@ -187,7 +188,7 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
 
 def _bisect(before: store.Run, after: store.Run, cells: list[str], stream) -> None:
     from ..bisect import after_run
-    from .compare import statuses
+    from ..results.compare import statuses
     todo = after_run.jobs(statuses(before), statuses(after), cells)
     if not todo:
         print("no regression to bisect: none is of a kernel built from two commits of one "

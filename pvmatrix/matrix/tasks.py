@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..errors import PvmError
 from ..paths import cache_dir
-from . import outcomes, provenance
+from . import outcomes
+from ..results import provenance
 from .cells import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, BROKEN, Evidence, Verdict
 
 
@@ -30,7 +31,7 @@ ABORT = threading.Event()
 def abort() -> None:
     """Stop what the tasks running in this process wait on (containers, QEMU, the
     test delay), so that they end now rather than at interpreter exit."""
-    from .. import container
+    from ..build import container
     from ..boot import qemu
     ABORT.set()
     container.remove_all()
@@ -99,7 +100,7 @@ def _deb_sha256(deb: Path) -> str:
 def _package(spec: str) -> dict:
     """debian:linux-image-X[@SUITE]: the concrete package (a metapackage is
     followed to the kernel it depends on), downloaded, with its content id."""
-    from .. import debian
+    from ..sources import debian
     name, _, suite = spec.removeprefix("debian:").partition("@")
     suite = suite or "bookworm"
     stamp = cache_dir("apt", suite) / "updated"
@@ -144,7 +145,8 @@ def source(task: dict) -> dict:
 # -- build ----------------------------------------------------------------
 
 def build(task: dict, source: dict) -> dict:
-    from .. import build as builder, configure, toolchains, engine
+    from .. import build as builder, configure
+    from ..build import toolchains, engine
     args, src, cell_id = task["args"], source["manifest"], task["cells"][0]["id"]
     recipe = configure.load(args["base"], args["fragments"])
     tc = toolchains.pick(args["toolchain"], src["version"])

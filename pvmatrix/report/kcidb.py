@@ -136,7 +136,7 @@ def _compiler(toolchain: str | None) -> str | None:
     if not toolchain:
         return None
     try:
-        from ..toolchains import all_toolchains
+        from ..build.toolchains import all_toolchains
         return f"{all_toolchains()[toolchain].compiler} ({toolchain})"
     except Exception:                 # an old record's toolchain, or no data file
         return toolchain

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import PvmError
-from .paths import DATA, cache_dir
+from ..errors import PvmError
+from ..paths import DATA, cache_dir
 
 LISTS_MAX_AGE_S = 24 * 3600
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"

@@ -18,9 +18,10 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from . import artifacts, configure, container, sources, toolchains, warm
-from .errors import PvmError
-from .paths import cache_dir
+from .. import artifacts, configure, sources
+from . import container, toolchains, warm
+from ..errors import PvmError
+from ..paths import cache_dir
 
 ARTIFACTS = ("bzImage", "vmlinux", "config", "System.map", "build.log")
 COMPILER_ERROR = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: ")
@@ -215,7 +216,7 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
     if recipe.base_text:
         (work / ".pvm-base").write_text(recipe.base_text)
     label = f"{source.version} [{tc.name}]"
-    code = container.run(image, configure.script(recipe, make), mounts, log, _env(),
+    code = container.run(image, configure.script(recipe, make) + container.CPU_REPORT, mounts, log, _env(),
                          container.Progress(f"configure {label}"))
     if code != 0:
         _, first = _failure(log)

@@ -18,9 +18,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import debian
-from .errors import PvmError
-from .paths import DATA
+from ..sources import debian
+from ..errors import PvmError
+from ..paths import DATA
 
 
 def _digest(*parts: str) -> str:

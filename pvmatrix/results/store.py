@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import PvmError
-from .cells import safe_name
+from ..matrix.cells import safe_name
 
 SCHEMA = "pvmatrix.cell/1"
 

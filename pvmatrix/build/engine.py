@@ -15,7 +15,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import PvmError
+from ..errors import PvmError
 
 PODMAN_IDLE_S = 600
 
@@ -113,7 +113,7 @@ def image_id(tag: str) -> str | None:
     content tags, so the id is asked for once), or None when the engine cannot
     tell (gone, or the image pruned)."""
     import json
-    from .paths import cache_dir
+    from ..paths import cache_dir
     memo = cache_dir("engine") / "image-ids.json"
     try:
         known = json.loads(memo.read_text())

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import debian
-from .artifacts import sha256_file
-from .errors import PvmError
-from .paths import cache_dir
+from ..artifacts import sha256_file
+from ..errors import PvmError
+from ..paths import cache_dir
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from .configure import parse_config
-from .errors import PvmError
-from .paths import cache_dir
+from ..configure import parse_config
+from ..errors import PvmError
+from ..paths import cache_dir
 
 PER_SOURCE = 3
 DIRTY, LAST = ".pvm-dirty", ".pvm-last.json"
