@@ -83,7 +83,7 @@ def main() -> None:
     cold = timed_cli("cold")
     built = build.build(SOURCE, "tinyconfig", FRAGMENTS)
     hit = min(timed_cli() for _ in range(3))
-    plain, plain_cpu = plain_make(built.config, tc, src.tree)
+    plain, plain_cpu = plain_make(built.kernel.config, tc, src.tree)
     forget("artifacts", "recipes", "warm")         # ccache-warm in a fresh output dir
     warm = timed_cli("ccache_warm")
     rebuilt = build.build(SOURCE, "tinyconfig", FRAGMENTS)

@@ -55,7 +55,9 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from pvmatrix.matrix import outcomes, runner, scheduler, tasks
 from pvmatrix.results import store
-from pvmatrix.matrix.cells import PASS, Cell, Task, Verdict
+from pvmatrix.matrix.cells import Task
+from pvmatrix.records import PASS, Verdict
+from pvmatrix.results.records import Cell
 from pvmatrix.results.index import Index
 from pvmatrix.matrix.plan import RESOURCES, Plan, make_plan
 from pvmatrix.matrix.progress import Progress

@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
+    from pvmatrix import settings
     from pvmatrix.sources import debian
     from pvmatrix.analyze.inputs import locate
     from pvmatrix.analyze.modules import scan_modules
@@ -50,8 +51,8 @@ def main() -> int:
 
     cold, repeat, page_cache_dropped, compilers = [], [], [], []
     for _ in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="pvmatrix-bench-") as tmp:
-            os.environ["PVMATRIX_CACHE"] = tmp
+        with tempfile.TemporaryDirectory(prefix="pvmatrix-bench-") as tmp, \
+                settings.use(settings.Settings.from_env(cache=tmp)):
             compilers.append(busy_compilers())
             page_cache_dropped.append(drop_page_cache())
             start = time.perf_counter()

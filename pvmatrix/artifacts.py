@@ -50,19 +50,13 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import PvmError
+from .digest import sha256_file
+from . import settings
+from .errors import HarnessFault, NotSupported, PvmError, UserError
 from .paths import cache_dir
 
 MANIFEST = "manifest.json"
 KEY = re.compile(r"^[0-9a-f]{16,128}$")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def digest_tree(root: Path) -> dict[str, dict]:
@@ -97,12 +91,13 @@ def _local_path(url: str) -> Path | None:
 
 
 def store_url(url: str | None = None) -> str:
-    """The store to use: URL, else $PVMATRIX_STORE, else $PVMATRIX_CACHE/artifacts."""
-    return url or os.environ.get("PVMATRIX_STORE") or str(cache_dir("artifacts"))
+    """The store to use: URL, else the settings' (--store, $PVMATRIX_STORE), else
+    $PVMATRIX_CACHE/artifacts."""
+    return url or settings.current().store or str(cache_dir("artifacts"))
 
 
 def s3_endpoint() -> str | None:
-    return os.environ.get("PVMATRIX_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL") or None
+    return settings.current().s3_endpoint
 
 
 class Store:
@@ -128,10 +123,10 @@ class Store:
         try:
             self.fs, self.root = fsspec.core.url_to_fs(url, **options)
         except ImportError as exc:
-            raise PvmError(f"artifact store {url}: its fsspec backend is not installed "
-                           f"({_one_line(exc)}; for s3:// install pvmatrix[s3])") from None
+            raise NotSupported(f"artifact store {url}: its fsspec backend is not installed "
+                               f"({_one_line(exc)}; for s3:// install pvmatrix[s3])") from None
         except Exception as exc:
-            raise PvmError(f"artifact store {url}: not a usable URL ({_one_line(exc)})") from None
+            raise UserError(f"artifact store {url}: not a usable URL ({_one_line(exc)})") from None
         self.root = self.root.rstrip("/")
         if hasattr(self.fs, "retries"):
             self.fs.retries = 2                            # s3fs's own retries, on top of botocore's
@@ -144,8 +139,8 @@ class Store:
     def where(self) -> str:
         return f"artifact store {self.url}" + (f" (endpoint {self.endpoint})" if self.endpoint else "")
 
-    def _fail(self, what: str, exc: BaseException) -> PvmError:
-        return PvmError(f"{self.where}: {what} failed: {_one_line(exc)}")
+    def _fail(self, what: str, exc: BaseException) -> HarnessFault:
+        return HarnessFault(f"{self.where}: {what} failed: {_one_line(exc)}")
 
     def _remote(self, key: str, *parts: str) -> str:
         return "/".join([self.root, key, *[p for p in parts if p]])
@@ -176,7 +171,7 @@ class Store:
             raise self._fail("reading", exc) from None
         bucket = self.root.split("/")[0]
         if self.exclusive and not self.fs.exists(bucket):
-            raise PvmError(f"{self.where}: bucket {bucket} does not exist or is not readable")
+            raise UserError(f"{self.where}: bucket {bucket} does not exist or is not readable")
 
     # -- reading ----------------------------------------------------------
 
@@ -206,18 +201,18 @@ class Store:
         dest = self.local_dir(key)
         if self.local:
             if not (dest / MANIFEST).exists():
-                raise PvmError(f"{self.where}: no artifact {key} (no {MANIFEST})")
+                raise HarnessFault(f"{self.where}: no artifact {key} (no {MANIFEST})")
             return dest
         have = _read_manifest(dest)
         if have and manifest_sha256 and have["manifest_sha256"] == manifest_sha256:
             return dest
         raw = self._manifest_bytes(key)
         if raw is None:
-            raise PvmError(f"{self.where}: no artifact {key} (no {MANIFEST})")
+            raise HarnessFault(f"{self.where}: no artifact {key} (no {MANIFEST})")
         want = _parse(raw, f"{self.url_of(key)}/{MANIFEST}")
         if manifest_sha256 and want["manifest_sha256"] != manifest_sha256:
-            raise PvmError(f"{self.where}: the manifest of {key} is not the one expected "
-                           f"(sha256 {want['manifest_sha256'][:16]}, wanted {manifest_sha256[:16]})")
+            raise HarnessFault(f"{self.where}: the manifest of {key} is not the one expected "
+                               f"(sha256 {want['manifest_sha256'][:16]}, wanted {manifest_sha256[:16]})")
         if have and have["manifest_sha256"] == want["manifest_sha256"]:
             return dest
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
@@ -243,8 +238,8 @@ class Store:
                 target = tmp / rel
                 got = sha256_file(target) if target.is_file() else "(missing)"
                 if got != entry["sha256"] or target.stat().st_size != entry["size"]:
-                    raise PvmError(f"{self.where}: {key}/{rel} does not match its manifest "
-                                   f"(sha256 {got[:16]}, manifest {entry['sha256'][:16]})")
+                    raise HarnessFault(f"{self.where}: {key}/{rel} does not match its manifest "
+                                       f"(sha256 {got[:16]}, manifest {entry['sha256'][:16]})")
             (tmp / MANIFEST).write_bytes(raw)
             _install(tmp, dest, want["manifest_sha256"])
         finally:
@@ -262,7 +257,7 @@ class Store:
             parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=parent))
         except OSError as exc:
-            raise PvmError(f"{self.where}: cannot stage {key} in {parent}: {_one_line(exc)}") from None
+            raise HarnessFault(f"{self.where}: cannot stage {key} in {parent}: {_one_line(exc)}") from None
         tmp.chmod(0o755)
         return tmp
 
@@ -304,7 +299,7 @@ class Store:
         if not won:
             self._discard(key, data)
             if (theirs := self.load(key)) is None:
-                raise PvmError(f"{self.where}: {key} was published and then vanished")
+                raise HarnessFault(f"{self.where}: {key} was published and then vanished")
             return theirs
         (staged / MANIFEST).write_bytes(raw)              # keep the builder's copy
         mine = _parse(raw, self._remote(key, MANIFEST))
@@ -363,12 +358,12 @@ def localize(manifest: dict, path: str) -> str:
 
 def _check_key(key: str) -> None:
     if not KEY.match(key):
-        raise PvmError(f"not an artifact key: {key!r}")
+        raise HarnessFault(f"not an artifact key: {key!r}")
 
 
 def _safe(rel: str) -> str:
     if rel.startswith("/") or ".." in rel.split("/"):
-        raise PvmError(f"artifact manifest names a file outside its artifact: {rel!r}")
+        raise HarnessFault(f"artifact manifest names a file outside its artifact: {rel!r}")
     return rel
 
 
@@ -376,7 +371,7 @@ def _parse(raw: bytes, where: str) -> dict:
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise PvmError(f"artifact manifest {where} is not JSON: {exc}") from None
+        raise HarnessFault(f"artifact manifest {where} is not JSON: {exc}") from None
     data["manifest_sha256"] = hashlib.sha256(raw).hexdigest()
     return data
 
@@ -408,4 +403,4 @@ def _install(tmp: Path, dest: Path, manifest_sha256: str | None) -> Path:
             except OSError:
                 continue                                   # gone meanwhile: try again
             shutil.rmtree(old, ignore_errors=True)
-    raise PvmError(f"cannot put {tmp} in place as {dest}")
+    raise HarnessFault(f"cannot put {tmp} in place as {dest}")

@@ -1,16 +1,21 @@
-"""The pvmatrix command line: a thin layer over the library."""
+"""The pvmatrix command line: a thin layer over the library.
+
+The command modules (this one and each stage's cli.py) import the stages inside
+the command functions, not at the top: `pvmatrix --help` and `pvmatrix list` then
+start without loading Dask, Docker or the analyzer. Nowhere else is an import
+function-local (tests/unit/test_imports.py checks it).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
 
-from . import __version__
-from .errors import PvmError
+from . import __version__, catalog, settings
+from .errors import PvmError, UnknownName
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:
@@ -30,7 +35,6 @@ def cmd_build(args) -> int:
     from .build import build
     if args.store:
         from .artifacts import open_store
-        os.environ["PVMATRIX_STORE"] = args.store
         open_store(args.store).check()
     start = time.monotonic()
     built = build(args.source, args.base, args.fragment, args.toolchain, args.jobs)
@@ -60,20 +64,23 @@ def _print_unmet(unmet: list[dict]) -> None:
 
 
 def cmd_toolchains(args) -> int:
-    from tabulate import tabulate
     from .build.toolchains import all_toolchains
-    rows = [(t.name, t.suite, t.compiler, f"{t.min_version} - {t.max_version}", t.image)
-            for t in all_toolchains().values()]
-    print(tabulate(rows, headers=["toolchain", "suite", "compiler", "kernels", "image"]))
+    from .catalog import table
+    print(table("toolchains"))
     if args.prepare is not None:
         from .build import engine, toolchains
         wanted = set(args.prepare) or {"all"}
         unknown = wanted - set(all_toolchains()) - {"all"}
         if unknown:
-            raise PvmError(f"unknown toolchain(s): {', '.join(sorted(unknown))}")
+            raise UnknownName("toolchain", min(unknown), all_toolchains())
         for tc in all_toolchains().values():
             if "all" in wanted or tc.name in wanted:
                 print(toolchains.ensure_image(engine.client(), tc))
+    return 0
+
+
+def cmd_list(args) -> int:
+    print(catalog.table(args.what))
     return 0
 
 
@@ -105,6 +112,9 @@ def parser() -> argparse.ArgumentParser:
     register_boot(sub)
     from .bisect.cli import register as register_bisect
     register_bisect(sub)
+    ls = sub.add_parser("list", help="list a catalog: what varies (roles, Xen versions, ...)")
+    ls.add_argument("what", choices=list(catalog.TABLES))
+    ls.set_defaults(func=cmd_list)
     return p
 
 
@@ -116,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        with settings.use(settings.Settings.from_env(store=getattr(args, "store", None))):
+            return args.func(args)
     except PvmError as exc:
-        print(f"pvmatrix: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"pvmatrix: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+        return exc.exit_code          # 2 for bad input, 1 for the rest
     except KeyboardInterrupt:
         print("pvmatrix: interrupted", file=sys.stderr)
         return 130

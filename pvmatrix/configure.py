@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PvmError
+from .errors import UnknownName, UserError
 from .paths import KCONFIGS
 
 MAKE_BASES = ("tinyconfig", "allnoconfig", "defconfig", "allmodconfig", "allyesconfig",
@@ -61,7 +61,7 @@ def fragment_path(name: str) -> Path:
     if named.is_file():
         return named
     known = sorted(str(p.relative_to(KCONFIGS).with_suffix("")) for p in KCONFIGS.rglob("*.config"))
-    raise PvmError(f"config fragment {name!r} not found (known: {', '.join(known)})")
+    raise UnknownName("config fragment", name, known, "or give a fragment file")
 
 
 def parse_config(text: str, name: str) -> dict[str, str]:
@@ -72,12 +72,12 @@ def parse_config(text: str, name: str) -> dict[str, str]:
         if m := SET.match(line):
             value = m.group(2)
             if not re.fullmatch(r'[ynm]|-?(0x)?[0-9a-fA-F]+|"([^"\\]|\\.)*"', value):
-                raise PvmError(f"{name}:{number}: bad value for {m.group(1)}: {value!r}")
+                raise UserError(f"{name}:{number}: bad value for {m.group(1)}: {value!r}")
             options[m.group(1)] = value
         elif m := UNSET.match(line):
             options[m.group(1)] = "n"
         elif line and not line.startswith("#"):
-            raise PvmError(f"{name}:{number}: not a Kconfig line: {raw.strip()!r}")
+            raise UserError(f"{name}:{number}: not a Kconfig line: {raw.strip()!r}")
     return options
 
 
@@ -86,8 +86,8 @@ def load(base: str, fragments: list[str]) -> Recipe:
     if base not in MAKE_BASES:
         path = Path(base)
         if not path.is_file():
-            raise PvmError(f"config base {base!r} is neither a make target "
-                           f"({', '.join(MAKE_BASES)}) nor a config file")
+            raise UserError(f"config base {base!r} is neither a make target "
+                            f"({', '.join(MAKE_BASES)}) nor a config file")
         recipe.base_text = path.read_text(errors="replace")
         parse_config(recipe.base_text, base)
     for name in fragments:

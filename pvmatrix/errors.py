@@ -13,9 +13,14 @@ from pathlib import Path
 
 
 class PvmError(Exception):
-    """Any failure pvmatrix reports in one line; the message names the input at fault."""
+    """Any failure pvmatrix reports in one line; the message names the input at fault.
+    Raise one of the four roots below (or a named subclass), never this class itself."""
     status = "broken"        # the cell status this error gives (see records.Status)
     exit_code = 1
+
+    def __init__(self, message: str, *, log: Path | str | None = None) -> None:
+        super().__init__(message)
+        self.log = log       # a log that tells more, when there is one
 
 
 class UserError(PvmError):
@@ -24,11 +29,16 @@ class UserError(PvmError):
 
 
 class UnknownName(UserError):
-    """A name of a catalog kind (role, xen, toolchain, ...) that is not in it."""
+    """A name of a catalog kind (role, xen, toolchain, ...) that is not in it;
+    HINT says what else would do ("or give a path to a xen binary")."""
 
-    def __init__(self, kind: str, name: str, known) -> None:
-        self.kind, self.name, self.known = kind, name, sorted(known)
-        super().__init__(f"unknown {kind} {name!r} (known: {', '.join(self.known) or 'none'})")
+    def __init__(self, kind: str, name: str, known, hint: str = "") -> None:
+        self.kind, self.name, self.known, self.hint = kind, name, sorted(known), hint
+        listed = ", ".join(self.known) or "none"
+        super().__init__(f"unknown {kind} {name!r} (known: {listed}{'; ' + hint if hint else ''})")
+
+    def __reduce__(self):     # crosses process boundaries (Dask) with its own arguments
+        return type(self), (self.kind, self.name, self.known, self.hint)
 
 
 class KernelFault(PvmError):
@@ -37,12 +47,18 @@ class KernelFault(PvmError):
 
 
 class BuildFailed(KernelFault):
-    """A build step (configure, build, modules) failed, with its first compiler error."""
+    """A build step (configure, build, modules_install) failed, with its first
+    compiler error; SUBJECT says what was built ("build of dir:/src")."""
 
-    def __init__(self, step: str, first_error: str, log: Path | str | None = None) -> None:
-        self.step, self.first_error, self.log = step, first_error, log
+    def __init__(self, step: str, first_error: str, log: Path | str | None = None,
+                 subject: str = "the build") -> None:
+        self.step, self.first_error, self.subject = step, first_error, subject
+        at = "" if step == "configure" else f" in step {step}"
         where = f" (log: {log})" if log else ""
-        super().__init__(f"build failed at {step}: {first_error}{where}")
+        super().__init__(f"{subject} failed{at}: {first_error}{where}", log=log)
+
+    def __reduce__(self):
+        return type(self), (self.step, self.first_error, self.log, self.subject)
 
 
 class HarnessFault(PvmError):

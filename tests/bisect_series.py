@@ -1,6 +1,6 @@
 """A test kernel git tree for bisection: Debian's 6.1 source as one commit,
 then four commits, one of which (a Kconfig default flipped) breaks dom0.
-Used by tests/test_bisect.py and bench/bisect.py. Made with git plumbing from
+Used by tests/real/test_bisect.py and bench/bisect.py. Made with git plumbing from
 the cached source tree, which is never written to."""
 
 from __future__ import annotations

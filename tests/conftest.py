@@ -1,6 +1,7 @@
-"""Shared fixtures. Real kernels are shared across tests through pvmatrix's
-own cache (the default cache location, or $PVMATRIX_CACHE), so the suite
-builds each kernel once per machine."""
+"""Shared fixtures of every tier (tests/unit, tests/golden, tests/real). Real
+kernels are shared across tests through pvmatrix's own cache (the default
+cache location, or $PVMATRIX_CACHE), so the suite builds each kernel once per
+machine. `--regen-golden` rewrites the golden files under tests/golden/refs/."""
 
 from __future__ import annotations
 
@@ -15,12 +16,44 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 DEBIAN_61 = "debian:linux-source-6.1@bookworm"
+GOLDEN_REFS = Path(__file__).parent / "golden" / "refs"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true",
+                     help="rewrite tests/golden/refs/ from what the code renders now")
+
+
+@pytest.fixture
+def golden(request):
+    """golden(NAME, TEXT): TEXT must equal tests/golden/refs/NAME; with
+    --regen-golden the file is rewritten instead (review it with git diff)."""
+    regen = request.config.getoption("--regen-golden")
+
+    def check(name: str, text: str) -> None:
+        ref = GOLDEN_REFS / name
+        if regen:
+            ref.parent.mkdir(parents=True, exist_ok=True)
+            ref.write_text(text)
+            return
+        assert ref.is_file(), f"no golden file {ref}: run pytest --regen-golden"
+        assert text == ref.read_text(), f"{name} differs from {ref} (intended? --regen-golden)"
+
+    return check
 
 
 def pvmatrix(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI in a child process."""
     return subprocess.run([sys.executable, "-m", "pvmatrix.cli", *args], cwd=REPO,
                           capture_output=True, text=True, env=env, timeout=3600)
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    """The one line a failed command printed: non-zero exit, 'pvmatrix: error: ...'."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith("pvmatrix: error: "), done.stderr
+    return lines[0]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from pvmatrix.results import store
-from pvmatrix.matrix.cells import Cell, Evidence, Verdict
+from pvmatrix.records import Evidence, Verdict
+from pvmatrix.results.records import Cell, CellRecord
 from pvmatrix.matrix.spec import load
 
 CACHED_KERNEL = """
@@ -64,11 +65,10 @@ def fake_run(results: Path, spec_path: Path, overrides: dict[str, str] | None = 
         v = Verdict(**{**verdict.__dict__})
         if overrides and cell.id in overrides:
             v.status = overrides[cell.id]
-        rec = {"schema": store.SCHEMA, "run_id": run.id, "cell": cell.to_dict(), "task": "t",
-               "verdict": v.to_dict(), "inputs": {"kernel_id": "abc"},
-               "manifest": {"version": "6.1.1"} if cell.kernel == "k1" else {},
-               "durations": {"task_s": 1.0, "role_s": 7.5}, "logs": {"serial": "/tmp/serial.log"},
-               "cached": False, "finished": time.time()}
+        rec = CellRecord(run.id, cell, "t", v, inputs={"kernel_id": "abc"},
+                         manifest={"version": "6.1.1"} if cell.kernel == "k1" else {},
+                         durations={"task_s": 1.0, "role_s": 7.5},
+                         logs={"serial": "/tmp/serial.log"}, finished=time.time())
         run.record(rec)
         index.add_cell(run.id, rec)
     run.update(state="complete", finished=time.time())

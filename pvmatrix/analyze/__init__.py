@@ -27,15 +27,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import PvmError, UserError
 from . import bzimage
 from .coverage import DeviceCoverage, cover
 from .hardware import HardwareProfile, load_profile
-from .inputs import KernelFiles, locate
+from ..kernel import Kernel
+from .inputs import locate
 from .kconfig import KernelConfig, embedded_config, read_config
 from .modules import ModuleScan, scan_modules
 from .notes import XenNotes, read_xen_notes
 from .verdicts import Capability, capabilities, parse_version
+from .modinfo import read_module_elf
 
 SCHEMA = "pvmatrix.analyze/1"
 
@@ -43,7 +45,7 @@ SCHEMA = "pvmatrix.analyze/1"
 @dataclass
 class Analysis:
     """Everything the static analysis found out about one kernel."""
-    files: KernelFiles
+    files: Kernel
     release: str = ""
     notes: XenNotes | None = None
     config: KernelConfig | None = None
@@ -63,7 +65,7 @@ class Analysis:
         f = self.files
         return {
             "schema": SCHEMA,
-            "kernel": {"input": f.input, "release": self.release,
+            "kernel": {"input": f.label, "release": self.release,
                        "version": self.config.version if self.config else "",
                        "image": _str(f.image), "vmlinux": _str(f.vmlinux),
                        "config": _str(f.config),
@@ -87,7 +89,7 @@ class Analysis:
 
 def analyze(kernel: str | Path, hardware: str | Path | HardwareProfile | None = None,
             jobs: int = 2) -> Analysis:
-    """Analyze KERNEL (artifact dir, .deb, directory, bzImage or vmlinux)."""
+    """Analyze KERNEL (artifact dir, .deb, debian:PACKAGE[@SUITE], directory, bzImage or vmlinux)."""
     files = locate(kernel)
     result = Analysis(files)
     elf = _read_elf(files, result)
@@ -102,7 +104,7 @@ def analyze(kernel: str | Path, hardware: str | Path | HardwareProfile | None = 
                             for m in result.scan.unreadable]
     result.config = _find_config(files, elf, result)
     if result.notes is None and result.config is None:
-        raise PvmError(f"{kernel}: not a readable kernel ({'; '.join(result.problems) or 'nothing found'})")
+        raise UserError(f"{kernel}: not a readable kernel ({'; '.join(result.problems) or 'nothing found'})")
     if not result.release:
         result.release = (result.notes.build_salt if result.notes else "") or \
             (result.config.version if result.config else "")
@@ -114,7 +116,7 @@ def analyze(kernel: str | Path, hardware: str | Path | HardwareProfile | None = 
     return result
 
 
-def _read_elf(files: KernelFiles, result: Analysis) -> bytes | None:
+def _read_elf(files: Kernel, result: Analysis) -> bytes | None:
     if files.image:
         try:
             image = bzimage.read_boot_image(files.image)
@@ -130,7 +132,7 @@ def _read_elf(files: KernelFiles, result: Analysis) -> bytes | None:
     return None
 
 
-def _find_config(files: KernelFiles, elf: bytes | None, result: Analysis) -> KernelConfig | None:
+def _find_config(files: Kernel, elf: bytes | None, result: Analysis) -> KernelConfig | None:
     if files.config:
         try:
             return read_config(files.config)
@@ -141,7 +143,6 @@ def _find_config(files: KernelFiles, elf: bytes | None, result: Analysis) -> Ker
             return found
         if files.modules:
             for ko in sorted(files.modules.glob("kernel/kernel/configs.ko*")):
-                from .modinfo import read_module_elf
                 if found := embedded_config(read_module_elf(ko), str(ko)):
                     return found
     except PvmError as exc:

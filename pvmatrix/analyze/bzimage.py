@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import HarnessFault, NotSupported, UserError
 
 # magic bytes at the start of the payload -> compression name
 MAGICS: list[tuple[bytes, str]] = [
@@ -46,16 +46,16 @@ def read_boot_image(path: Path) -> BootImage:
     """Parse the boot protocol header of the bzImage at PATH."""
     data = _read(path)
     if len(data) < 0x250 or data[0x202:0x206] != b"HdrS":
-        raise PvmError(f"{path}: not a bzImage (no 'HdrS' boot protocol header at 0x202)")
+        raise UserError(f"{path}: not a bzImage (no 'HdrS' boot protocol header at 0x202)")
     setup_sects = data[0x1F1] or 4
     proto = struct.unpack_from("<H", data, 0x206)[0]
     if proto < 0x208:
-        raise PvmError(f"{path}: boot protocol {proto >> 8}.{proto & 0xff} has no payload fields (< 2.08)")
+        raise NotSupported(f"{path}: boot protocol {proto >> 8}.{proto & 0xff} has no payload fields (< 2.08)")
     payload_offset, payload_length = struct.unpack_from("<II", data, 0x248)
     start = (setup_sects + 1) * 512 + payload_offset
     end = start + payload_length
     if end > len(data) or payload_length < 8:
-        raise PvmError(f"{path}: truncated bzImage (payload ends at {end}, file has {len(data)} bytes)")
+        raise UserError(f"{path}: truncated bzImage (payload ends at {end}, file has {len(data)} bytes)")
     payload = data[start:end - 4]   # the build appends the uncompressed size (4 bytes)
     return BootImage(path, f"{proto >> 8}.{proto & 0xff}", _version_string(data),
                      compression_of(payload, path), payload)
@@ -66,7 +66,7 @@ def extract_vmlinux(path: Path) -> bytes:
     image = read_boot_image(path)
     elf = decompress(image.compression, image.payload, path)
     if elf[:4] != b"\x7fELF":
-        raise PvmError(f"{path}: the {image.compression} payload does not decompress to an ELF file")
+        raise UserError(f"{path}: the {image.compression} payload does not decompress to an ELF file")
     return elf
 
 
@@ -75,7 +75,7 @@ def compression_of(payload: bytes, path: Path | str = "payload") -> str:
     for magic, name in MAGICS:
         if payload.startswith(magic):
             return name
-    raise PvmError(f"{path}: unknown compression (payload starts with {payload[:6].hex()})")
+    raise UserError(f"{path}: unknown compression (payload starts with {payload[:6].hex()})")
 
 
 def decompress(kind: str, data: bytes, path: Path | str = "payload") -> bytes:
@@ -90,19 +90,19 @@ def decompress(kind: str, data: bytes, path: Path | str = "payload") -> bytes:
         if kind == "bzip2":
             return bz2.BZ2Decompressor().decompress(data)
     except (zlib.error, lzma.LZMAError, OSError, EOFError) as exc:
-        raise PvmError(f"{path}: corrupt {kind} data ({exc})") from None
+        raise UserError(f"{path}: corrupt {kind} data ({exc})") from None
     if kind in TOOLS:
         return _with_tool(kind, data, path)
-    raise PvmError(f"{path}: unknown compression {kind!r}")
+    raise NotSupported(f"{path}: unknown compression {kind!r}")
 
 
 def _with_tool(kind: str, data: bytes, path: Path | str) -> bytes:
     argv = TOOLS[kind]
     if not shutil.which(argv[0]):
-        raise PvmError(f"{path}: {kind} data needs the '{argv[0]}' program, which is not installed")
+        raise HarnessFault(f"{path}: {kind} data needs the '{argv[0]}' program, which is not installed")
     done = subprocess.run(argv, input=data, capture_output=True)
     if not done.stdout:   # lz4/zstd may complain about trailing bytes after a good stream
-        raise PvmError(f"{path}: corrupt {kind} data ({done.stderr.decode(errors='replace').strip()})")
+        raise UserError(f"{path}: corrupt {kind} data ({done.stderr.decode(errors='replace').strip()})")
     return done.stdout
 
 
@@ -118,4 +118,4 @@ def _read(path: Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise PvmError(f"{path}: cannot read ({exc.strerror})") from None
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None

@@ -1,4 +1,8 @@
-"""The `analyze` and `hw` subcommands: thin wrappers over pvmatrix.analyze."""
+"""The `analyze` and `hw` subcommands: thin wrappers over pvmatrix.analyze.
+
+Imports of pvmatrix stages are function-local here, to keep CLI start-up fast
+(see pvmatrix/cli.py).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from pathlib import Path
 def register(sub) -> None:
     """Add `analyze` and `hw` to the argparse subparsers object SUB."""
     a = sub.add_parser("analyze", help="static Xen capability and hardware coverage of a kernel")
-    a.add_argument("kernel", help="builder artifacts dir, linux-image .deb, directory, bzImage or vmlinux")
+    a.add_argument("kernel", help="builder artifacts dir, linux-image .deb, debian:PACKAGE[@SUITE] "
+                   "(a metapackage is followed), directory, bzImage or vmlinux")
     a.add_argument("--hardware", metavar="PROFILE",
-                   help="shipped profile name (default, qemu, dell-poweredge-r320) or a profile TOML file")
+                   help="shipped profile name (see `pvmatrix list hardware`) or a profile TOML file")
     a.add_argument("--json", action="store_true", help="print the analysis as JSON (schema pvmatrix.analyze/1)")
     a.add_argument("-j", "--jobs", type=int, default=2, help="processes for the module scan (default 2)")
     a.set_defaults(func=cmd_analyze)
@@ -70,13 +75,8 @@ def _yes(value: bool | None) -> str:
 
 
 def cmd_hw_list(args: argparse.Namespace) -> int:
-    from tabulate import tabulate
-    from .hardware import load_profile, profile_names
-    rows = []
-    for name in profile_names():
-        profile = load_profile(name)
-        rows.append((name, len(profile.devices), profile.description))
-    print(tabulate(rows, headers=["profile", "devices", "description"]))
+    from ..catalog import table
+    print(table("hardware"))
     return 0
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import UserError
 from .hardware import HardwareProfile, PciDevice
 
 # 00:1f.2 SATA controller [0106]: Intel Corporation 82801IR/IO/IH ... [8086:2922] (rev 02) (prog-if 01 [AHCI 1.0])
@@ -27,10 +27,10 @@ def import_profile(source: Path, name: str | None = None) -> HardwareProfile:
         try:
             text = source.read_text(errors="replace")
         except OSError as exc:
-            raise PvmError(f"{source}: cannot read ({exc.strerror})") from None
+            raise UserError(f"{source}: cannot read ({exc.strerror})") from None
         devices, kind = parse_lspci(text, str(source))
     if not devices:
-        raise PvmError(f"{source}: no PCI devices found (expected lspci -nn or -nvmm output, or a /sys/bus/pci copy)")
+        raise UserError(f"{source}: no PCI devices found (expected lspci -nn or -nvmm output, or a /sys/bus/pci copy)")
     label = name or source.stem
     return HardwareProfile(label, f"imported from {kind} ({source.name})", devices, str(source))
 
@@ -55,7 +55,7 @@ def _parse_nn(text: str, source: str) -> list[PciDevice]:
         elif devices and (sub := _SUBSYS.match(line)):
             devices[-1].update(subvendor=int(sub["sv"], 16), subdevice=int(sub["sd"], 16))
         elif line.strip() and not line[0].isspace() and re.match(r"^[0-9a-f]{2}:[0-9a-f]{2}\.", line):
-            raise PvmError(f"{source}: lspci line without numeric ids (run lspci with -nn): {line[:60]}")
+            raise UserError(f"{source}: lspci line without numeric ids (run lspci with -nn): {line[:60]}")
     return [PciDevice(**d) for d in devices]
 
 
@@ -71,8 +71,8 @@ def _parse_vmm(text: str, source: str) -> list[PciDevice]:
                 subvendor=_opt(fields.get("SVendor")), subdevice=_opt(fields.get("SDevice")),
                 prog_if=_opt(fields.get("ProgIf"), 0)))
         except (KeyError, ValueError) as exc:
-            raise PvmError(f"{source}: not lspci -nvmm output (numeric ids needed; "
-                           f"device at {fields.get('Slot', '?')}: {exc})") from None
+            raise UserError(f"{source}: not lspci -nvmm output (numeric ids needed; "
+                            f"device at {fields.get('Slot', '?')}: {exc})") from None
     return devices
 
 
@@ -93,7 +93,7 @@ def from_sysfs(root: Path) -> list[PciDevice]:
                                      prog_if=cls & 0xFF, subvendor=read.get("subsystem_vendor"),
                                      subdevice=read.get("subsystem_device")))
         except (KeyError, ValueError, OSError) as exc:
-            raise PvmError(f"{entry}: unreadable PCI device ({exc})") from None
+            raise UserError(f"{entry}: unreadable PCI device ({exc})") from None
     return devices
 
 

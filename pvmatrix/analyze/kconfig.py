@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..configure import SET
-from ..errors import PvmError
+from ..errors import UserError
 
 IKCFG_START, IKCFG_END = b"IKCFG_ST", b"IKCFG_ED"
 _HEADER = re.compile(r"^# Linux/\S+ (\S+) Kernel Configuration", re.M)
@@ -48,7 +48,7 @@ def parse_config(text: str, source: str) -> KernelConfig:
     if header:
         config.version = header.group(1)
     if not config.symbols:
-        raise PvmError(f"{source}: not a kernel config (no CONFIG_ lines)")
+        raise UserError(f"{source}: not a kernel config (no CONFIG_ lines)")
     return config
 
 
@@ -57,7 +57,7 @@ def read_config(path: Path) -> KernelConfig:
     try:
         text = Path(path).read_text(errors="replace")
     except OSError as exc:
-        raise PvmError(f"{path}: cannot read the kernel config ({exc.strerror})") from None
+        raise UserError(f"{path}: cannot read the kernel config ({exc.strerror})") from None
     return parse_config(text, str(path))
 
 
@@ -71,7 +71,7 @@ def embedded_config(blob: bytes, source: str) -> KernelConfig | None:
     try:
         text = zlib.decompressobj(wbits=31).decompress(data).decode(errors="replace")
     except zlib.error as exc:
-        raise PvmError(f"{source}: corrupt embedded IKCONFIG ({exc})") from None
+        raise UserError(f"{source}: corrupt embedded IKCONFIG ({exc})") from None
     return parse_config(text, f"IKCONFIG in {source}")
 
 

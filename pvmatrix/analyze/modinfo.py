@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from ..errors import UserError
 
 SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
@@ -118,7 +119,6 @@ def _read_one(root: str, rel: str, unpacked: dict[str, bytes | str]) -> ModInfo:
 
 def read_module_elf(path: Path) -> bytes:
     """The ELF image of the module file at PATH, decompressed."""
-    from ..errors import PvmError
     root, rel = os.path.split(str(path))
     try:
         raw = Path(path).read_bytes()
@@ -130,7 +130,7 @@ def read_module_elf(path: Path) -> bytes:
         return lzma.decompress(raw) if rel.endswith(".xz") else \
             gzip.decompress(raw) if rel.endswith(".gz") else raw
     except (OSError, ValueError, lzma.LZMAError, EOFError) as exc:
-        raise PvmError(f"{path}: unreadable module ({exc})") from None
+        raise UserError(f"{path}: unreadable module ({exc})") from None
 
 
 def _unzstd(root: str, paths: list[str]) -> dict[str, bytes | str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from ..errors import PvmError
+from ..errors import UserError
 
 # note type -> (name, kind): kind says how the descriptor reads
 XEN_NOTES: dict[int, tuple[str, str]] = {
@@ -57,7 +57,7 @@ def read_xen_notes(elf: bytes, source: str = "vmlinux") -> XenNotes:
                        if s["sh_type"] == "SHT_NOTE"]
         little = parsed.little_endian
     except (ELFError, struct.error, ValueError) as exc:
-        raise PvmError(f"{source}: not a readable ELF file ({exc})") from None
+        raise UserError(f"{source}: not a readable ELF file ({exc})") from None
     notes = XenNotes()
     for offset, size in regions:
         parse_notes(elf[offset:offset + size], little, notes)

@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from ..matrix.cells import safe_name
+from ..results.compare import statuses
+from ..results.records import safe_name
+from ..results.store import Run
 from .commits import Recipe, bisect
 from .probe import CellSpec
 
@@ -55,7 +58,7 @@ def jobs(before: dict[str, dict], after: dict[str, dict], cells: list[str]) -> l
             dom0 = (hosted.get("manifest") or {}).get("boot_kernel")
         c = rec["cell"]
         out.append(Job(cell_id, new[0], old[1], new[1],
-                       CellSpec(c["role"], c.get("xen") or "4.17", c.get("hardware") or "default"),
+                       CellSpec.parse(c["role"], c.get("xen"), c.get("hardware") or "default"),
                        Recipe(m.get("base", "tinyconfig"), list(m.get("fragments", [])),
                               m.get("toolchain", "auto")), dom0))
     return out
@@ -78,3 +81,19 @@ def run_jobs(todo: list[Job], run_dir: Path, say) -> list[dict]:
             json.dumps(summary, indent=2, default=str))
         results.append(summary)
     return results
+
+
+def bisect_regressions(before: Run, after: Run, cells: list[str], stream: TextIO) -> None:
+    """`pvmatrix run --bisect`: bisect the reproduced regressions CELLS of run AFTER
+    (against BEFORE) that can be, and print what each bisection found."""
+    todo = jobs(statuses(before), statuses(after), cells)
+    if not todo:
+        print("no regression to bisect: none is of a kernel built from two commits of one "
+              "git tree", file=stream)
+    for r in run_jobs(todo, after.dir, lambda m: print(f"pvmatrix: {m}", file=stream)):
+        if r.get("first_bad"):
+            print(f"  BISECTED {r['cell']}: first bad commit {r['first_bad']} {r['subject']} "
+                  f"({len(r['steps'])} step(s))")
+        else:
+            print(f"  NOT BISECTED {r['cell']}: {r.get('error') or 'skipped commits hide it: '}"
+                  f"{' '.join(c[:12] for c in r.get('could_be', []))}")

@@ -1,4 +1,8 @@
-"""`pvmatrix bisect` and `pvmatrix bisect-config`."""
+"""`pvmatrix bisect` and `pvmatrix bisect-config`.
+
+Imports of pvmatrix stages are function-local here, to keep CLI start-up fast
+(see pvmatrix/cli.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import UserError
 from ..paths import cache_dir
 
 
@@ -16,9 +20,10 @@ def _say(msg: str) -> None:
 
 
 def _cell_args(p) -> None:
+    from .. import catalog
     p.add_argument("--cell", required=True,
-                   help="the cell: a role (dom0, domU-pv, domU-pvh, baremetal) or a matrix cell id")
-    p.add_argument("--xen", default="4.17", help="Xen version (default 4.17)")
+                   help=f"the cell: a role ({', '.join(catalog.names('role'))}) or a matrix cell id")
+    p.add_argument("--xen", help=f"Xen release (default {catalog.default('xen').name})")
     p.add_argument("--hardware", default="default", help="hardware profile (default: default)")
     p.add_argument("--dom0", metavar="KERNEL",
                    help="a kernel to host domU cells (an artifact dir of pvmatrix build, or "
@@ -32,8 +37,8 @@ def _dom0(spec: str | None) -> str | None:
     if spec and not spec.startswith("debian:"):
         path = Path(spec).resolve()
         if not (path / "bzImage").exists() and not (path / "vmlinux").exists():
-            raise PvmError(f"--dom0 {spec}: no bzImage or vmlinux there (a pvmatrix artifact "
-                           "directory, or debian:linux-image-...)")
+            raise UserError(f"--dom0 {spec}: no bzImage or vmlinux there (a pvmatrix artifact "
+                            "directory, or debian:linux-image-...)")
         return str(path)
     return spec
 
@@ -41,7 +46,7 @@ def _dom0(spec: str | None) -> str | None:
 def _check_output(output: str | None) -> None:
     """-o's directory must exist before hours of bisection, not after."""
     if output and not Path(output).resolve().parent.is_dir():
-        raise PvmError(f"-o {output}: directory {Path(output).resolve().parent} does not exist")
+        raise UserError(f"-o {output}: directory {Path(output).resolve().parent} does not exist")
 
 
 def _save(result: dict, output: str | None, kind: str) -> Path:

@@ -15,10 +15,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import HarnessFault, UserError
 from ..paths import cache_dir
 from .. import sources
 from .probe import BAD, GOOD, CellSpec, Step, check_cell, check_end, to_dict, try_kernel
+from .. import build
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.M)
 
@@ -62,7 +63,7 @@ def _git(what: str, call, *args):
         return call(*args)
     except git.GitCommandError as exc:
         lines = (exc.stderr or str(exc)).strip().splitlines()
-        raise PvmError(f"{what}: git {exc.command[1] if len(exc.command) > 1 else ''} failed: "
+        raise HarnessFault(f"{what}: git {exc.command[1] if len(exc.command) > 1 else ''} failed: "
                        f"{lines[-1] if lines else exc.status}") from None
 
 
@@ -71,14 +72,13 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
     """Find the first commit in GOOD..BAD of the git tree at REPO_PATH where
     CELL stops passing. DOM0 (a kernel spec, see probe.run_cell) hosts domU cells."""
     import git
-    from .. import build
     recipe = recipe or Recipe()
     repo = sources.open_repo(Path(repo_path))
     good_c, bad_c = sources.commit_of(repo, good, "good "), sources.commit_of(repo, bad, "bad ")
     if good_c == bad_c:
-        raise PvmError(f"good ref {good!r} and bad ref {bad!r} are the same commit")
+        raise UserError(f"good ref {good!r} and bad ref {bad!r} are the same commit")
     if not repo.is_ancestor(good_c, bad_c):
-        raise PvmError(f"good ref {good!r} is not an ancestor of bad ref {bad!r}")
+        raise UserError(f"good ref {good!r} is not an ancestor of bad ref {bad!r}")
     candidates = int(repo.git.rev_list("--count", f"{good_c}..{bad_c}"))
     result = Result(str(repo_path), str(cell), good_c, bad_c, candidates,
                     math.ceil(math.log2(candidates)) if candidates > 1 else 0)
@@ -88,7 +88,7 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise PvmError(f"another bisection of {repo_path} is running") from None
+            raise HarnessFault(f"another bisection of {repo_path} is running") from None
         tree = _git(f"worktree of {repo_path}", _worktree, repo, good_c)
         wt = git.Repo(tree)
         _reset(wt)

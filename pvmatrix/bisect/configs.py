@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import configure
-from ..errors import PvmError
+from ..errors import KernelFault, NotSupported, UserError
 from .probe import BAD, GOOD, SKIP, CellSpec, Step, check_cell, check_end, probe, to_dict
+from .. import sources
+from .. import build
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Result:
 
 def _options(path: Path) -> dict[str, str]:
     if not path.is_file():
-        raise PvmError(f"config {path} does not exist")
+        raise UserError(f"config {path} does not exist")
     return configure.parse_config(configure.normalized(path.read_text(errors="replace")), str(path))
 
 
@@ -86,11 +88,10 @@ def bisect(source_spec: str, good: Path, bad: Path, cell: CellSpec, toolchain: s
            dom0: str | None = None, say=print) -> Result:
     """Narrow the difference between GOOD and BAD (config files of SOURCE_SPEC)
     to the smallest set of option changes that makes CELL stop passing."""
-    from .. import sources
     good, bad = Path(good), Path(bad)
     diff = differences(good, bad)
     if not diff:
-        raise PvmError(f"configs {good} and {bad} set every option alike")
+        raise UserError(f"configs {good} and {bad} set every option alike")
     check_cell(cell)
     source = sources.resolve(source_spec)
     result = Result(source_spec, str(cell), {s: list(v) for s, v in diff.items()})
@@ -101,14 +102,13 @@ def bisect(source_spec: str, good: Path, bad: Path, cell: CellSpec, toolchain: s
 
 def _search(result: Result, source, good: Path, bad: Path, diff: dict, cell: CellSpec,
             toolchain: str, dom0: str | None, say, scratch: Path) -> None:
-    from .. import build
     by_config: dict[str, Step] = {}
 
     def attempt(label: str, base: Path, changes: dict[str, str]) -> Step:
         frag = [str(_fragment(changes, scratch))] if changes else []
         try:
             b = build.build_source(source, str(base), frag, toolchain)
-        except PvmError as exc:
+        except (KernelFault, NotSupported) as exc:      # as in probe.try_kernel
             return Step(label, SKIP, "build failed", str(exc), [str(exc)])
         if b.config_sha256 in by_config:
             seen = by_config[b.config_sha256]

@@ -12,8 +12,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import PvmError
+from .. import catalog
+from ..errors import HarnessFault, KernelFault, NotSupported, UserError
 from ..paths import cache_dir
+from ..records import FAIL, PASS
+from ..boot import from_build, load_kernel, run_cells
+from ..analyze.hardware import load_profile
+from ..matrix import outcomes
+from ..matrix.tasks import harness_digest
 
 GOOD, BAD, SKIP = "good", "bad", "skip"
 
@@ -21,17 +27,18 @@ GOOD, BAD, SKIP = "good", "bad", "skip"
 @dataclass(frozen=True)
 class CellSpec:
     role: str
-    xen: str = "4.17"
+    xen: str = field(default_factory=lambda: catalog.default("xen").name)
     hardware: str = "default"
 
     @classmethod
-    def parse(cls, text: str, xen: str = "4.17", hardware: str = "default") -> "CellSpec":
-        from ..boot import roles
+    def parse(cls, text: str, xen: str | None = None, hardware: str = "default") -> "CellSpec":
         parts = text.split("/")
-        role = next((p for p in parts if p in roles.all_roles()), None)
+        known = catalog.names("role")
+        role = next((p for p in parts if p in known), None)
         if role is None:
-            raise PvmError(f"cell {text!r}: names no role (one of {', '.join(roles.all_roles())}, "
-                           "or a matrix cell id KERNEL/ROLE/xen-X/PROFILE)")
+            raise UserError(f"cell {text!r}: names no role (one of {', '.join(known)}, "
+                            "or a matrix cell id KERNEL/ROLE/xen-X/PROFILE)")
+        xen = xen or catalog.default("xen").name
         rest = parts[parts.index(role) + 1:]
         for p in rest:
             if p.startswith("xen-"):
@@ -41,8 +48,8 @@ class CellSpec:
         return cls(role, xen, hardware)
 
     def __str__(self) -> str:
-        return f"{self.role}" + (f"/xen-{self.xen}" if self.role != "baremetal" else "") + \
-            f"/{self.hardware}"
+        xen = f"/xen-{self.xen}" if catalog.get("role", self.role).xen else ""
+        return f"{self.role}{xen}/{self.hardware}"
 
 
 @dataclass
@@ -66,7 +73,6 @@ class Step:
 def outcome_of(status: str) -> str:
     """A cell's status as a bisection answer: pass is good, a verdict against the
     kernel is bad, anything that tells nothing about the kernel is skip."""
-    from ..matrix.cells import FAIL, PASS
     return GOOD if status == PASS else BAD if status == FAIL else SKIP
 
 
@@ -84,22 +90,18 @@ class CellRun:
 
 
 def _boot(built, cell: CellSpec, dom0: str | None, profile) -> CellRun:
-    from ..boot import from_build, load_kernel, run_cells
-    from ..matrix.tasks import HARNESS_STATUS
-    names = [d.qemu for d in profile.devices if d.qemu]
+    names = profile.qemu_devices
     built.fetch()                    # a remote artifact store: local files first
     kernel = from_build(built)
-    if dom0 and cell.role.startswith("domU"):
+    if dom0 and catalog.get("role", cell.role).is_guest:
         cells = run_cells(load_kernel(dom0), [cell.role], cell.xen, names, kernel, profile)
     else:
         cells = run_cells(kernel, [cell.role], cell.xen, names, None, profile)
     c = next(c for c in cells if c.role == cell.role)
-    status = HARNESS_STATUS.get(c.verdict.status, "blocked" if "dom0" in c.verdict.reason
-                                else "not run")
     evidence = [f"{e.text}" + (f" (serial.log:{e.line})" if e.line else "")
                 for e in c.verdict.evidence[:4]]
     evidence.append(f"log: {c.boot.dir / 'serial.log'}")
-    return CellRun(status, c.verdict.reason, evidence, c.boot.wall_s)
+    return CellRun(c.verdict.status.value, c.verdict.reason, evidence, c.boot.wall_s)
 
 
 def run_cell(built, cell: CellSpec, dom0: str | None = None) -> CellRun:
@@ -108,12 +110,9 @@ def run_cell(built, cell: CellSpec, dom0: str | None = None) -> CellRun:
     instead of the kernel itself. A fail is booted once more before it is
     believed (boots under TCG flake now and then): fail then pass is "flaky",
     which bisection skips. Pass and confirmed fail are remembered."""
-    from ..analyze.hardware import load_profile
-    from ..matrix import outcomes
     profile = load_profile(cell.hardware)
     key = outcomes.digest("bisect-cell/2", built.key, dom0, str(cell),
-                          profile.to_toml(), outcomes.code_digest("boot", "data/boot",
-                                                                  "data/roles.toml"))
+                          profile.to_toml(), harness_digest())
     if (memo := _memo_path(key)).exists():
         return CellRun(**{**json.loads(memo.read_text()), "seconds": 0.0})
     got = _boot(built, cell, dom0, profile)
@@ -131,19 +130,17 @@ def run_cell(built, cell: CellSpec, dom0: str | None = None) -> CellRun:
 
 def check_cell(cell: CellSpec) -> None:
     """A clear error for an unknown Xen version or hardware profile, before any build."""
-    from ..analyze.hardware import load_profile
-    from ..boot import roles
-    if cell.role != "baremetal" and cell.xen not in roles.xen_versions():
-        raise PvmError(f"cell {cell}: unknown Xen version {cell.xen!r} "
-                       f"(known: {', '.join(roles.xen_versions())})")
+    if catalog.get("role", cell.role).xen:
+        catalog.get("xen", cell.xen)
     load_profile(cell.hardware)
 
 
 def try_kernel(label: str, make_build, cell: CellSpec, dom0: str | None = None) -> Step:
-    """Build with MAKE_BUILD() (a build failure is a skip), then run CELL."""
+    """Build with MAKE_BUILD() (a build failure is a skip), then run CELL. A harness
+    fault or bad input stops the bisection: it tells nothing about the kernel."""
     try:
         built = make_build()
-    except PvmError as exc:
+    except (KernelFault, NotSupported) as exc:
         return Step(label, SKIP, "build failed", str(exc), [str(exc)])
     return probe(label, built, cell, dom0)
 
@@ -158,8 +155,9 @@ def probe(label: str, built, cell: CellSpec, dom0: str | None = None) -> Step:
 def check_end(step: Step, want: str, what: str, cell: CellSpec) -> None:
     """A bisection's end must answer as given (the good end good, the bad end bad)."""
     if step.outcome != want:
-        raise PvmError(f"the {want} {what} is not {want}: cell {cell} is {step.status} "
-                       f"({step.reason[:200]})")
+        fault = HarnessFault if step.status == "broken" else UserError
+        raise fault(f"the {want} {what} is not {want}: cell {cell} is {step.status} "
+                    f"({step.reason[:200]})")
 
 
 def to_dict(result) -> dict:

@@ -7,9 +7,10 @@
 """
 
 from .harness import Boot, Cell, boot_baremetal, boot_xen, run_cells
-from .kernel import Kernel, from_build, load as load_kernel
+from ..kernel import Kernel
+from .kernel import from_build, load as load_kernel
 from .roles import Role, all_roles
-from .verdicts import Evidence, Verdict
+from ..records import Evidence, Verdict
 
 __all__ = ["Boot", "Cell", "Evidence", "Kernel", "Role", "Verdict", "all_roles", "boot_baremetal",
            "boot_xen", "from_build", "load_kernel", "run_cells"]

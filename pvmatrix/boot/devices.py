@@ -8,25 +8,25 @@ a PCI id table. Storage controllers get a 1 MiB disk whose sector 1 holds
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PvmError
-from ..paths import DATA
+from .. import catalog
+from ..catalog import PciDevice
 
-DEFAULT = ("e1000e", "ich9-ahci")
+DEFAULT_PROFILE = "default"       # the hardware a boot gets when given none
 FIRST_SLOT = 0x10
 
 
 @dataclass(frozen=True)
 class Device:
+    """A catalog QEMU device placed at a PCI slot of one boot."""
     name: str              # QEMU device name
     kind: str              # nic / storage / other
     slot: int
     props: str = ""
     attach: str = ""
+    ids: PciDevice | None = None   # the PCI function it presents, when known
 
     @property
     def pci(self) -> str:
@@ -36,19 +36,18 @@ class Device:
         return f"PVMDISK-{self.name}-{nonce}"
 
 
-def _table() -> dict:
-    return tomllib.loads((DATA / "boot" / "qemu-devices.toml").read_text())["device"]
+def default_names() -> list[str]:
+    """The QEMU devices of the default hardware profile."""
+    return catalog.profile(DEFAULT_PROFILE).qemu_devices
 
 
-def plan(names: list[str] | tuple[str, ...] = DEFAULT) -> list[Device]:
-    table = _table()
+def plan(names: list[str] | tuple[str, ...] | None = None) -> list[Device]:
+    """NAMES (default: the default profile's) at slots of their own; an
+    unknown QEMU device is an error naming the known ones."""
     out = []
-    for i, name in enumerate(names):
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", name):
-            raise PvmError(f"not a QEMU device name: {name!r}")
-        spec = table.get(name, {"kind": "other"})
-        out.append(Device(name, spec["kind"], FIRST_SLOT + i, spec.get("props", ""),
-                          spec.get("attach", "")))
+    for i, name in enumerate(names or default_names()):
+        spec = catalog.get("device", name)
+        out.append(Device(name, spec.kind, FIRST_SLOT + i, spec.props, spec.attach, spec.pci))
     return out
 
 

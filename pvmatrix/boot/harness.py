@@ -5,19 +5,25 @@ verdict comes from the serial log (see verdicts.py)."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import PvmError
+from .. import settings
+from .. import catalog
+from ..errors import QemuDidNotStart
 from . import devices as devmod
 from . import initramfs, provenance, qemu, reproduce, roles, rundirs, userspace
-from .kernel import Kernel
+from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
-from .verdicts import BootOutcome, Verdict, hardware, judge_guest, judge_host
-from .xen import hypervisor
+from ..records import Verdict
+from .verdicts import BootOutcome, hardware, judge_guest, judge_host
+from .xen import check as check_xen, hypervisor
+from ..analyze.coverage import cover_device
+from ..analyze.kconfig import read_config
+from ..analyze.modules import scan_modules
+from .cpio import concat
 
 GUEST_SLACK_S = 20        # per boot: dom0's own shutdown, relaying logs
 # A guest that crashes is started once more (sequential mode), and passes as flaky:
@@ -61,6 +67,7 @@ class Cell:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["boot"]["dir"] = str(self.boot.dir)
+        d["verdict"] = self.verdict.to_dict()
         return d
 
 
@@ -80,15 +87,10 @@ def _device_modules(kernel: Kernel, devs: list[devmod.Device], profile) -> list[
         return None
     names: list[str] = []
     try:
-        from ..analyze.coverage import cover_device
-        from ..analyze.hardware import load_profile, profile_names
-        from ..analyze.kconfig import read_config
-        from ..analyze.modules import scan_modules
         scan = scan_modules(kernel.modules)
         config = read_config(kernel.config) if kernel.config else None
-        if profile is None:       # plain device names: their PCI ids from any shipped profile
-            known = {d.qemu: d for n in profile_names() for d in load_profile(n).devices if d.qemu}
-            pci = [known[x.name] for x in devs if x.name in known]
+        if profile is None:       # plain device names: their PCI ids from the device catalog
+            pci = [x.ids for x in devs if x.ids]
         else:
             pci = list(profile.devices)
         for d in pci:
@@ -117,21 +119,37 @@ def _started(run: qemu.Run) -> None:
     started: the harness's fault (broken), not the kernel's."""
     if run.exit_code not in (0, None) and not any(ln.text.strip() for ln in run.lines):
         why = "; ".join(run.stderr_tail[-2:]) or "no message"
-        raise PvmError(f"QEMU could not start (exit {run.exit_code}): {why}")
+        raise QemuDidNotStart(f"QEMU could not start (exit {run.exit_code}): {why}")
+
+
+def baremetal_command(program: str, accel: qemu.Accel, role: roles.Role, image: Path,
+                      initrd: Path, serial: Path, device_args: list[str]) -> list[str]:
+    """The QEMU command line of a bare-metal boot of IMAGE."""
+    return qemu.command(program, accel, role.memory_mb, serial, image, role.cmdline, str(initrd),
+                        device_args)
+
+
+def xen_command(program: str, accel: qemu.Accel, dom0: roles.Role, xen_binary: Path,
+                xen_cmdline: str, dom0_image: Path, initrd: Path, serial: Path,
+                device_args: list[str]) -> list[str]:
+    """The QEMU command line of a Xen boot: Xen as the kernel, dom0 and its initrd as modules."""
+    xen_args = f"{xen_cmdline} dom0_mem={dom0.dom0_mb}M,max:{dom0.dom0_mb}M"
+    modules = f"{qemu.esc(dom0_image)} {qemu.esc(dom0.cmdline)},{qemu.esc(initrd)}"
+    return qemu.command(program, accel, dom0.memory_mb, serial, xen_binary, xen_args, modules,
+                        device_args)
 
 
 def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
                    accel: qemu.Accel | None = None, deadline_s: float | None = None) -> Cell:
     """KERNEL booted directly; DEADLINE_S overrides the role's deadline."""
-    role = roles.get("baremetal")
+    role = roles.host(xen=False)
     accel = accel or qemu.probe_accel()
-    qemu.check_memory(role.memory_mb, f"baremetal boot of {kernel.label}")
-    d = rundirs.new("baremetal")
+    qemu.check_memory(role.memory_mb, f"{role.name} boot of {kernel.label}")
+    d = rundirs.new(role.name)
     nonce = secrets.token_hex(4)
     initrd = initramfs.probe(d / "initrd.gz", role.init, kernel, _device_modules(kernel, devs, profile))
-    cmd = qemu.command(accel, role.memory_mb, d / "serial.log", kernel.image,
-                       "console=ttyS0,115200 panic=1 rdinit=/init", str(initrd),
-                       devmod.qemu_args(devs, d, nonce))
+    cmd = baremetal_command(qemu.checked_binary(), accel, role, kernel.image, initrd,
+                            d / "serial.log", devmod.qemu_args(devs, d, nonce))
     script = reproduce.write(d / "qemu.sh", f"bare metal boot of {kernel.label}", cmd,
                              d / "serial.log", role.deadline_s,
                              [("host", p) for p in role.expect])
@@ -140,14 +158,13 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
                    stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
                    crash=_host_crash)
     _started(run)
-    boot = Boot("baremetal", d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out,
-                run.exit_code, run.stopped_by, _marks(run.lines, {"init": "stage=init",
-                                                                  "done": "stage=done"}),
+    boot = Boot(role.name, d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out,
+                run.exit_code, run.stopped_by, _marks(run.lines, role.marks),
                 provenance.qemu_facts(accel.name), str(script))
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     verdict = judge_host(role, run.lines, outcome)
-    verdict.seconds = boot.marks.get("done", run.wall_s)
-    cell = Cell("baremetal", kernel.label, None, [x.name for x in devs], verdict, verdict.seconds,
+    verdict.seconds = boot.marks.get(role.timed_by, run.wall_s)
+    cell = Cell(role.name, kernel.label, None, [x.name for x in devs], verdict, verdict.seconds,
                 boot, _hardware(run.lines, devs, nonce))
     _finish(d, [cell])
     return cell
@@ -162,14 +179,14 @@ def _hardware(lines: list[Line], devs: list[devmod.Device], nonce: str) -> dict[
     return hw
 
 
-def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
+def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
              devs: list[devmod.Device] | None = None, guest_kernel: Kernel | None = None,
              profile=None, accel: qemu.Accel | None = None, parallel: bool = False,
              deadline_s: float | None = None) -> list[Cell]:
     """One Xen boot: KERNEL as dom0, then a domU per requested guest role
     (DEADLINE_S overrides the boot's deadline)."""
     devs = devs if devs is not None else devmod.plan()
-    dom0 = roles.get("dom0")
+    dom0 = roles.host(xen=True)
     guests = [roles.get(r) for r in wanted if roles.get(r).is_guest]
     guest_kernel = guest_kernel or kernel
     accel = accel or qemu.probe_accel()
@@ -182,25 +199,26 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
     plan = {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),
             "GUEST_MB": str(max((g.guest_mb for g in guests), default=128)),
             "GUEST_DEADLINE": str(int(guest_deadline)),
-            "XL_DEBUG": os.environ.get("PVMATRIX_XL_DEBUG", ""),
-            "GUESTS": " ".join(f"{g.where}:{g.guest_type}:{i}" for i, g in enumerate(guests, 1))}
+            "XL_DEBUG": settings.current().xl_debug,
+            "GUESTS": " ".join(f"{g.where}:{g.guest_type}:{i}" for i, g in enumerate(guests, 1)),
+            "MODULES": " ".join(dom0.modules),
+            **{f"CMDLINE_{g.where}": g.cmdline for g in guests}}
     guest_initrd = None
     if guests:
         guest_initrd = initramfs.probe(d / "guest-initrd.gz", "guest-init.sh", guest_kernel,
-                                       list(initramfs.GUEST_MODULES))
+                                       list(dict.fromkeys(m for g in guests for m in g.modules)),
+                                       load=True)
     wanted_mods = _device_modules(kernel, devs, profile)
     if wanted_mods is not None:
-        wanted_mods += list(initramfs.DOM0_MODULES)
+        wanted_mods += list(dom0.modules)
     overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, guest_kernel, guest_initrd, plan,
                                      wanted_mods)
     initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
     dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
     dom0_image.write_bytes(initramfs.elf_image(kernel))
-    xen_args = f"{roles.xen_args()} dom0_mem={dom0.dom0_mb}M,max:{dom0.dom0_mb}M"
-    dom0_args = "console=hvc0 earlyprintk=xen loglevel=5 panic=1"
-    modules = f"{qemu.esc(dom0_image)} {qemu.esc(dom0_args)},{qemu.esc(initrd)}"
-    cmd = qemu.command(accel, dom0.memory_mb, d / "serial.log", xen.binary, xen_args, modules,
-                       devmod.qemu_args(devs, d, nonce))
+    cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
+                      catalog.get("xen", xen.version).cmdline, dom0_image, initrd,
+                      d / "serial.log", devmod.qemu_args(devs, d, nonce))
     deadline = dom0.deadline_s + GUEST_SLACK_S + (guest_deadline if parallel
                                                   else guest_deadline * len(guests) * (1 + RETRIES))
     checks = [("host", p) for p in dom0.expect]
@@ -220,15 +238,14 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
     finally:
         initrd.unlink(missing_ok=True)     # big; qemu.sh concatenates it again (overlay kept)
     _started(run)
-    marks = {"dom0_init": "stage=init", "toolstack": "check=xl-list", "done": "stage=done"}
     boot = Boot("xen", d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out, run.exit_code,
-                run.stopped_by, _marks(run.lines, marks), facts, str(script))
+                run.stopped_by, _marks(run.lines, dom0.marks), facts, str(script))
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     dom0_verdict = judge_host(dom0, run.lines, outcome, [g.where for g in guests])
-    dom0_verdict.seconds = boot.marks.get("toolstack")
+    dom0_verdict.seconds = boot.marks.get(dom0.timed_by)
     cells = []
-    if "dom0" in wanted:
-        cells.append(Cell("dom0", kernel.label, xen.version, [x.name for x in devs], dom0_verdict,
+    if dom0.name in wanted:
+        cells.append(Cell(dom0.name, kernel.label, xen.version, [x.name for x in devs], dom0_verdict,
                           dom0_verdict.seconds, boot, _hardware(run.lines, devs, nonce)))
     for g in guests:
         subst = {"disk": f"PVMDISK-{g.where}-{nonce}"}
@@ -239,27 +256,30 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
 
 
 def initramfs_concat(base: Path, overlay: Path, dest: Path) -> Path:
-    from .cpio import concat
     return concat([base, overlay], dest)
 
 
 def _finish(d: Path, cells: list[Cell]) -> None:
+    """Point each verdict's log lines at the serial log; write cells.json."""
+    for c in cells:
+        for e in c.verdict.evidence:
+            e.log = str(d / "serial.log") if e.line else e.log
     (d / "cells.json").write_text(json.dumps([c.to_dict() for c in cells], indent=2, default=str))
 
 
-def run_cells(kernel: Kernel, wanted: list[str], xen_version: str = "4.17",
+def run_cells(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
               device_names: list[str] | None = None, guest_kernel: Kernel | None = None,
               profile=None, parallel: bool = False, deadline_s: float | None = None) -> list[Cell]:
     """Every requested role of KERNEL: bare metal alone, Xen roles in one boot
     (DEADLINE_S, if given, overrides each boot's deadline)."""
-    for name in wanted:
-        roles.get(name)                       # unknown role: a clear error first
-    devs = devmod.plan(device_names or list(devmod.DEFAULT))
+    xen_roles = [r for r in wanted if roles.get(r).xen]   # unknown role: a clear error first
+    if xen_roles:
+        xen_version = check_xen(xen_version)             # and an unknown Xen, before any boot
+    devs = devmod.plan(device_names or None)
     accel = qemu.probe_accel()
     cells = []
-    if "baremetal" in wanted:
+    if roles.host(xen=False).name in wanted:
         cells.append(boot_baremetal(kernel, devs, profile, accel, deadline_s))
-    xen_roles = [r for r in wanted if roles.get(r).xen]
     if xen_roles:
         cells += boot_xen(kernel, xen_roles, xen_version, devs, guest_kernel, profile, accel,
                           parallel, deadline_s)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import lzma
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import HarnessFault
 from ..paths import DATA
 from . import cpio
-from .kernel import Kernel
+from ..kernel import Kernel
+from ..analyze.bzimage import extract_vmlinux
 
 BOOT_DATA = DATA / "boot"
 SELECT_ABOVE_MB = 48       # a bigger modules tree is cut down to what the boot needs
@@ -23,22 +24,19 @@ SELECT_ABOVE_MB = 48       # a bigger modules tree is cut down to what the boot 
 # dom0's memory: Debian's generic ELF (63 MB) made the unpack fail, so a big
 # one goes as its bzImage (8 MB) and libxc inflates it.
 GUEST_ELF_MAX_MB = 24
-GUEST_MODULES = ("xen-blkfront", "xen-netfront")
 # static busybox applets put first in dom0's PATH: cheaper to exec than Debian's
 DOM0_APPLETS = ("sh", "cat", "cut", "sed", "grep", "tr", "dd", "sleep", "awk", "readlink", "ls",
                 "tail", "head", "printf", "mkdir", "uname", "poweroff", "sync", "basename", "ts",
                 "ip", "losetup", "mount", "mv", "timeout", "pidof")
 # class drivers udev would load through a non-PCI modalias (scsi:t-0x00 ...)
 STORAGE_CLASS_MODULES = ("sd_mod",)
-DOM0_MODULES = ("xen-evtchn", "xen-gntdev", "xen-gntalloc", "xen-privcmd", "xenfs",
-                "xen-blkback", "xen-netback", "loop", "bridge")
 
 
 def busybox() -> Path:
     for p in (Path("/bin/busybox"), Path("/usr/bin/busybox")):
         if p.is_file():
             return p
-    raise PvmError("busybox is not installed on this host (apt-get install busybox-static)")
+    raise HarnessFault("busybox is not installed on this host (apt-get install busybox-static)")
 
 
 def _norm(name: str) -> str:
@@ -120,8 +118,10 @@ def _scripts(w: cpio.Writer, init: str) -> None:
     w.copy("pvm/lib.sh", BOOT_DATA / "lib.sh", 0o644)
 
 
-def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None = None) -> Path:
-    """A busybox initramfs running INIT, with KERNEL's modules (gzip'd newc)."""
+def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None = None,
+          load: bool = False) -> Path:
+    """A busybox initramfs running INIT, with KERNEL's modules (gzip'd newc);
+    LOAD: the init loads the WANTED ones (pvm/modules lists them: a role's modules)."""
     with cpio.gzip_writer(out) as gz:
         w = cpio.Writer(gz)
         for d in ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "run", "tmp"):
@@ -129,6 +129,8 @@ def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None 
         w.copy("bin/busybox", busybox(), 0o755)
         w.symlink("bin/sh", "busybox")
         _scripts(w, init)
+        if load:
+            w.file("pvm/modules", " ".join(wanted or ()).encode() + b"\n", 0o644)
         if kernel is not None:
             add_modules(w, kernel, "lib/modules", wanted, decompress=True)
         w.close()
@@ -161,7 +163,6 @@ def elf_image(kernel: Kernel, max_mb: float | None = None) -> bytes:
     it can be had (libxc would otherwise decompress it inside dom0, seconds
     under TCG) and is at most MAX_MB, else the bzImage itself. Same Xen notes."""
     try:
-        from ..analyze.bzimage import extract_vmlinux
         elf = extract_vmlinux(kernel.image)
     except Exception:
         return kernel.image.read_bytes()

@@ -1,8 +1,8 @@
 """What a boot ran on, for the cell records: QEMU's version, the Xen build
 (Debian package version and the sha256 of the hypervisor QEMU loaded) and
 the dom0 userspace image (content tag, engine image id, sha256 of its cpio).
-Digests of big files are remembered in a sidecar file (FILE.sha256) keyed
-by size and mtime, so a boot does not re-hash 80 MB every time."""
+Digests of big files are remembered by path, size and mtime (digest.py),
+so a boot does not re-hash 80 MB every time."""
 
 from __future__ import annotations
 
@@ -11,15 +11,11 @@ import re
 from pathlib import Path
 
 from ..build import engine
+from ..digest import sha256_id
+from .. import catalog
 from ..paths import cache_dir
 from . import qemu
 from .xen import Xen
-
-
-def file_sha256(path: Path) -> str:
-    """sha256:HEX of PATH (remembered while its size and mtime hold)."""
-    from ..sources import sha256_remembered
-    return "sha256:" + sha256_remembered(path)
 
 
 def qemu_facts(accel: str) -> dict:
@@ -28,12 +24,11 @@ def qemu_facts(accel: str) -> dict:
 
 def xen_build(xen: Xen) -> dict:
     """Xen's build id: its Debian package (name_version) and the loaded binary's sha256."""
-    from .roles import xen_versions
-    info = xen_versions().get(xen.version, {})
-    debs = sorted(cache_dir("apt", info["suite"], "debs").glob(f"{info['package']}_*.deb")) \
-        if info else []
+    rel = catalog.all("xen").get(xen.version)
+    debs = sorted(cache_dir("apt", rel.suite, "debs").glob(f"{rel.package}_*.deb")) \
+        if rel else []
     return {"version": xen.version, "package": debs[-1].stem if debs else None,
-            "binary": str(xen.binary), "sha256": file_sha256(xen.binary)}
+            "binary": str(xen.binary), "sha256": sha256_id(xen.binary)}
 
 
 def userspace_image(cpio: Path) -> dict:
@@ -41,4 +36,4 @@ def userspace_image(cpio: Path) -> dict:
     m = re.fullmatch(r"dom0-xen([\d.]+)-([0-9a-f]+)\.cpio", cpio.name)
     tag = f"pvmatrix/dom0:xen{m.group(1)}-{m.group(2)}" if m else None
     return {"tag": tag, "image_id": engine.image_id(tag) if tag else None, "cpio": str(cpio),
-            "cpio_sha256": file_sha256(cpio)}
+            "cpio_sha256": sha256_id(cpio)}

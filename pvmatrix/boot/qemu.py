@@ -21,7 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from ..errors import PvmError
+from .. import settings
+from ..errors import QemuDidNotStart
 from .markers import Line, parse_line
 
 QEMU = "qemu-system-x86_64"      # PVMATRIX_QEMU=/path/to/qemu overrides it
@@ -49,8 +50,8 @@ def probe_accel() -> Accel:
 
     PVMATRIX_ACCEL=tcg|kvm overrides the probe.
     """
-    forced = os.environ.get("PVMATRIX_ACCEL")
-    if forced in ("tcg", "kvm"):
+    forced = settings.current().accel
+    if forced:
         return Accel(forced, "PVMATRIX_ACCEL")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return Accel("tcg", "no usable /dev/kvm")
@@ -77,19 +78,20 @@ def check_memory(guest_mb: int, what: str) -> None:
     """Refuse a boot that would not fit in free memory."""
     need, free = guest_mb + OVERHEAD_MB, mem_available_mb()
     if need > free:
-        raise PvmError(f"{what}: needs {need} MB ({guest_mb} MB guest + {OVERHEAD_MB} MB "
-                       f"QEMU) but only {free} MB are available; not starting it")
+        raise QemuDidNotStart(f"{what}: needs {need} MB ({guest_mb} MB guest + {OVERHEAD_MB} MB "
+                              f"QEMU) but only {free} MB are available; not starting it")
 
 
 def binary() -> str:
     """The QEMU program: $PVMATRIX_QEMU, else qemu-system-x86_64 on PATH."""
-    return os.environ.get("PVMATRIX_QEMU") or QEMU
+    return settings.current().qemu or QEMU
 
 
 @lru_cache(maxsize=8)
 def _version(path: str) -> str | None:
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
+                             env=settings.current().child_env()).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return out.splitlines()[0].strip() if out.strip() else None
@@ -106,12 +108,18 @@ def esc(text: str) -> str:
     return str(text).replace(",", ",,")
 
 
-def command(accel: Accel, memory_mb: int, serial: Path, kernel: Path, append: str,
-            initrd: str, devices: list[str], smp: int = 2) -> list[str]:
+def checked_binary() -> str:
+    """binary(), or QemuDidNotStart when it is not there to run."""
     qemu = binary()
     if not shutil.which(qemu):
-        raise PvmError(f"QEMU cannot start: {qemu} is not installed or not executable"
-                       + (" (apt-get install qemu-system-x86)" if qemu == QEMU else " (PVMATRIX_QEMU)"))
+        raise QemuDidNotStart(f"QEMU cannot start: {qemu} is not installed or not executable"
+                              + (" (apt-get install qemu-system-x86)" if qemu == QEMU else " (PVMATRIX_QEMU)"))
+    return qemu
+
+
+def command(qemu: str, accel: Accel, memory_mb: int, serial: Path, kernel: Path, append: str,
+            initrd: str, devices: list[str], smp: int = 2) -> list[str]:
+    """The command line that runs QEMU (the program) with KERNEL; nothing is checked."""
     return [qemu, "-machine", "pc", *accel.args(), "-smp", str(smp), "-m", str(memory_mb),
             "-nodefaults", "-display", "none", "-no-reboot", "-no-user-config",
             "-monitor", "none", "-serial", f"file:{serial}",
@@ -183,7 +191,8 @@ def run(cmd: list[str], serial: Path, deadline_s: float,
     start = time.monotonic()
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err, start_new_session=True, preexec_fn=_pdeathsig)
+                                stderr=err, start_new_session=True, preexec_fn=_pdeathsig,
+                                env=settings.current().child_env())
     _live[proc.pid] = proc
     try:
         pending, no, stop_at = b"", 0, None

@@ -14,19 +14,15 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import PvmError
+from .. import settings
 from ..paths import cache_dir
 
-KEEP_MB_DEFAULT = 4096
 MIN_AGE_S = 3600
 
 
 def keep_mb() -> int:
-    text = os.environ.get("PVMATRIX_BOOT_KEEP_MB", str(KEEP_MB_DEFAULT))
-    try:
-        return max(0, int(text))
-    except ValueError:
-        raise PvmError(f"PVMATRIX_BOOT_KEEP_MB={text!r}: not a number of MiB") from None
+    """The budget of the boot directories: $PVMATRIX_BOOT_KEEP_MB (see settings)."""
+    return settings.current().boot_keep_mb
 
 
 def new(label: str) -> Path:

@@ -16,10 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import HarnessFault
 from ..paths import DATA, cache_dir
 from . import cpio
 from .xen import Xen
+from ..build import engine, toolchains
+from ..build.toolchains import base_tag
 
 SKIP = ("dev", "proc", "sys", "run", "tmp")   # mounted by the init
 
@@ -35,8 +37,6 @@ def _say(msg: str) -> None:
 
 def dom0_initramfs(xen: Xen) -> Path:
     """The cached (uncompressed) cpio of the dom0 userspace for XEN's version."""
-    from ..build import engine, toolchains
-    from ..build.toolchains import base_tag
     text = containerfile(xen, base_tag(xen.suite))
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest}.cpio"
@@ -53,9 +53,9 @@ def dom0_initramfs(xen: Xen) -> Path:
                                 rm=True, forcerm=True)
         except docker.errors.BuildError as exc:
             lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
-            raise PvmError(f"building the dom0 userspace for Xen {xen.version} ({xen.utils}, "
-                           f"{xen.suite}) failed: "
-                           f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
+            raise HarnessFault(f"building the dom0 userspace for Xen {xen.version} ({xen.utils}, "
+                               f"{xen.suite}) failed: "
+                               f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
     _say(f"exporting {tag} to an initramfs (once)")
     with tempfile.TemporaryDirectory(prefix="dom0-", dir=cache_dir("work")) as tmp:
         tar = Path(tmp) / "rootfs.tar"

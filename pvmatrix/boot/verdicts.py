@@ -5,38 +5,19 @@ other status points at the lines it came from."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+from ..records import BLOCKED, FAIL, PASS, Evidence, Verdict
 from .markers import Line, crash_signs, find, matches
 from .roles import Role
 
+# The judge's own words, kept as Verdict.detail: ok passes, the others fail,
+# and a guest dom0 did not run is blocked (reports show e.g. "fail: panic").
 OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, NOT_RUN = (
     "ok", "failed", "panic", "crashed", "oops", "timeout", "not run")
 DOMAIN_CRASH = re.compile(r"Triple fault|domain_crash|crashed|Unhandled .*fault|"
                           r"FATAL|Guest-initiated crash")
 ERRORISH = re.compile(r"error|fail|cannot|unable|denied|errno|not |no ", re.I)
-
-
-@dataclass
-class Evidence:
-    line: int          # line number in the serial log (0: not from the log)
-    text: str
-    note: str = ""
-
-
-@dataclass
-class Verdict:
-    status: str
-    reason: str = ""
-    evidence: list[Evidence] = field(default_factory=list)
-    seconds: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == OK
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -48,8 +29,14 @@ class BootOutcome:
     stderr_tail: list[str] = field(default_factory=list)
 
 
+def _verdict(word: str, reason: str, evidence: list[Evidence],
+             seconds: float | None = None) -> Verdict:
+    """The verdict the judge's WORD stands for: ok passes, any other word fails."""
+    return Verdict(PASS if word == OK else FAIL, reason, word, evidence, seconds)
+
+
 def _ev(lines: list[Line], note: str = "", limit: int = 12) -> list[Evidence]:
-    return [Evidence(ln.no, ln.text, note) for ln in lines[:limit]]
+    return [Evidence(ln.text, note, ln.no) for ln in lines[:limit]]
 
 
 def _around(all_lines: list[Line], hit: Line, before: int = 6, after: int = 2,
@@ -66,14 +53,14 @@ def _tail(lines: list[Line], n: int = 8) -> list[Line]:
 def _crash(region_lines: list[Line], all_lines: list[Line], region: str) -> Verdict | None:
     signs = crash_signs(region_lines)
     if signs["xen"]:
-        return Verdict(CRASHED, f"Xen: {signs['xen'][0].text.strip()}",
-                       _ev(_around(all_lines, signs["xen"][0], 4, 6)))
+        return _verdict(CRASHED, f"Xen: {signs['xen'][0].text.strip()}",
+                        _ev(_around(all_lines, signs["xen"][0], 4, 6)))
     if signs["panic"]:
         hit = signs["panic"][0]
-        return Verdict(PANIC, hit.text.strip(), _ev(_around(all_lines, hit, 6, 1, region)))
+        return _verdict(PANIC, hit.text.strip(), _ev(_around(all_lines, hit, 6, 1, region)))
     if signs["oops"]:
         hit = signs["oops"][0]
-        return Verdict(OOPS, hit.text.strip(), _ev(_around(all_lines, hit, 1, 8, region)))
+        return _verdict(OOPS, hit.text.strip(), _ev(_around(all_lines, hit, 1, 8, region)))
     return None
 
 
@@ -86,7 +73,7 @@ def _failed_checks(lines: list[Line], region_out: list[Line]) -> list[Evidence]:
     ev: list[Evidence] = []
     for ln in lines:
         if ln.fields.get("ok") == "0":
-            ev.append(Evidence(ln.no, ln.text, "check failed"))
+            ev.append(Evidence(ln.text, "check failed", ln.no))
             tag = ln.fields.get("check") or ln.fields.get("guest")
             out = [o for o in region_out if o.tag == tag]
             ev += _ev([o for o in out if ERRORISH.search(o.text)] or out, "its output", 6)
@@ -111,43 +98,43 @@ def judge_host(role: Role, lines: list[Line], outcome: BootOutcome,
         return crash
     checks = [p.split()[0].split("=", 1)[1] for p in role.expect if p.startswith("check=")]
     if role.toolstack_errors and (blame := toolstack_failure(role, lines, [*guests, *checks])):
-        return Verdict(FAILED, f"toolstack: {blame[0].text.strip()}",
-                       _ev(blame, "xl create output"))
+        return _verdict(FAILED, f"toolstack: {blame[0].text.strip()}",
+                        _ev(blame, "xl create output"))
     if not missing:
-        return Verdict(OK, "every expected marker seen",
-                       _ev([find(markers, p) for p in role.expect], "expected marker"))
+        return _verdict(OK, "every expected marker seen",
+                        _ev([find(markers, p) for p in role.expect], "expected marker"))
     out = [ln for ln in host if ln.tag]
     ev = _failed_checks(markers, out)
     if outcome.timed_out and not ev:
-        return Verdict(TIMEOUT, f"no {missing[0]!r} before the deadline "
-                       f"({outcome.wall_s:.0f} s)", _ev(_tail(host), "last lines"))
+        return _verdict(TIMEOUT, f"no {missing[0]!r} before the deadline "
+                        f"({outcome.wall_s:.0f} s)", _ev(_tail(host), "last lines"))
     if not ev:
         ev = _ev(_tail(host), "last lines")
-        ev += [Evidence(0, t, "qemu stderr") for t in outcome.stderr_tail[-3:]]
-    return Verdict(FAILED, f"missing marker {missing[0]!r}", ev)
+        ev += [Evidence(t, "qemu stderr") for t in outcome.stderr_tail[-3:]]
+    return _verdict(FAILED, f"missing marker {missing[0]!r}", ev)
 
 
 def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdict,
                 subst: dict[str, str]) -> Verdict:
     """domU-pv / domU-pvh: one guest started by dom0's xl, seen through its console."""
-    if not dom0.ok and dom0.status != OOPS:
-        why = "dom0 toolstack" if dom0.status == FAILED else f"dom0 {dom0.status}"
-        return Verdict(NOT_RUN, why, dom0.evidence[:4])
+    if not dom0.ok and dom0.detail != OOPS:     # an oops in dom0 still runs its guests
+        why = "dom0 toolstack" if dom0.detail == FAILED else f"dom0 {dom0.detail}"
+        return Verdict(BLOCKED, why, NOT_RUN, dom0.evidence[:4])
     g = role.where
     mine = [ln for ln in lines if ln.region == g or ln.tag == g]
     markers = [ln for ln in mine if ln.is_marker]
     created = _last(markers, "stage=create")      # after a retry: the second attempt
     if created is None:
         if outcome.timed_out:
-            return Verdict(TIMEOUT, "boot deadline passed before the guest was created",
-                           _ev(_tail([ln for ln in lines if ln.region == "host"]), "last lines"))
-        return Verdict(NOT_RUN, "dom0 never started it", [])
+            return _verdict(TIMEOUT, "boot deadline passed before the guest was created",
+                            _ev(_tail([ln for ln in lines if ln.region == "host"]), "last lines"))
+        return Verdict(BLOCKED, "dom0 never started it", NOT_RUN)
     if created.fields.get("ok") != "1":
         out = [ln for ln in mine if ln.tag == g]
         errs = [ln for ln in out if ERRORISH.search(ln.text)] or out
-        return Verdict(FAILED, f"xl create: {(errs[0].text.strip() if errs else 'failed')}",
-                       [Evidence(created.no, created.text, "xl create failed")]
-                       + _ev(errs, "xl create output"))
+        return _verdict(FAILED, f"xl create: {(errs[0].text.strip() if errs else 'failed')}",
+                        [Evidence(created.text, "xl create failed", created.no)]
+                        + _ev(errs, "xl create output"))
     exit_ = _last(markers, "stage=exit")
     retry = find(markers, "stage=retry")
     seconds = _guest_seconds(exit_)
@@ -161,30 +148,30 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
     fatal = [ln for ln in xen_lines if DOMAIN_CRASH.search(ln.text)]
     if fatal:
         dump = [ln for ln in lines if ln.is_xen and fatal[0].no <= ln.no <= fatal[0].no + 8]
-        return Verdict(CRASHED, f"Xen: {fatal[0].text.strip()}", _ev(dump, "Xen on this domain")
-                       + _ev(_tail([ln for ln in mine if ln.region == g], 4), "last console lines"),
-                       seconds)
+        return _verdict(CRASHED, f"Xen: {fatal[0].text.strip()}", _ev(dump, "Xen on this domain")
+                        + _ev(_tail([ln for ln in mine if ln.region == g], 4), "last console lines"),
+                        seconds)
     if state == "crashed":
-        return Verdict(CRASHED, "the domain crashed", _ev(xen_lines, "Xen on this domain")
-                       + _ev(_tail([ln for ln in mine if ln.region == g]), "console"), seconds)
+        return _verdict(CRASHED, "the domain crashed", _ev(xen_lines, "Xen on this domain")
+                        + _ev(_tail([ln for ln in mine if ln.region == g]), "console"), seconds)
     missing = _missing(role, markers, subst)
     if not missing:
         ev = _ev([find(markers, p, subst) for p in role.expect], "expected marker")
         if retry is None:
-            return Verdict(OK, "every expected marker seen", ev, seconds)
+            return _verdict(OK, "every expected marker seen", ev, seconds)
         first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and DOMAIN_CRASH.search(ln.text)]
-        return Verdict(OK, f"every expected marker seen, on a second attempt (the first: "
-                       f"{retry.fields.get('after')}; flaky)",
-                       ev + [Evidence(retry.no, retry.text, "retried")]
-                       + _ev(first[-1:], "first attempt"), seconds)
+        return _verdict(OK, f"every expected marker seen, on a second attempt (the first: "
+                        f"{retry.fields.get('after')}; flaky)",
+                        ev + [Evidence(retry.text, "retried", retry.no)]
+                        + _ev(first[-1:], "first attempt"), seconds)
     console = [ln for ln in mine if ln.region == g and not ln.is_marker]
     if state == "timeout" or (exit_ is None and outcome.timed_out):
-        return Verdict(TIMEOUT, f"no {missing[0]!r} before the guest deadline",
-                       _ev(_tail(console) or xen_lines, "last console lines"), seconds)
+        return _verdict(TIMEOUT, f"no {missing[0]!r} before the guest deadline",
+                        _ev(_tail(console) or xen_lines, "last console lines"), seconds)
     bad = [ln for ln in markers if ln.fields.get("ok") == "0"]
     ev = _ev(bad, "probe failed") + _ev(xen_lines, "Xen on this domain", 4) \
         + _ev(_tail(console, 6), "last console lines")
-    return Verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
+    return _verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
                    + (f" (state {state})" if state else ""), ev, seconds)
 
 

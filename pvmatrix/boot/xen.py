@@ -14,9 +14,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import PvmError
+from ..errors import HarnessFault, UserError
+from .. import catalog
 from ..paths import cache_dir
-from .roles import xen_versions
+from ..sources import debian
 
 
 @dataclass(frozen=True)
@@ -32,46 +33,51 @@ def _is_multiboot_elf(path: Path) -> bool:
         return fh.read(4) == b"\x7fELF"
 
 
-def hypervisor(version: str = "4.17") -> Xen:
-    """Xen VERSION (a key of roles.toml [xen]) or a path to a xen binary."""
-    known = xen_versions()
+def check(version: str | None) -> str:
+    """VERSION as a boot takes it: a release of data/xen.toml (None: its default)
+    or the path of a xen binary; else UnknownName, listing the releases."""
+    version = version or catalog.default("xen").name
+    if version in catalog.names("xen") or Path(version).expanduser().is_file():
+        return version
+    catalog.get("xen", version, hint="or give a path to a xen binary")
+    return version
+
+
+def hypervisor(version: str | None = None) -> Xen:
+    """Xen VERSION (a release of data/xen.toml; default: its default) or a path
+    to a xen binary."""
+    known = catalog.all("xen")
+    version = check(version)
     if version not in known:
-        path = Path(version).expanduser()
-        if path.is_file():
-            return _given(path, known)
-        raise PvmError(f"unknown Xen version {version!r} (known: {', '.join(known)}; "
-                       "or give a path to a xen binary)")
-    info = known[version]
+        return _given(Path(version).expanduser(), known)
+    rel = known[version]
     out = cache_dir("boot", "xen") / f"xen-{version}"
     if not out.exists():
-        _fetch(info["package"], info["suite"], out)
-    return Xen(version, out, info["utils"], info["suite"])
+        _fetch(rel.package, rel.suite, out)
+    return Xen(version, out, rel.utils, rel.suite)
 
 
-def _given(path: Path, known: dict) -> Xen:
-    """A xen binary from elsewhere: its userspace is the newest known version's."""
+def _given(path: Path, known: dict[str, catalog.XenRelease]) -> Xen:
+    """A xen binary from elsewhere: its userspace is the newest known release's."""
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
         out = cache_dir("boot", "xen") / f"given-{abs(hash(str(path.resolve())))}"
         out.write_bytes(gzip.decompress(data))
         path = out
     if not _is_multiboot_elf(path):
-        raise PvmError(f"xen binary {path}: not an ELF (want xen or xen.gz)")
-    version = max(known, key=lambda v: tuple(int(x) for x in v.split(".")))
-    return Xen(version, path, known[version]["utils"], known[version]["suite"])
+        raise UserError(f"xen binary {path}: not an ELF (want xen or xen.gz)")
+    newest = max(known.values(), key=lambda r: r.order)
+    return Xen(newest.name, path, newest.utils, newest.suite)
 
 
 def _fetch(package: str, suite: str, out: Path) -> None:
-    from ..sources import debian
-    deb = debian.download(package, suite)
+    found = sorted(debian.unpacked(debian.download(package, suite)).glob("boot/xen-*.gz"))
+    if not found:
+        raise HarnessFault(f"Debian package {package}: no boot/xen-*.gz in it")
     with tempfile.TemporaryDirectory(prefix="xen-", dir=cache_dir("work")) as tmp:
-        debian.extract(deb, Path(tmp))
-        found = sorted(Path(tmp, "boot").glob("xen-*.gz"))
-        if not found:
-            raise PvmError(f"Debian package {package}: no boot/xen-*.gz in it")
         part = Path(tmp) / "xen"
         with gzip.open(found[-1], "rb") as src, open(part, "wb") as dst:
             shutil.copyfileobj(src, dst)
         if not _is_multiboot_elf(part):
-            raise PvmError(f"Debian package {package}: {found[-1].name} is not an ELF")
+            raise HarnessFault(f"Debian package {package}: {found[-1].name} is not an ELF")
         os.replace(part, out)

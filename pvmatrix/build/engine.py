@@ -15,7 +15,9 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import PvmError
+from .. import settings
+from ..errors import HarnessFault
+from ..paths import cache_dir
 
 PODMAN_IDLE_S = 600
 
@@ -61,16 +63,16 @@ def _podman_conf(root: Path) -> Path:
 
 def _start_podman() -> str:
     if not shutil.which("podman"):
-        raise PvmError("no container engine: no Docker daemon answers and podman is not "
-                       "installed (run: apt-get install podman runc)")
+        raise HarnessFault("no container engine: no Docker daemon answers and podman is not "
+                           "installed (run: apt-get install podman runc)")
     # one service per user, shared by every cache (a test's private cache included)
-    root = Path(os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/pvmatrix-{os.getuid()}") / "engine"
+    root = (settings.current().runtime_dir or Path(f"/tmp/pvmatrix-{os.getuid()}")) / "engine"
     root.mkdir(parents=True, exist_ok=True)
     sock = root / "podman.sock"
     url = f"unix://{sock}"
     if _ping(url):
         return url
-    env = dict(os.environ, CONTAINERS_CONF=str(_podman_conf(root)))
+    env = settings.current().child_env(CONTAINERS_CONF=str(_podman_conf(root)))
     log = open(root / "podman-service.log", "ab")
     subprocess.Popen(["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs",
                       "system", "service", f"--time={PODMAN_IDLE_S}", url],
@@ -81,17 +83,18 @@ def _start_podman() -> str:
         if sock.exists() and _ping(url):
             return url
         time.sleep(0.2)
-    raise PvmError(f"podman API service did not start; see {root / 'podman-service.log'}")
+    raise HarnessFault(f"podman API service did not start; see {root / 'podman-service.log'}",
+                       log=root / "podman-service.log")
 
 
 @lru_cache(maxsize=1)
 def client():
     """A docker SDK client: DOCKER_HOST, the default socket, or private podman."""
-    url = os.environ.get("DOCKER_HOST")
+    url = settings.current().docker_host
     if url:
         found = _ping(url)
         if not found:
-            raise PvmError(f"DOCKER_HOST={url} does not answer")
+            raise HarnessFault(f"DOCKER_HOST={url} does not answer")
         return found
     if Path("/var/run/docker.sock").exists():
         found = _ping("unix:///var/run/docker.sock")
@@ -113,7 +116,6 @@ def image_id(tag: str) -> str | None:
     content tags, so the id is asked for once), or None when the engine cannot
     tell (gone, or the image pruned)."""
     import json
-    from ..paths import cache_dir
     memo = cache_dir("engine") / "image-ids.json"
     try:
         known = json.loads(memo.read_text())

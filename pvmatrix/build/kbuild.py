@@ -20,8 +20,10 @@ from pathlib import Path
 
 from .. import artifacts, configure, sources
 from . import container, toolchains, warm
-from ..errors import PvmError
+from ..errors import BuildFailed, HarnessFault
+from ..kernel import Kernel, in_dir
 from ..paths import cache_dir
+from . import engine
 
 ARTIFACTS = ("bzImage", "vmlinux", "config", "System.map", "build.log")
 COMPILER_ERROR = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: ")
@@ -61,20 +63,9 @@ class Build:
         return self.dir
 
     @property
-    def bzimage(self) -> Path:
-        return self.dir / "bzImage"
-
-    @property
-    def vmlinux(self) -> Path:
-        return self.dir / "vmlinux"
-
-    @property
-    def config(self) -> Path:
-        return self.dir / "config"
-
-    @property
-    def modules(self) -> Path:
-        return self.dir / "modules"
+    def kernel(self) -> Kernel:
+        """The built kernel's files (in a remote store: after fetch())."""
+        return in_dir(self.dir, f"{self.version}-{self.key[:8]}", self.key)
 
     def manifest(self) -> dict:
         """What the store keeps in KEY/manifest.json."""
@@ -161,17 +152,18 @@ def cpu_seconds(log_text: str) -> float:
                      for um, us, sm, ss in CPU_LINE.findall(log_text)), 1)
 
 
-def _failure(log: Path) -> tuple[str, str]:
-    """The step that failed and the first compiler error line (else make's)."""
-    step, compiler, other = "?", "", ""
+def failure(log: Path, subject: str, step: str | None = None) -> BuildFailed:
+    """What the failed build LOG says: the step that failed (STEP if given, else
+    the last one the log entered) and the first compiler error line (else make's)."""
+    last, compiler, other = "?", "", ""
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("@@pvmatrix-step "):
-            step = line.split()[1]
+            last = line.split()[1]
         elif not compiler and COMPILER_ERROR.search(line):
             compiler = line.strip()
         elif not other and OTHER_ERROR.search(line):
             other = line.strip()
-    return step, compiler or other or "no error line; see the log"
+    return BuildFailed(step or last, compiler or other or "no error line; see the log", log, subject)
 
 
 def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = None,
@@ -194,7 +186,6 @@ def build_source(source: sources.Source, base: str = "tinyconfig",
         if "unmet" in seen and (hit := _load(seen["artifact_key"])):
             return _as_requested(hit, spec, recipe, seen["unmet"])
 
-    from . import engine
     image = toolchains.ensure_image(engine.client(), tc)
     jobs = jobs or os.cpu_count() or 2
     make = _make(tc, jobs)
@@ -219,9 +210,9 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
     code = container.run(image, configure.script(recipe, make) + container.CPU_REPORT, mounts, log, _env(),
                          container.Progress(f"configure {label}"))
     if code != 0:
-        _, first = _failure(log)
-        raise PvmError(f"configuring {source.spec} ({' + '.join([recipe.base, *recipe.fragments])}) "
-                       f"failed: {first} (log: {_keep_log(log, 'configure-' + recipe.key[:16])})")
+        raise failure(_keep_log(log, "configure-" + recipe.key[:16]),
+                      f"configuring {source.spec} ({' + '.join([recipe.base, *recipe.fragments])})",
+                      "configure")
     config_text = (work / ".config").read_text()
     key = artifact_key(source.identity, config_text, tc.image)
     missing = [asdict(u) for u in configure.unmet(recipe, config_text, source.tree)]
@@ -236,9 +227,7 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
                          mounts, log, _env(), progress)
     seconds = round(progress.done(), 1)
     if code != 0:
-        step, first = _failure(log)
-        raise PvmError(f"build of {source.spec} failed in step {step}: {first} "
-                       f"(log: {_keep_log(log, key)})")
+        raise failure(_keep_log(log, key), f"build of {source.spec}")
     warm.record(work, *_expected(recipe), config_text)
     built = Build(key=key, dir=artifacts.open_store().local_dir(key), source=source.spec,
                   identity=source.identity, version=source.version, toolchain=tc.name,
@@ -259,8 +248,9 @@ def _store(work: Path, built: Build) -> Build:
     artifact store (see artifacts.py: a local store takes them by renames)."""
     bzimage = work / "arch/x86/boot/bzImage"
     if not bzimage.exists() or not (work / "vmlinux").exists():
-        raise PvmError(f"build of {built.source} finished but produced no bzImage/vmlinux "
-                       f"(log: {_keep_log(work / 'build.log', built.key)})")
+        kept = _keep_log(work / "build.log", built.key)
+        raise HarnessFault(f"build of {built.source} finished but produced no bzImage/vmlinux "
+                           f"(log: {kept})", log=kept)
     store = artifacts.open_store()
     tmp = store.stage(built.key)
     shutil.move(bzimage, tmp / "bzImage")

@@ -1,4 +1,4 @@
-"""Toolchains as data, and their container images, tagged by content.
+"""Toolchains (catalog kind "toolchain") and their container images, tagged by content.
 
 A suite's base image is bootstrapped here (no registry is assumed) and
 imported; the toolchain image is built on top from a Containerfile. Tags carry
@@ -8,79 +8,34 @@ rebuilds and an unchanged one is reused.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import subprocess
 import sys
 import tempfile
-import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..sources import debian
-from ..errors import PvmError
-from ..paths import DATA
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(".")[:2])
-
-
-@dataclass(frozen=True)
-class Toolchain:
-    name: str
-    suite: str
-    compiler: str
-    packages: tuple[str, ...]
-    min_version: str
-    max_version: str
-
-    @property
-    def containerfile(self) -> str:
-        return (DATA / "toolchain.Containerfile").read_text().format(
-            base=base_tag(self.suite), packages=" ".join(self.packages),
-            name=self.name, compiler=self.compiler)
-
-    @property
-    def image(self) -> str:
-        """Content tag: changes whenever the definition or its base changes."""
-        return f"pvmatrix/toolchain:{self.name}-{_digest(self.containerfile)}"
-
-    def covers(self, version: str) -> bool:
-        v = _version_tuple(version)
-        return _version_tuple(self.min_version) <= v < _version_tuple(self.max_version)
+from .. import catalog, settings
+from ..errors import HarnessFault, NotSupported
+from ..catalog import Toolchain
 
 
 def all_toolchains() -> dict[str, Toolchain]:
-    data = tomllib.loads((DATA / "toolchains.toml").read_text())
-    common = data.get("common_packages", [])
-    return {name: Toolchain(name=name, suite=t["suite"], compiler=t["compiler"],
-                            packages=tuple(common + [t["compiler"]] + t.get("packages", [])),
-                            min_version=t["min_version"], max_version=t["max_version"])
-            for name, t in data["toolchain"].items()}
+    return catalog.all("toolchain")
 
 
 def pick(name: str, kernel_version: str) -> Toolchain:
     """The named toolchain, or for "auto" the one whose range covers the kernel."""
-    known = all_toolchains()
     if name != "auto":
-        if name not in known:
-            raise PvmError(f"unknown toolchain {name!r} (known: {', '.join(known)})")
-        return known[name]
-    for tc in known.values():
+        return catalog.get("toolchain", name)
+    for tc in all_toolchains().values():
         if tc.covers(kernel_version):
             return tc
-    raise PvmError(f"no toolchain covers kernel {kernel_version} (see data/toolchains.toml)")
+    raise NotSupported(f"no toolchain covers kernel {kernel_version} (see data/toolchains.toml)")
 
 
 def base_tag(suite: str) -> str:
-    mirror = debian.suites()["mirror"]
-    return f"pvmatrix/base:{suite}-{_digest(suite, mirror, 'minbase')}"
+    return catalog.get("suite", suite).base_image
 
 
 def _has_image(client, tag: str) -> bool:
@@ -101,15 +56,15 @@ def ensure_base(client, suite: str) -> str:
     tag = base_tag(suite)
     if _has_image(client, tag):
         return tag
-    mirror = debian.suites()["mirror"]
+    mirror = catalog.get("suite", suite).mirror
     _say(f"bootstrapping Debian {suite} base image (once)")
     with tempfile.TemporaryDirectory(prefix="pvmatrix-boot-") as tmp:
         root = Path(tmp) / "root"
         done = subprocess.run(["debootstrap", "--variant=minbase", suite, str(root), mirror],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=settings.current().child_env())
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-            raise PvmError(f"debootstrap of Debian {suite} failed: {' '.join(tail)}")
+            raise HarnessFault(f"debootstrap of Debian {suite} failed: {' '.join(tail)}")
         tar = Path(tmp) / "root.tar"
         subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
         repo, _, version = tag.partition(":")
@@ -119,7 +74,7 @@ def ensure_base(client, suite: str) -> str:
         image_id = json.loads(out.strip().splitlines()[-1]).get("id") or ""
         client.images.get(image_id).tag(repo, version)
     if not _has_image(client, tag):
-        raise PvmError(f"importing the {suite} base image as {tag} failed")
+        raise HarnessFault(f"importing the {suite} base image as {tag} failed")
     return tag
 
 
@@ -135,6 +90,6 @@ def ensure_image(client, tc: Toolchain) -> str:
                             network_mode="host", rm=True, forcerm=True)
     except docker.errors.BuildError as exc:
         lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
-        raise PvmError(f"building toolchain image {tc.name} failed: "
-                       f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
+        raise HarnessFault(f"building toolchain image {tc.name} failed: "
+                           f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
     return tc.image

@@ -39,8 +39,9 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import settings
 from ..configure import parse_config
-from ..errors import PvmError
+from ..errors import HarnessFault
 from ..paths import cache_dir
 
 PER_SOURCE = 3
@@ -52,11 +53,8 @@ COLD = 10**9                     # the cost of a slot that remembers nothing
 
 
 def limit() -> int:
-    text = os.environ.get("PVMATRIX_WARM_TREES", "8")
-    try:
-        return max(0, int(text))
-    except ValueError:
-        raise PvmError(f"PVMATRIX_WARM_TREES={text!r}: not a number of trees") from None
+    """How many warm trees to keep: $PVMATRIX_WARM_TREES (see settings)."""
+    return settings.current().warm_trees
 
 
 def _prefix(tree: Path, image: str) -> str:
@@ -159,8 +157,8 @@ def _new_slot(root: Path, prefix: str, origin: Path | None):
                                   text=True)
             if done.returncode != 0:
                 lock.close()
-                raise PvmError(f"cannot copy warm tree {origin} to {slot}: "
-                               f"{done.stderr.strip()[:200]}")
+                raise HarnessFault(f"cannot copy warm tree {origin} to {slot}: "
+                                   f"{done.stderr.strip()[:200]}")
             (slot / DIRTY).unlink(missing_ok=True)
         return lock, slot
     return None, None

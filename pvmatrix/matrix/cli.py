@@ -1,4 +1,8 @@
-"""The matrix subcommands: plan, run, rerun, report, export, compare, history."""
+"""The matrix subcommands: plan, run, rerun, report, export, compare, history.
+
+Imports of pvmatrix stages are function-local here, to keep CLI start-up fast
+(see pvmatrix/cli.py).
+"""
 
 from __future__ import annotations
 
@@ -89,13 +93,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
     if args.store:
         from ..artifacts import open_store
-        os.environ["PVMATRIX_STORE"] = args.store      # read by the embedded worker's tasks
-        open_store(args.store).check()
+        open_store(args.store).check()      # the settings carry it to every task
     if args.retries < 0:
-        from ..errors import PvmError
-        raise PvmError(f"--retries {args.retries}: must be 0 or more")
+        from ..errors import UserError
+        raise UserError(f"--retries {args.retries}: must be 0 or more")
+    after = None
+    if args.bisect:
+        from ..bisect.after_run import bisect_regressions
+        after = bisect_regressions
     code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler,
-                  retries=args.retries, bisect=args.bisect)
+                  retries=args.retries, after=after)
     return code
 
 
@@ -122,7 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..errors import PvmError
+    from ..errors import UserError
     from ..report import kcidb
     from ..results.store import open_run
     run = open_run(args.results, args.kcidb)
@@ -133,7 +140,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(text)
         except OSError as exc:
-            raise PvmError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(f"KCIDB export of run {run.id} -> {args.output} ({len(data['checkouts'])} checkouts, "
               f"{len(data['builds'])} builds, {len(data['tests'])} tests)", file=sys.stderr)
     else:
@@ -164,14 +171,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import time
     from tabulate import tabulate
-    from ..errors import PvmError
+    from ..errors import UserError
     from ..results.index import Index
     index = Index(args.results)
     rows = index.history(args.cell)
     index.close()
     if not rows:
-        raise PvmError(f"cell {args.cell!r}: no record in {args.results} "
-                       "(see `pvmatrix plan` for cell ids)")
+        raise UserError(f"cell {args.cell!r}: no record in {args.results} "
+                        "(see `pvmatrix plan` for cell ids)")
     print(tabulate([(run, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started or 0)), state, cell,
                      status, detail, reason[:70])
                     for run, started, state, cell, status, detail, reason in rows],

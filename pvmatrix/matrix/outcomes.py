@@ -10,8 +10,9 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from ..errors import status_of
 from ..paths import DATA, cache_dir
-from .cells import BLOCKED, BROKEN, NOT_RUN, PASS, Evidence, Verdict
+from ..records import BLOCKED, PASS, Evidence, Verdict
 
 CACHEABLE = ("pass", "fail", "skip")
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def cell(outcome: dict, cell_id: str, verdict: Verdict, **extra) -> None:
 def all_cells(outcome: dict, task: dict, verdict: Verdict) -> dict:
     for c in task["cells"]:
         cell(outcome, c["id"], verdict)
-    outcome["status"] = verdict.status
+    outcome["status"] = str(verdict.status)
     return outcome
 
 
@@ -67,9 +68,9 @@ def blocked_by(task: dict, deps: dict[str, dict]) -> dict | None:
 
 
 def broken(task: dict, exc: BaseException) -> dict:
+    """Every cell of TASK ends as EXC says (errors.status_of: by its class)."""
     text = str(exc) or type(exc).__name__
-    status = NOT_RUN if isinstance(exc, (ImportError, NotImplementedError)) else BROKEN
-    return all_cells(new(task), task, Verdict(status, text, type(exc).__name__,
+    return all_cells(new(task), task, Verdict(status_of(exc), text, type(exc).__name__,
                                               [Evidence(text, "error")]))
 
 

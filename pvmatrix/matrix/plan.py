@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cells import Cell, Task
+from .. import catalog
+from ..results.records import Cell
+from .cells import Task
 from .spec import Spec
+from ..analyze.hardware import load_profile
 
 # What each kind of task holds while it runs (Dask worker resources).
 RESOURCES = {
     "source": {},
     "build": {"CPU": 2, "MEM": 4},
     "analyze": {"CPU": 1, "MEM": 1},
-    "baremetal": {"CPU": 1, "MEM": 1, "qemu": 1},
-    "xen": {"CPU": 2, "MEM": 3, "qemu": 1},
+    "boot_baremetal": {"CPU": 1, "MEM": 1, "qemu": 1},
+    "boot_xen": {"CPU": 2, "MEM": 3, "qemu": 1},
 }
-XEN_ROLES = ("dom0", "domU-pv", "domU-pvh")
 
 
 @dataclass
@@ -39,7 +41,6 @@ class Plan:
 
 def _devices(profile: str) -> list[tuple[str, str]]:
     """(column id, name) per device of a hardware profile."""
-    from ..analyze.hardware import load_profile
     return [(d.qemu or d.name, d.name) for d in load_profile(profile).devices]
 
 
@@ -74,17 +75,19 @@ def make_plan(spec: Spec, recheck: bool = False) -> Plan:
             tasks.append(a)
             analysis[(k.name, p)] = a
     fallback = spec.dom0_fallback
+    bare = catalog.host_role(xen=False).name
+    xen_roles = [r for r in catalog.names("role") if r in spec.roles and catalog.get("role", r).xen]
     for k in spec.kernels:
         for p in spec.hardware:
             suffix = f" [{p}]" if many_hw else ""
             deps = {"kernel": kernel_task[k.name].key, "analysis": analysis[(k.name, p)].key}
-            if "baremetal" in spec.roles:
+            if bare in spec.roles:
                 tasks.append(Task("boot", k.name, "boot_baremetal", {"profile": p, "recheck": recheck},
                                   dict(deps),
-                                  [Cell(f"{k.name}/baremetal/{p}", "boot", k.name,
-                                        "baremetal" + suffix, role="baremetal", hardware=p)],
-                                  RESOURCES["baremetal"]))
-            roles = [r for r in XEN_ROLES if r in spec.roles]
+                                  [Cell(f"{k.name}/{bare}/{p}", "boot", k.name,
+                                        bare + suffix, role=bare, hardware=p)],
+                                  RESOURCES["boot_baremetal"]))
+            roles = xen_roles
             if not roles:
                 continue
             xdeps = dict(deps)
@@ -96,5 +99,5 @@ def make_plan(spec: Spec, recheck: bool = False) -> Plan:
                               role=r, xen=x, hardware=p) for r in roles]
                 tasks.append(Task("boot", k.name, "boot_xen",
                                   {"profile": p, "xen": x, "roles": roles, "recheck": recheck},
-                                  xdeps, cells, RESOURCES["xen"]))
+                                  xdeps, cells, RESOURCES["boot_xen"]))
     return Plan(spec, tasks)

@@ -9,7 +9,8 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from .cells import PASS, STAGES, SKIP
+from ..records import PASS, SKIP
+from .cells import STAGES
 
 
 class Progress:

@@ -10,33 +10,34 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import PvmError
-from .cells import PASS, FAIL, safe_name
+from ..errors import HarnessFault, NotSupported, UserError
+from ..records import PASS, FAIL
+from ..results.records import safe_name
 from ..results.store import Run
+from .tasks import execute
 
 
 def _record(run: Run, cell_id: str) -> dict:
     path = run.dir / "cells" / f"{safe_name(cell_id)}.json"
     if not path.is_file():
-        raise PvmError(f"run {run.id}: no cell {cell_id!r} (see {run.dir / 'cells'})")
+        raise UserError(f"run {run.id}: no cell {cell_id!r} (see {run.dir / 'cells'})")
     rec = json.loads(path.read_text())
     if not rec.get("task_def"):
-        raise PvmError(f"run {run.id}: the record of {cell_id} has no task definition "
-                       "(recorded by an older pvmatrix); rerun the matrix instead")
+        raise NotSupported(f"run {run.id}: the record of {cell_id} has no task definition "
+                           "(recorded by an older pvmatrix); rerun the matrix instead")
     return rec
 
 
 def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
     """Run CELL_ID's task again; print its verdict. Exit status: 0 pass, 1 fail, 2 other."""
-    from .tasks import execute
     rec = _record(run, cell_id)
     tdef = rec["task_def"]
     done = run.outcomes()
     deps = {}
     for name, key in tdef["deps"].items():
         if key not in done:
-            raise PvmError(f"run {run.id}: the outcome of {key} ({name}) is not recorded, "
-                           f"so {cell_id} cannot be rerun from this run's inputs")
+            raise NotSupported(f"run {run.id}: the outcome of {key} ({name}) is not recorded, "
+                               f"so {cell_id} cannot be rerun from this run's inputs")
         deps[name] = done[key]
     cells = [r["cell"] for r in run.records() if r.get("task") == rec["task"]]
     task = {"key": rec["task"] + "-rerun", "stage": rec["cell"]["stage"],
@@ -45,7 +46,7 @@ def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
     outcome = execute(task, **deps)
     got = outcome["cells"].get(cell_id)
     if got is None:
-        raise PvmError(f"rerun of {cell_id}: the task gave no verdict for it")
+        raise HarnessFault(f"rerun of {cell_id}: the task gave no verdict for it")
     v = got["verdict"]
     print(f"{cell_id}: {v['status']}: {v.get('reason', '')}  (recorded in run {run.id}: "
           f"{rec['verdict']['status']})", file=out)
@@ -60,5 +61,5 @@ def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
 def open_dir(path: str) -> Run:
     run = Path(path)
     if not (run / "run.json").is_file():
-        raise PvmError(f"{path}: not a run directory (no run.json)")
+        raise UserError(f"{path}: not a run directory (no run.json)")
     return Run(run)

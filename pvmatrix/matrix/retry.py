@@ -24,21 +24,23 @@ from __future__ import annotations
 import dataclasses
 from typing import TextIO
 
-from . import scheduler
+from . import outcomes, scheduler
 from ..results import store
-from .cells import FAIL, PASS, Task
+from ..records import FAIL, PASS
+from .cells import Task
 from ..results.index import Index
+from ..results.records import CellRecord
 from .plan import Plan
+from .recording import keep_logs, make_record
 
 DEFAULT_RETRIES = 2
 
 
-def attempt_of(rec: dict, n: int) -> dict:
-    """One attempt's summary (for rec["retries"]["attempts"])."""
-    v = rec["verdict"]
-    return {"attempt": n, "status": v["status"], "detail": v.get("detail", ""),
-            "reason": v.get("reason", ""), "seconds": (rec.get("durations") or {}).get("task_s"),
-            "serial": (rec.get("logs") or {}).get("serial_copy")}
+def attempt_of(rec: CellRecord, n: int) -> dict:
+    """One attempt's summary (for rec.retries["attempts"])."""
+    v = rec.verdict
+    return {"attempt": n, "status": str(v.status), "detail": v.detail, "reason": v.reason,
+            "seconds": rec.durations.get("task_s"), "serial": rec.logs.get("serial_copy")}
 
 
 def summarize(attempts: list[dict]) -> dict:
@@ -81,11 +83,10 @@ def retry_cells(plan: Plan, run: store.Run, index: Index, cells: list[str], retr
                 address: str | None, stream: TextIO) -> dict[str, dict]:
     """Run the tasks owning CELLS up to RETRIES more times; update their records.
     Returns cell id -> its retries block."""
-    from .runner import keep_logs, make_record
     # a build's compile error is not retried: it fails the same way (and a failed
     # build's warm tree starts empty, so each retry would cost a cold build)
-    records = {r["cell"]["id"]: r for r in run.records()
-               if r["cell"]["id"] in cells and r["cell"]["stage"] != "build"}
+    records = {r.cell.id: r for r in map(CellRecord.from_dict, run.records())
+               if r.cell.id in cells and r.cell.stage != "build"}
     if not records:
         return {}
     owners = {t.key: t for t in plan.tasks if any(c.id in records for c in t.cells)}
@@ -113,7 +114,6 @@ def retry_cells(plan: Plan, run: store.Run, index: Index, cells: list[str], retr
                     return
                 task, _ = again[key]
                 if outcome is None:
-                    from . import outcomes
                     outcome = outcomes.broken(again[key][1].payload(), error or RuntimeError("lost"))
                 for c in task.cells:
                     if c.id not in records:
@@ -121,14 +121,14 @@ def retry_cells(plan: Plan, run: store.Run, index: Index, cells: list[str], retr
                     rec = make_record(run, task, c, outcome)
                     keep_logs(run, rec, f".attempt{n}")
                     attempts[c.id].append(attempt_of(rec, n))
-                    print(f"pvmatrix: retry {n - 1}/{retries} of {c.id}: {rec['verdict']['status']}"
-                          f" {rec['verdict'].get('reason', '')[:90]}", file=stream)
+                    print(f"pvmatrix: retry {n - 1}/{retries} of {c.id}: {rec.verdict.status}"
+                          f" {rec.verdict.reason[:90]}", file=stream)
 
             scheduler.wait_each(futures, on_done)
     out = {}
     for cid, rec in records.items():
-        rec["retries"] = out[cid] = summarize(attempts[cid])
-        rec["flaky"] = rec["retries"]["outcome"] == "flaky"
+        rec.retries = out[cid] = summarize(attempts[cid])
+        rec.flaky = rec.retries["outcome"] == "flaky"
         run.record(rec)
         index.add_cell(run.id, rec)
     return out

@@ -3,78 +3,34 @@ it finishes, index it, and compare with the previous run of the same spec."""
 
 from __future__ import annotations
 
-import shlex
-import shutil
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable, TextIO
 
-from . import outcomes, scheduler
-from ..results import provenance, store
-from .cells import BROKEN, NOT_RUN, Task, Verdict, safe_name
+from . import host, outcomes, scheduler
+from ..records import BROKEN, NOT_RUN
+from ..report import html, markdown, terminal
+from ..results import store
 from ..results.compare import compare, regressions, reproduced
 from ..results.index import Index
 from .plan import Plan, make_plan
 from .progress import Progress
+from .recording import keep_logs, make_record
 from .retry import DEFAULT_RETRIES, retry_cells
 from .spec import load
 
 DEFAULT_RESULTS = Path("results")
 
-
-def make_record(run: store.Run, task: Task, cell, outcome: dict) -> dict:
-    got = outcome["cells"].get(cell.id) or {
-        "verdict": Verdict(BROKEN, "the task returned no verdict for this cell", "harness").to_dict()}
-    return {"schema": store.SCHEMA, "run_id": run.id, "cell": cell.to_dict(), "task": task.key,
-            "task_def": {"func": task.func, "args": task.args, "deps": task.deps,
-                         "resources": task.resources},
-            "verdict": got["verdict"], "inputs": outcome.get("inputs", {}),
-            "manifest": outcome.get("manifest", {}) if task.stage in ("source", "build") else {},
-            "provenance": provenance.record(outcome, got),
-            "durations": {"task_s": outcome.get("seconds", 0.0), **(got.get("durations") or {})},
-            "logs": got.get("logs") or {}, "boot": got.get("boot"),
-            "cached": bool(outcome.get("cached")), "finished": time.time()}
-
-
-def keep_logs(run: store.Run, rec: dict, suffix: str = "") -> None:
-    """Copy a boot's serial log and its plain QEMU script into the run (small; the
-    cache may be cleaned) as logs/CELL[SUFFIX].serial.log and .qemu.sh, name the
-    copies in the record, and write logs/CELL.rerun.sh (see reproducers())."""
-    logs = rec.get("logs") or {}
-    serial, script = logs.get("serial"), logs.get("qemu_script")
-    if not serial or not Path(serial).is_file():
-        return
-    base = run.dir / "logs" / f"{safe_name(rec['cell']['id'])}{suffix}"
-    base.parent.mkdir(exist_ok=True)
-    shutil.copyfile(serial, f"{base}.serial.log")
-    logs["serial_copy"] = f"logs/{base.name}.serial.log"
-    if script and Path(script).is_file():
-        shutil.copyfile(script, f"{base}.qemu.sh")
-        Path(f"{base}.qemu.sh").chmod(0o755)
-        logs["qemu_script_copy"] = f"logs/{base.name}.qemu.sh"
-    if not suffix:
-        reproducers(run, rec)
-
-
-def reproducers(run: store.Run, rec: dict) -> None:
-    """A boot cell's two reproducers, named in rec["reproduce"]: `pvmatrix rerun`
-    (the cell's task again, from the cached inputs this run used) in
-    logs/CELL.rerun.sh, and the plain QEMU script (logs/CELL.qemu.sh)."""
-    cell = rec["cell"]["id"]
-    command = f"pvmatrix rerun {shlex.quote(str(run.dir.resolve()))} {shlex.quote(cell)}"
-    path = run.dir / "logs" / f"{safe_name(cell)}.rerun.sh"
-    path.write_text(f"#!/bin/sh\n# Reruns cell {cell} of run {run.id} from the cached inputs it used\n"
-                    f"# (a real boot, the outcome cache bypassed); exit 0 when it passes.\n"
-                    f"exec {command} \"$@\"\n")
-    path.chmod(0o755)
-    rec["reproduce"] = {"command": command, "rerun_script": f"logs/{path.name}",
-                        "qemu_script": rec["logs"].get("qemu_script_copy")}
+# Called with (previous run, this run, ids of its reproduced regressions, stream)
+# after the summary: `pvmatrix run --bisect` bisects them (pvmatrix.bisect sits
+# above the matrix, so the command line hands it in).
+AfterRun = Callable[[store.Run, store.Run, list[str], TextIO], None]
 
 
 def write_reports(run: store.Run) -> None:
     """report.md and report.html next to the records (the page links into the run)."""
-    from ..report import html, markdown
     (run.dir / "report.md").write_text(markdown.render(run))
     (run.dir / "report.html").write_text(html.render(run))
 
@@ -97,7 +53,7 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
             keep_logs(run, rec)
             run.record(rec)
             index.add_cell(run.id, rec)
-            statuses.append(rec["verdict"]["status"])
+            statuses.append(rec.verdict.status)
         first_bad = next((outcome["cells"][c.id]["verdict"]["reason"] for c in task.cells
                           if c.id in outcome["cells"]
                           and outcome["cells"][c.id]["verdict"]["status"] not in ("pass", "skip")), "")
@@ -114,11 +70,10 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
 def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = False,
         recheck: bool = False, address: str | None = None, stream=sys.stderr,
         show: bool = True, retries: int = DEFAULT_RETRIES,
-        bisect: bool = False) -> tuple[int, store.Run]:
+        after: AfterRun | None = None) -> tuple[int, store.Run]:
     """The main job. Returns (exit code, run): 1 when a cell regressed against the
     previous run of the same spec and RETRIES more attempts did not pass (see
-    retry.py), else 0. BISECT: such a cell of a kernel built from another commit
-    of the same git tree is then bisected between the two commits."""
+    retry.py), else 0. AFTER: called with such cells (e.g. to bisect them)."""
     spec = load(spec_path)
     plan = make_plan(spec, recheck)
     results = Path(results)
@@ -134,7 +89,7 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
         print(f"pvmatrix: resuming run {current.id}: {len(done)} of {len(plan.tasks)} tasks "
               "already done", file=stream)
     else:
-        current = store.create(results, spec)
+        current = store.create(results, spec, host.facts())
     index = Index(results)
     index.add_run(current)
     progress = Progress(Counter(t.stage for t in plan.tasks), stream)
@@ -167,7 +122,6 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     write_reports(current)
     index.close()
     if show:
-        from ..report import terminal
         print(terminal.render(current))
     if previous is None:
         return 0, current
@@ -180,23 +134,8 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
         label = "REGRESSION" if ch.reproduced else "FLAKY"
         print(f"  {label} {ch.cell}: {'fail (flaky)' if ch.flaky_before else ch.before} -> "
               f"{ch.retries or ch.after}: {ch.reason[:120]}")
-    if bisect and reproduced(changes):
-        _bisect(store.open_run(results, previous), current, [c.cell for c in reproduced(changes)],
-                stream)
+    if after and reproduced(changes):
+        after(store.open_run(results, previous), current, [c.cell for c in reproduced(changes)],
+              stream)
     return (1 if reproduced(changes) else 0), current
 
-
-def _bisect(before: store.Run, after: store.Run, cells: list[str], stream) -> None:
-    from ..bisect import after_run
-    from ..results.compare import statuses
-    todo = after_run.jobs(statuses(before), statuses(after), cells)
-    if not todo:
-        print("no regression to bisect: none is of a kernel built from two commits of one "
-              "git tree", file=stream)
-    for r in after_run.run_jobs(todo, after.dir, lambda m: print(f"pvmatrix: {m}", file=stream)):
-        if r.get("first_bad"):
-            print(f"  BISECTED {r['cell']}: first bad commit {r['first_bad']} {r['subject']} "
-                  f"({len(r['steps'])} step(s))")
-        else:
-            print(f"  NOT BISECTED {r['cell']}: {r.get('error') or 'skipped commits hide it: '}"
-                  f"{' '.join(c[:12] for c in r.get('could_be', []))}")

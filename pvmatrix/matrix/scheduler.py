@@ -22,9 +22,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import PvmError
+from ..errors import HarnessFault
+from ..settings import Settings, current, use
 from . import tasks
 from .cells import Task
+from ..boot.qemu import probe_accel
 
 THREADS = 4          # concurrent tasks in the one local worker; resources do the limiting
 
@@ -54,7 +56,6 @@ def _probe_resources() -> dict[str, float]:          # probing kvm takes ~50 ms:
     res = {"CPU": float(os.cpu_count() or 1), "MEM": float(int(mem)),
            "qemu": 1.0 if shutil.which("qemu-system-x86_64") else 0.0}
     try:
-        from ..boot.qemu import probe_accel
         if probe_accel().name == "kvm":
             res["kvm"] = 1.0
     except Exception:
@@ -72,7 +73,7 @@ def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
         try:
             c = Client(**kw, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise PvmError(f"--scheduler {address}: cannot connect ({exc})") from None
+            raise HarnessFault(f"--scheduler {address}: cannot connect ({exc})") from None
         try:
             yield c, None
         finally:
@@ -124,9 +125,12 @@ def fit(wanted: dict[str, float], offered: dict[str, float] | None) -> dict[str,
     return {k: (min(v, offered[k]) if offered.get(k) else v) for k, v in wanted.items()}
 
 
-def run_task(payload: dict, deps: dict) -> dict:
-    """What a worker runs: the task, after its dependencies' outcomes (DEPS by name)."""
-    return tasks.execute(payload, **deps)
+def run_task(payload: dict, deps: dict, settings: dict | None = None) -> dict:
+    """What a worker runs: the task, after its dependencies' outcomes (DEPS by name),
+    under the run's SETTINGS (Settings.to_payload: its store, its cache) over the
+    worker's own."""
+    with use(Settings.from_payload(settings or {})):
+        return tasks.execute(payload, **deps)
 
 
 def _groups(tasks: list[Task], done: dict[str, dict]) -> list[list[Task]]:
@@ -145,12 +149,15 @@ def _groups(tasks: list[Task], done: dict[str, dict]) -> list[list[Task]]:
 def submit_all(c, tasks: list[Task], offered: dict | None, done: dict[str, dict]) -> dict:
     """Submit TASKS (in dependency order), each keyed by its content hash, with
     its own resources, its dependencies passed as futures; DONE holds outcomes
-    that need no rerun (--resume). Returns task key -> future (or the finished outcome)."""
+    that need no rerun (--resume). Every task carries the settings in effect here.
+    Returns task key -> future (or the finished outcome)."""
     futures: dict[str, object] = {t.key: done[t.key] for t in tasks if t.key in done}
+    run_settings = current().to_payload()
     for group in _groups(tasks, done):
         deps = [{name: futures[key] for name, key in t.deps.items()} for t in group]
         got = c.map(run_task, [t.payload() for t in group], deps, key=[t.key for t in group],
-                    resources=fit(group[0].resources, offered) or None, pure=False, retries=1)
+                    resources=fit(group[0].resources, offered) or None, pure=False, retries=1,
+                    settings=run_settings)
         futures.update(zip((t.key for t in group), got))
     return futures
 

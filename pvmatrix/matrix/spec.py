@@ -28,11 +28,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PvmError
-from ..paths import KCONFIGS
+from .. import catalog
+from ..errors import UnknownName, UserError
+from ..paths import SPECS
 
-DEFAULT = KCONFIGS.parent / "specs" / "default.toml"
-ROLES = ("baremetal", "dom0", "domU-pv", "domU-pvh")
+DEFAULT = SPECS / "default.toml"
 KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain"}
 MATRIX_KEYS = {"name", "xen", "hardware", "roles", "dom0_fallback"}
 
@@ -57,9 +57,9 @@ class Spec:
     path: Path
     kernels: list[KernelSpec]
     name: str = ""
-    xen: list[str] = field(default_factory=lambda: ["4.17"])
+    xen: list[str] = field(default_factory=lambda: [catalog.default("xen").name])
     hardware: list[str] = field(default_factory=lambda: ["default"])
-    roles: list[str] = field(default_factory=lambda: list(ROLES))
+    roles: list[str] = field(default_factory=lambda: catalog.names("role"))
     dom0_fallback: str | None = None
     text: str = ""
 
@@ -73,7 +73,7 @@ class Spec:
 
 def _want(path: Path, key: str, value, kind, what: str, item=None):
     if not isinstance(value, kind) or (item and not all(isinstance(x, item) for x in value)):
-        raise PvmError(f"{path}: {key}: expected {what}, got {value!r}")
+        raise UserError(f"{path}: {key}: expected {what}, got {value!r}")
     return value
 
 
@@ -81,17 +81,17 @@ def _kernel(path: Path, where: str, entry) -> KernelSpec:
     _want(path, where, entry, dict, "a table")
     unknown = set(entry) - KERNEL_KEYS
     if unknown:
-        raise PvmError(f"{path}: {where}: unknown key(s) {', '.join(sorted(unknown))}")
+        raise UserError(f"{path}: {where}: unknown key(s) {', '.join(sorted(unknown))}")
     name = _want(path, f"{where}.name", entry.get("name"), str, "a string")
     if "package" in entry:
         package = _want(path, f"{where}.package", entry["package"], str,
                         "a prebuilt kernel package, e.g. 'debian:linux-image-amd64@bookworm'")
         if not package.startswith("debian:linux-image"):
-            raise PvmError(f"{path}: {where}.package: expected 'debian:linux-image-...[@SUITE]', "
-                           f"got {package!r}")
+            raise UserError(f"{path}: {where}.package: expected 'debian:linux-image-...[@SUITE]', "
+                            f"got {package!r}")
         extra = set(entry) & {"source", "base", "fragments", "toolchain"}
         if extra:
-            raise PvmError(f"{path}: {where}: a prebuilt package takes no {', '.join(sorted(extra))}")
+            raise UserError(f"{path}: {where}: a prebuilt package takes no {', '.join(sorted(extra))}")
         return KernelSpec(name=name, package=package)
     return KernelSpec(
         name=name,
@@ -103,25 +103,36 @@ def _kernel(path: Path, where: str, entry) -> KernelSpec:
                         "a toolchain name"))
 
 
+def _known(path: Path, key: str, kind: str, name: str) -> None:
+    """NAME is in the catalog's KIND, else the catalog's error (listing the known
+    names) behind the file and the key, as every spec error is."""
+    try:
+        catalog.get(kind, name)
+    except UnknownName as exc:
+        raise UserError(f"{path}: {key}: {exc}") from exc
+
+
 def _matrix(path: Path, data, spec: Spec) -> None:
     _want(path, "matrix", data, dict, "a [matrix] table")
     unknown = set(data) - MATRIX_KEYS
     if unknown:
-        raise PvmError(f"{path}: matrix: unknown key(s) {', '.join(sorted(unknown))}")
+        raise UserError(f"{path}: matrix: unknown key(s) {', '.join(sorted(unknown))}")
     spec.name = _want(path, "matrix.name", data.get("name", spec.name), str, "a string")
     spec.xen = _want(path, "matrix.xen", data.get("xen", spec.xen), list,
-                     "a list of Xen versions, e.g. [\"4.17\"]", item=str)
+                     f"a list of Xen versions ({', '.join(catalog.names('xen'))})", item=str)
+    for x in spec.xen:
+        _known(path, "matrix.xen", "xen", x)
     spec.hardware = _want(path, "matrix.hardware", data.get("hardware", spec.hardware), list,
                           "a list of hardware profile names", item=str)
+    roles = catalog.names("role")
     spec.roles = _want(path, "matrix.roles", data.get("roles", spec.roles), list,
-                       f"a list of roles ({', '.join(ROLES)})", item=str)
-    bad = [r for r in spec.roles if r not in ROLES]
-    if bad:
-        raise PvmError(f"{path}: matrix.roles: expected roles among {', '.join(ROLES)}, got {bad[0]!r}")
+                       f"a list of roles ({', '.join(roles)})", item=str)
+    for r in spec.roles:
+        _known(path, "matrix.roles", "role", r)
     if spec.roles and (not spec.hardware):
-        raise PvmError(f"{path}: matrix.hardware: expected at least one profile to boot on")
-    if any(r != "baremetal" for r in spec.roles) and not spec.xen:
-        raise PvmError(f"{path}: matrix.xen: expected at least one Xen version for the Xen roles")
+        raise UserError(f"{path}: matrix.hardware: expected at least one profile to boot on")
+    if any(catalog.get("role", r).xen for r in spec.roles) and not spec.xen:
+        raise UserError(f"{path}: matrix.xen: expected at least one Xen version for the Xen roles")
     fallback = data.get("dom0_fallback")
     if fallback is not None:
         spec.dom0_fallback = _want(path, "matrix.dom0_fallback", fallback, str, "a kernel name")
@@ -134,24 +145,24 @@ def load(path: str | Path | None) -> Spec:
         text = path.read_text()
         data = tomllib.loads(text)
     except OSError as exc:
-        raise PvmError(f"spec {path}: cannot read: {exc.strerror}") from None
+        raise UserError(f"spec {path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PvmError(f"spec {path}: not valid TOML: {exc}") from None
+        raise UserError(f"spec {path}: not valid TOML: {exc}") from None
     unknown = set(data) - {"kernel", "matrix"}
     if unknown:
-        raise PvmError(f"{path}: unknown table(s) {', '.join(sorted(unknown))} "
-                       "(expected [matrix] and [[kernel]])")
+        raise UserError(f"{path}: unknown table(s) {', '.join(sorted(unknown))} "
+                        "(expected [matrix] and [[kernel]])")
     entries = _want(path, "kernel", data.get("kernel"), list, "a list of [[kernel]] tables")
     kernels, seen = [], set()
     for i, entry in enumerate(entries):
         k = _kernel(path, f"kernel[{i}]", entry)
         if k.name in seen:
-            raise PvmError(f"{path}: kernel[{i}].name: duplicate kernel name {k.name!r}")
+            raise UserError(f"{path}: kernel[{i}].name: duplicate kernel name {k.name!r}")
         seen.add(k.name)
         kernels.append(k)
     spec = Spec(path, kernels, name=path.stem, text=text)
     _matrix(path, data.get("matrix", {}), spec)
     if spec.dom0_fallback is not None and spec.dom0_fallback not in seen:
-        raise PvmError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
-                       f"got {spec.dom0_fallback!r}")
+        raise UserError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
+                        f"got {spec.dom0_fallback!r}")
     return spec

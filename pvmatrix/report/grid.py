@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ROLE_ORDER = ("baremetal", "dom0", "domU-pv", "domU-pvh")
+from .. import catalog
+from ..results.records import safe_name
+
 STATUS_ORDER = ("pass", "fail", "broken", "blocked", "skip", "not run")
 
 
@@ -34,7 +36,8 @@ def _column_rank(rec: dict) -> tuple:
         return (0, "")
     if c["stage"] == "analyze":
         return (1 if c.get("device") is None else 2, c["hardware"] or "", c["column"])
-    role = ROLE_ORDER.index(c["role"]) if c.get("role") in ROLE_ORDER else 9
+    order = catalog.names("role")              # a role no longer known goes last
+    role = order.index(c["role"]) if c.get("role") in order else len(order)
     return (3, c.get("xen") or "", role, c["column"])
 
 
@@ -121,5 +124,4 @@ def _short_digest(text: str) -> str:
 
 
 def anchor(rec: dict) -> str:
-    from ..matrix.cells import safe_name
     return "cell-" + safe_name(rec["cell"]["id"])

@@ -10,7 +10,8 @@ import time
 from html import escape
 
 from .grid import anchor, build_grid, provenance_lines, short
-from ..matrix.cells import safe_name
+from ..records import STATUSES
+from ..results.records import safe_name
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -27,7 +28,6 @@ pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:.85em}
 td.flaky{background:repeating-linear-gradient(45deg,#f4a6a6,#f4a6a6 6px,#b7e4b0 6px,#b7e4b0 12px)}
 table.prov td{text-align:left;font-size:.85em;padding:0 .6em 0 0}
 """
-STATUSES = ("pass", "fail", "broken", "blocked", "skip", "not run")
 
 
 def _cls(status: str | None) -> str:

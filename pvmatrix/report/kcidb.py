@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .grid import build_grid
+from ..build.toolchains import all_toolchains
 
 ORIGIN = "pvmatrix"
 VERSION = {"major": 5, "minor": 3}
@@ -136,7 +137,6 @@ def _compiler(toolchain: str | None) -> str | None:
     if not toolchain:
         return None
     try:
-        from ..build.toolchains import all_toolchains
         return f"{all_toolchains()[toolchain].compiler} ({toolchain})"
     except Exception:                 # an old record's toolchain, or no data file
         return toolchain

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..matrix.cells import FAIL, PASS
+from ..records import FAIL, PASS
 from .store import Run
 
 

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+from .records import CellRecord
 from .store import Run, all_runs
 
 SCHEMA = """
@@ -40,20 +41,19 @@ class Index:
                             (run.id, m.get("spec_name"), m.get("spec_sha256"), m.get("started"),
                              m.get("finished"), m.get("state"), str(run.dir)))
 
-    def add_cell(self, run_id: str, record: dict) -> None:
-        c, v = record["cell"], record["verdict"]
+    def add_cell(self, run_id: str, record: CellRecord) -> None:
+        c, v = record.cell, record.verdict
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?)",
-                            (run_id, c["id"], c["kernel"], c["stage"], c["column"], v["status"],
-                             v.get("detail", ""), v.get("reason", ""),
-                             json.dumps(record.get("inputs", {}), sort_keys=True),
-                             record.get("finished")))
+                            (run_id, c.id, c.kernel, c.stage, c.column, str(v.status),
+                             v.detail, v.reason, json.dumps(record.inputs, sort_keys=True),
+                             record.finished))
 
     def rebuild(self, results: Path) -> None:
         for run in all_runs(results):
             self.add_run(run)
             for rec in run.records():
-                self.add_cell(run.id, rec)
+                self.add_cell(run.id, CellRecord.from_dict(rec))
 
     def history(self, cell_id: str) -> list[tuple]:
         """(run_id, started, state, cell_id, status, detail, reason) per run, oldest first;

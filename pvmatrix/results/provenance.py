@@ -17,7 +17,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,8 @@ def tool_version() -> str:
     try:
         def git(*args: str) -> str:
             return subprocess.run(["git", "-C", str(PACKAGE_DIR), *args], capture_output=True,
-                                  text=True, timeout=10).stdout.strip()
+                                  text=True, timeout=10,
+                                  env=settings.current().child_env()).stdout.strip()
         commit = git("rev-parse", "--short=12", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", str(PACKAGE_DIR))
     except (OSError, subprocess.SubprocessError):

@@ -1,8 +1,10 @@
 """The results store: one directory per run under results/ (or --results DIR).
 
     RESULTS/RUN_ID/run.json          run id, spec name and digest, tool version, host facts, state
+                                     (records.RunRecord, schema pvmatrix.run/1)
     RESULTS/RUN_ID/spec.toml         the spec as it was
     RESULTS/RUN_ID/cells/ID.json     one record per cell, written atomically as it finishes
+                                     (records.CellRecord, schema pvmatrix.cell/1)
     RESULTS/RUN_ID/tasks/KEY.json    each finished task's outcome (what --resume reuses)
     RESULTS/index.sqlite             the index across runs (index.py)
 """
@@ -11,20 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..errors import PvmError
-from ..matrix.cells import safe_name
-
-SCHEMA = "pvmatrix.cell/1"
+from ..errors import UserError
+from .records import CellRecord, RunRecord, safe_name
 
 
 def write_json(path: Path, data) -> None:
@@ -41,31 +39,6 @@ def write_json(path: Path, data) -> None:
         raise
 
 
-def host_facts() -> dict:
-    """What the verdicts were measured on."""
-    facts = {"hostname": platform.node(), "kernel": platform.release(),
-             "python": platform.python_version(), "cpus": os.cpu_count(),
-             "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
-    try:
-        out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
-        facts["qemu"] = out.splitlines()[0] if out else None
-    except (OSError, subprocess.SubprocessError):
-        facts["qemu"] = None
-    try:
-        from ..boot.qemu import probe_accel
-        accel = probe_accel()
-        facts["accel"] = f"{accel.name} ({accel.why})"
-    except Exception as exc:          # the harness is optional for the store
-        facts["accel"] = f"unknown ({exc})"
-    try:
-        import distributed
-        facts["dask_distributed"] = distributed.__version__
-    except ImportError:
-        pass
-    return facts
-
-
 @dataclass
 class Run:
     """One run's directory."""
@@ -80,11 +53,12 @@ class Run:
         return json.loads((self.dir / "run.json").read_text())
 
     def update(self, **fields) -> None:
-        write_json(self.dir / "run.json", {**self.meta, **fields})
+        """Change FIELDS of run.json (a RunRecord's: an unknown field is an error)."""
+        write_json(self.dir / "run.json", RunRecord.from_dict({**self.meta, **fields}).to_dict())
 
-    def record(self, record: dict) -> Path:
-        path = self.dir / "cells" / f"{safe_name(record['cell']['id'])}.json"
-        write_json(path, record)
+    def record(self, record: CellRecord) -> Path:
+        path = self.dir / "cells" / f"{safe_name(record.cell.id)}.json"
+        write_json(path, record.to_dict())
         return path
 
     def records(self) -> list[dict]:
@@ -109,18 +83,18 @@ class Run:
         return found
 
 
-def create(results: Path, spec) -> Run:
+def create(results: Path, spec, host: dict | None = None) -> Run:
+    """A new run of SPEC under RESULTS; HOST: what it runs on (matrix.host.facts())."""
     results.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     d = results / run_id
     (d / "cells").mkdir(parents=True)
     (d / "tasks").mkdir()
     (d / "spec.toml").write_text(spec.text)
-    write_json(d / "run.json", {
-        "schema": "pvmatrix.run/1", "run_id": run_id, "spec_name": spec.name,
-        "spec_path": str(spec.path), "spec_sha256": spec.digest, "tool_version": __version__,
-        "host": host_facts(), "started": time.time(), "finished": None, "state": "running",
-        "kernels": [k.name for k in spec.kernels]})
+    write_json(d / "run.json", RunRecord(
+        run_id=run_id, spec_name=spec.name, spec_path=str(spec.path), spec_sha256=spec.digest,
+        tool_version=__version__, host=host or {}, started=time.time(),
+        kernels=[k.name for k in spec.kernels]).to_dict())
     return Run(d)
 
 
@@ -132,11 +106,11 @@ def open_run(results: Path, name: str) -> Run:
     if name == "latest":
         runs = all_runs(results)
         if not runs:
-            raise PvmError(f"{results}: no runs yet")
+            raise UserError(f"{results}: no runs yet")
         return runs[-1]
     if (results / name / "run.json").exists():
         return Run(results / name)
-    raise PvmError(f"run {name!r}: not found in {results} (give a run id, a run directory or 'latest')")
+    raise UserError(f"run {name!r}: not found in {results} (give a run id, a run directory or 'latest')")
 
 
 def all_runs(results: Path) -> list[Run]:

@@ -7,23 +7,28 @@ lists directory and archive cache under the pvmatrix cache.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
-import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import PvmError
-from ..paths import DATA, cache_dir
+from .. import catalog, settings
+from ..digest import sha256_remembered
+from ..errors import HarnessFault, UserError
+from ..paths import cache_dir
 
 LISTS_MAX_AGE_S = 24 * 3600
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 
-def suites() -> dict:
-    return tomllib.loads((DATA / "suites.toml").read_text())
+def suites() -> list[str]:
+    """The Debian suites pvmatrix may fetch from, in lookup order (data/suites.toml)."""
+    return catalog.names("suite")
 
 
 @contextmanager
@@ -37,9 +42,7 @@ def _locked(suite: str, what: str = "apt") -> Iterator[None]:
 
 
 def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedProcess:
-    conf = suites()
-    if suite not in conf["suites"]:
-        raise PvmError(f"unknown Debian suite {suite!r} (known: {', '.join(conf['suites'])})")
+    conf = catalog.get("suite", suite)
     root = cache_dir("apt", suite)
     src = root / "sources.list"
     for d in ("lists/partial", "cache/archives/partial", "debs"):
@@ -51,17 +54,17 @@ def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedP
         "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
     ]
     with _locked(suite):       # every apt run of the suite reads sources.list under this lock
-        src.write_text(f"deb [signed-by={KEYRING}] {conf['mirror']} {suite} "
-                       f"{conf['suites'][suite]['components']}\n")
+        src.write_text(f"deb [signed-by={KEYRING}] {conf.mirror} {suite} {conf.components}\n")
         return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=settings.current().child_env())
 
 
 def _fresh(stamp: Path) -> bool:
     return stamp.exists() and time.time() - stamp.stat().st_mtime < LISTS_MAX_AGE_S
 
 
-def _refresh(suite: str) -> None:
+def refresh(suite: str) -> None:
+    """apt-get update SUITE's private lists, unless they are under a day old."""
     stamp = cache_dir("apt", suite) / "updated"
     if _fresh(stamp):
         return
@@ -70,7 +73,7 @@ def _refresh(suite: str) -> None:
             return
         done = _apt(suite, "update")
         if done.returncode != 0:
-            raise PvmError(f"apt-get update for Debian suite {suite} failed: {_first_error(done.stderr)}")
+            raise HarnessFault(f"apt-get update for Debian suite {suite} failed: {_first_error(done.stderr)}")
         stamp.touch()
 
 
@@ -84,14 +87,14 @@ def _first_error(text: str) -> str:
 def download(package: str, suite: str | None = None) -> Path:
     """Download the .deb of PACKAGE (from SUITE, else the first suite having it)."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", package):
-        raise PvmError(f"not a Debian package name: {package!r}")
-    tried = [suite] if suite else list(suites()["suites"])
+        raise UserError(f"not a Debian package name: {package!r}")
+    tried = [suite] if suite else suites()
     for name in tried:
         debs = cache_dir("apt", name, "debs")
         have = sorted(debs.glob(f"{package}_*.deb"))
         if have:
             return have[-1]
-        _refresh(name)
+        refresh(name)
         done = _apt(name, "download", package)
         if done.returncode == 0:
             have = sorted(debs.glob(f"{package}_*.deb"))
@@ -99,25 +102,44 @@ def download(package: str, suite: str | None = None) -> Path:
                 return have[-1]
         if "Unable to locate" not in done.stderr and "no installation candidate" not in done.stderr \
                 and "Can't select" not in done.stderr:
-            raise PvmError(f"downloading Debian package {package} from {name} failed: "
-                           f"{_first_error(done.stderr)}")
-    raise PvmError(f"Debian package {package} not found in suite(s) {', '.join(tried)}")
+            raise HarnessFault(f"downloading Debian package {package} from {name} failed: "
+                               f"{_first_error(done.stderr)}")
+    raise UserError(f"Debian package {package} not found in suite(s) {', '.join(tried)}")
 
 
 def depends(package: str, suite: str) -> list[str]:
     """The direct dependencies of PACKAGE in SUITE, e.g. the current kernel a
     metapackage such as linux-image-amd64 points to."""
-    _refresh(suite)
+    refresh(suite)
     done = _apt(suite, "depends", package, tool="apt-cache")
     if done.returncode != 0:
-        raise PvmError(f"Debian package {package} not found in suite {suite}: {_first_error(done.stderr)}")
+        raise UserError(f"Debian package {package} not found in suite {suite}: {_first_error(done.stderr)}")
     return [line.split(":", 1)[1].strip().strip("<>") for line in done.stdout.splitlines()
             if line.strip().startswith(("Depends:", "|Depends:"))]
 
 
-def extract(deb: Path, dest: Path) -> None:
-    """Unpack the files of a .deb into DEST."""
-    dest.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise PvmError(f"cannot unpack {deb}: {done.stderr.strip()}")
+def suite_of(deb: Path) -> str:
+    """The suite a .deb from download() came from (it sits in apt/SUITE/debs)."""
+    return deb.parent.parent.name
+
+
+def unpacked(deb: Path) -> Path:
+    """The files of DEB, for every stage: unpacked once into the cache, keyed by
+    the package's sha256, and renamed into place whole (a reader never sees a
+    half-unpacked tree; of two concurrent unpackers the first rename wins)."""
+    dest = cache_dir("debs") / sha256_remembered(deb)
+    if dest.exists():
+        return dest
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    try:
+        done = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise HarnessFault(f"cannot unpack {deb}: {done.stderr.strip()}")
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not dest.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest

@@ -21,8 +21,9 @@ check() {  # check NAME CMD...: run, say ok or not, relay output on failure
     return $rc
 }
 
-# Xen drivers a modular kernel has as modules (built-in ones: modprobe says nothing)
-modprobe -q -a xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs xen-blkback xen-netback loop 2>/dev/null
+# the role's modules (roles.toml): Xen drivers a modular kernel has as modules
+# (built-in ones: modprobe says nothing)
+[ -n "$MODULES" ] && modprobe -q -a $MODULES 2>/dev/null
 mkdir -p /proc/xen /run/xen /run/xenstored /var/lib/xenstored /var/lib/xen /var/log/xen \
          /run/xencons /run/lock /var/lock
 check xenfs mount -t xenfs xenfs /proc/xen
@@ -54,12 +55,13 @@ guest_start() {  # guest_start NAME TYPE N
     printf 'PVMDISK-%s-%s' "$1" "$NONCE" | dd of="$img" bs=512 seek=1 conv=notrunc 2>/dev/null
     loop=$(losetup -f) && losetup "$loop" "$img" || { say guest="$g" stage=disk ok=0; loop=/dev/null; }
     echo "$loop" >/run/$g.loop
+    eval "cmdline=\"\$CMDLINE_$g\""   # the guest role's command line (roles.toml)
     cat >/run/$g.cfg <<CFG
 name = "$g"
 type = "$2"
 kernel = "/pvm/guest/kernel"
 ramdisk = "/pvm/guest/initrd.gz"
-extra = "console=hvc0 loglevel=5 panic=1 pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1"
+extra = "$cmdline pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1"
 memory = $GUEST_MB
 vcpus = 1
 disk = [ "format=raw,vdev=xvda,access=w,script=/etc/xen/scripts/pvm-block,target=$loop" ]

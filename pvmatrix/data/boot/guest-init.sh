@@ -12,7 +12,8 @@ say stage=init role=guest name="$NAME" kernel="$(uname -r)"
 read -r con </sys/class/tty/console/active
 con=$(echo ${con:-none} | tr ' ' ',')
 case "$con" in *hvc*) say probe=console dev="$con" ok=1 ;; *) say probe=console dev="$con" ok=0 ;; esac
-[ -d /lib/modules ] && modprobe -q -a xen-blkfront xen-netfront 2>/dev/null
+# the role's modules (roles.toml), listed by the harness
+[ -d /lib/modules ] && [ -s /pvm/modules ] && modprobe -q -a $(cat /pvm/modules) 2>/dev/null
 
 i=0; while [ ! -e /sys/block/xvda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 data=$(dd if=/dev/xvda bs=512 skip=1 count=1 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48)

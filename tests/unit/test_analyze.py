@@ -145,7 +145,7 @@ def test_shipped_profiles():
     assert [d.qemu for d in default.devices] == ["e1000e", "ich9-ahci"]
     server = hardware.load_profile("dell-poweredge-r320")
     assert len(server.devices) >= 4 and all(d.subvendor == 0x1028 for d in server.devices)
-    with pytest.raises(PvmError, match="no hardware profile 'nope'"):
+    with pytest.raises(PvmError, match="unknown hardware profile 'nope'"):
         hardware.load_profile("nope")
 
 

@@ -1,8 +1,9 @@
 """Trustworthy verdicts (issue 7), for real: a QEMU that cannot start is
 broken (not fail); a kernel that panics is a fail with the panic line, ended
-at the panic and not at the deadline; a chatty hung boot still times out; a
-regression that passes on retry is flaky, one that fails every retry is
-reproduced; a passing cell's plain QEMU script passes on its own.
+at the panic and not at the deadline; a regression that passes on retry is
+flaky, one that fails every retry is reproduced; a passing cell's plain QEMU
+script passes on its own. (Retry summaries and the harness's deadline without
+a kernel: tests/unit/test_verdicts_logic.py.)
 
 The small kernel is the builder's tinyconfig+Xen 6.1 (cached by the other
 boot tests); the panicking one is the same recipe without initrd support
@@ -14,11 +15,11 @@ import json
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 
 from conftest import DEBIAN_61, FIXTURES, pvmatrix
+from fake_tasks import pvmatrix_faked
 from matrix_helpers import small_spec
 from pvmatrix.boot import harness, markers, qemu, roles, verdicts
 from pvmatrix.results import store
@@ -26,7 +27,6 @@ from pvmatrix.matrix import tasks
 
 FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 NO_INITRD = FIXTURES / "boot" / "no-initrd.config"
-PANIC_LOG = FIXTURES / "boot" / "baremetal-panic.log"
 CELL = "tiny-6.1/baremetal/default"
 
 
@@ -50,59 +50,6 @@ def _baremetal(kernel: dict, name: str) -> dict:
             "args": {"profile": "default", "recheck": True, "retry": "test"},
             "cells": [{"id": f"{name}/baremetal/default", "role": "baremetal"}]}
     return tasks.execute(task, kernel=kernel, analysis={"status": "pass", "cells": {}})
-
-
-# -- how retries are summed up, and how compare reads them ------------------------------------
-
-def _att(*statuses):
-    return [{"attempt": i, "status": st} for i, st in enumerate(statuses, 1)]
-
-
-def test_retry_summaries():
-    from pvmatrix.matrix.retry import summarize
-    assert summarize(_att("fail", "fail", "fail"))["summary"] == "fail, reproduced 3/3"
-    flaky = summarize(_att("fail", "pass"))
-    assert flaky["outcome"] == "flaky" and flaky["summary"] == "fail once, passed on retry (flaky)"
-    assert summarize(_att("fail", "fail", "pass"))["summary"] == "fail 2/3, passed on retry (flaky)"
-    assert summarize(_att("fail", "broken", "broken"))["outcome"] == "unconfirmed"
-
-
-def test_compare_counts_flaky_as_passing_before_and_not_reproduced_after():
-    from pvmatrix.results.compare import Change
-    assert Change("c", "pass", "fail", "", flaky_after=True).kind == "regression"
-    assert not Change("c", "pass", "fail", "", flaky_after=True).reproduced
-    assert Change("c", "fail", "fail", "", flaky_before=True).reproduced
-    assert Change("c", "fail", "pass", "").kind == "fix"
-
-
-# -- the harness's deadline and crash stop, on a real process writing a serial log -----------
-
-def _writer(serial, script: str) -> list[str]:
-    return ["sh", "-c", script.replace("SERIAL", str(serial))]
-
-
-def test_chatty_hung_boot_still_times_out(tmp_path):
-    """Output does not reset the deadline: a console that never stops talking times out."""
-    serial = tmp_path / "serial.log"
-    cmd = _writer(serial, "while :; do echo 'random: crng init busy, still waiting' >>SERIAL; "
-                          "sleep 0.05; done")
-    run = qemu.run(cmd, serial, 3.0, stop=lambda ln: False, crash=harness._host_crash)
-    assert run.timed_out and 3.0 <= run.wall_s < 5.0, run
-    assert len(run.lines) > 20 and not run.stopped_by
-
-
-@pytest.mark.skipif(not PANIC_LOG.exists(), reason="fixture written by the real panic test")
-def test_a_panic_in_the_log_ends_the_boot_at_once(tmp_path):
-    """The real serial log of the panicking kernel, then silence: the run stops a
-    grace period after the panic line, far from its deadline, and says panic."""
-    serial = tmp_path / "serial.log"
-    cmd = _writer(serial, f"cat {PANIC_LOG} >>SERIAL; sleep 600")
-    start = time.monotonic()
-    run = qemu.run(cmd, serial, 60.0, stop=lambda ln: False, crash=harness._host_crash)
-    assert not run.timed_out and time.monotonic() - start < qemu.GRACE_S + 3
-    assert "Kernel panic - not syncing" in run.stopped_by
-    v = verdicts.judge_host(roles.get("baremetal"), run.lines, verdicts.BootOutcome())
-    assert v.status == "panic" and "Kernel panic - not syncing" in v.reason
 
 
 # -- QEMU that cannot start: broken ------------------------------------------------------------
@@ -174,14 +121,14 @@ def test_rerun_command_of_a_passing_cell_passes(baremetal_runs):
 
 
 def _hooked_run(spec, results, attempts: str) -> subprocess.CompletedProcess:
-    """`pvmatrix run` with the test hook failing CELL's attempts ATTEMPTS ("1", "all")."""
-    import os
-    env = dict(os.environ, PVMATRIX_TEST_FAIL_ATTEMPTS=f"{CELL}={attempts}")
-    return pvmatrix("run", str(spec), "--results", str(results), env=env)
+    """`pvmatrix run` with a fake boot kind failing CELL's attempts ATTEMPTS ("1", "all")
+    by a 1 s deadline (see fake_tasks.short_boot)."""
+    return pvmatrix_faked(["--short-boot", f"{CELL}={attempts}"],
+                          "run", str(spec), "--results", str(results))
 
 
 def test_fail_once_then_pass_on_retry_is_flaky(baremetal_runs):
-    """The test hook gives attempt 1 a 1 s boot deadline (a real timeout); the
+    """The fake boot gives attempt 1 a 1 s boot deadline (a real timeout); the
     retry boots normally and passes: flaky, and the run exits 0."""
     spec, results, _ = baremetal_runs
     done = _hooked_run(spec, results, "1")

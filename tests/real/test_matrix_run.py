@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import fake_tasks
 from conftest import REPO, free_port, interruptible, pvmatrix
 from matrix_helpers import small_spec
 from pvmatrix.results import store
@@ -92,9 +93,9 @@ def test_regression_against_previous_run_exits_nonzero(first_run):
 def test_ctrl_c_keeps_finished_cells_and_resume_continues(tmp_path):
     spec = small_spec(tmp_path, "interrupted")
     results = tmp_path / "results"
-    env = dict(os.environ, PVMATRIX_TASK_DELAY="analyze=60")
-    proc = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "run", str(spec),
-                             "--results", str(results)], cwd=REPO, env=env,
+    # analyze tasks wait 60 s (or until Ctrl-C): a fake kind the child registers
+    proc = subprocess.Popen([*fake_tasks.command(["--slow", "analyze=60"]), "run", str(spec),
+                             "--results", str(results)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=interruptible)
     deadline = time.monotonic() + 60

@@ -32,16 +32,16 @@ def xen_61(impossible):
 
 @pytest.mark.slow
 def test_xen_kernel_artifacts(xen_61):
-    data = xen_61.bzimage.read_bytes()
+    data = xen_61.kernel.image.read_bytes()
     assert data[0x202:0x206] == b"HdrS", "bzImage lacks the x86 boot protocol header"
-    assert xen_61.vmlinux.read_bytes()[:4] == b"\x7fELF"
-    config = xen_61.config.read_text()
+    assert xen_61.kernel.vmlinux.read_bytes()[:4] == b"\x7fELF"
+    config = xen_61.kernel.config.read_text()
     for line in ("CONFIG_XEN_PV=y", "CONFIG_XEN_PVH=y", "CONFIG_XEN_DOM0=y",
                  "CONFIG_XEN_BLKDEV_FRONTEND=y", "CONFIG_XEN_NETDEV_BACKEND=y",
                  "CONFIG_FILE_LOCKING=y", "CONFIG_HVC_XEN=y", "CONFIG_E1000E=m"):
         assert line in config.splitlines(), line
     assert (xen_61.dir / "System.map").stat().st_size > 0
-    kos = list(xen_61.modules.rglob("e1000e.ko*"))
+    kos = list(xen_61.kernel.modules.rglob("e1000e.ko*"))
     assert kos, "e1000e module missing from the modules tree"
     assert "@@pvmatrix-step done" in (xen_61.dir / "build.log").read_text()
 

@@ -1,4 +1,4 @@
-"""Kernel sources: git refs, tarballs, directories, Debian packages."""
+"""Kernel sources: git refs, tarballs, directories (Debian packages: tests/real/)."""
 
 import hashlib
 import tarfile
@@ -101,15 +101,3 @@ def test_not_a_kernel_tree(tmp_path, private_cache):
 def test_unknown_spec_form(private_cache):
     with pytest.raises(PvmError, match="no such file or directory"):
         sources.resolve("/no/such/linux")
-
-
-def test_missing_debian_package_is_named():
-    with pytest.raises(PvmError, match="Debian package linux-source-0.42 not found in suite"):
-        sources.resolve("debian:linux-source-0.42@bookworm")
-
-
-def test_debian_source_package(debian_61):
-    assert debian_61.kind == "debian"
-    assert debian_61.version.startswith("6.1.")
-    assert debian_61.identity.startswith("sha256:")
-    assert (debian_61.tree / "scripts/kconfig/merge_config.sh").exists()

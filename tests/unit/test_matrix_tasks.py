@@ -9,7 +9,7 @@ import pytest
 
 import pvmatrix.boot as boot
 from pvmatrix.boot.harness import Boot, Cell as HarnessCell
-from pvmatrix.boot.verdicts import Evidence as HEvidence, Verdict as HVerdict
+from pvmatrix.records import Evidence, Verdict
 from pvmatrix.errors import PvmError
 from pvmatrix.matrix import tasks
 
@@ -34,7 +34,8 @@ def xen_task(kernel="k", roles=("dom0", "domU-pv", "domU-pvh"), recheck=False):
 
 
 class Harness:
-    """Stands in for pvmatrix.boot.run_cells; returns given verdicts per role."""
+    """Stands in for pvmatrix.boot.run_cells; returns given verdicts per role
+    ((status, reason, the judge's word); default: a pass)."""
     def __init__(self, tmp_path, verdicts=None, raises=None):
         self.calls, self.verdicts, self.raises, self.dir = [], verdicts or {}, raises, tmp_path
 
@@ -44,8 +45,9 @@ class Harness:
         if self.raises:
             raise self.raises
         b = Boot("xen", self.dir, "tcg", wall_s=30.0)
-        return [HarnessCell(r, "label", xen, [], HVerdict(*self.verdicts.get(r, ("ok", "fine")),
-                            [HEvidence(12, f"PVM {r} line")]), 5.0, b) for r in wanted]
+        serial = str(self.dir / "serial.log")
+        return [HarnessCell(r, "label", xen, [], Verdict(*self.verdicts.get(r, ("pass", "fine", "ok")),
+                            [Evidence(f"PVM {r} line", "", 12, serial)]), 5.0, b) for r in wanted]
 
 
 @pytest.fixture
@@ -63,7 +65,7 @@ def statuses(out):
 
 
 def test_harness_verdicts_map_to_the_taxonomy(harness):
-    h = harness(verdicts={"domU-pv": ("panic", "Kernel panic - not syncing")})
+    h = harness(verdicts={"domU-pv": ("fail", "Kernel panic - not syncing", "panic")})
     out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps(pvh=False)))
     assert statuses(out) == {"dom0": "pass", "domU-pv": "fail", "domU-pvh": "skip"}
     assert h.calls == [("/k/k", ["dom0", "domU-pv"], None)]     # PVH not booted: the option is off
@@ -135,9 +137,9 @@ def test_infrastructure_failure_is_broken_and_not_cached(harness):
 
 
 def test_guest_not_run_because_dom0_failed_is_blocked(harness):
-    harness(verdicts={"dom0": ("failed", "missing marker 'check=xl-list ok=1'"),
-                      "domU-pv": ("not run", "dom0 toolstack"),
-                      "domU-pvh": ("not run", "dom0 toolstack")})
+    harness(verdicts={"dom0": ("fail", "missing marker 'check=xl-list ok=1'", "failed"),
+                      "domU-pv": ("blocked", "dom0 toolstack", "not run"),
+                      "domU-pvh": ("blocked", "dom0 toolstack", "not run")})
     out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
     assert statuses(out) == {"dom0": "fail", "domU-pv": "blocked", "domU-pvh": "blocked"}
 

@@ -4,15 +4,14 @@ attribution rules)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import FIXTURES
 from pvmatrix.boot import roles
 from pvmatrix.boot.markers import crash_signs, matches, parse, parse_file, parse_line
 from pvmatrix.boot.verdicts import BootOutcome, judge_guest, judge_host
 
-FIX = Path(__file__).parent / "fixtures" / "boot"
+FIX = FIXTURES / "boot"
 
 
 def test_marker_fields_and_regions():
@@ -56,25 +55,25 @@ def _fixture(name: str):
 def test_dom0_ok_log():
     lines = _fixture("dom0-pv-pvh-ok.log")
     v = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
-    assert v.status == "ok", v
+    assert v.status == "pass", v
     pv = judge_guest(roles.get("domU-pv"), lines, BootOutcome(), v,
                      {"disk": next(ln.fields["data"] for ln in lines
                                    if ln.region == "pv" and ln.fields.get("probe") == "disk")})
-    assert pv.status == "ok", pv
+    assert pv.status == "pass", pv
 
 
 def test_dom0_ok_log_wrong_disk_data_fails():
     lines = _fixture("dom0-pv-pvh-ok.log")
     dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
     pv = judge_guest(roles.get("domU-pv"), lines, BootOutcome(), dom0, {"disk": "PVMDISK-pv-other"})
-    assert pv.status == "failed" and "probe=disk" in pv.reason
+    assert pv.detail == "failed" and "probe=disk" in pv.reason
 
 
 def test_truncated_log_is_timeout_with_last_lines():
     lines = _fixture("dom0-pv-pvh-ok.log")
     cut = [ln for ln in lines if ln.no < 40]
     v = judge_host(roles.get("dom0"), cut, BootOutcome(timed_out=True, wall_s=60))
-    assert v.status == "timeout" and v.evidence
+    assert v.detail == "timeout" and v.evidence
     assert v.evidence[-1].line == max(ln.no for ln in cut if ln.text.strip() and ln.region == "host")
 
 
@@ -82,7 +81,7 @@ def test_baremetal_ok_log_and_hardware():
     from pvmatrix.boot.verdicts import hardware
     lines = _fixture("baremetal-ok.log")
     v = judge_host(roles.get("baremetal"), lines, BootOutcome())
-    assert v.status == "ok", v
+    assert v.status == "pass", v
     hw = hardware(lines, {"e1000e": "0000:00:10.0", "ich9-ahci": "0000:00:11.0"})
     assert hw["e1000e"]["driver"] == "e1000e" and hw["e1000e"]["netif"] == ["eth0"]
     assert hw["ich9-ahci"]["driver"] is None and hw["ich9-ahci"]["id"] == "8086:2922"
@@ -91,9 +90,9 @@ def test_baremetal_ok_log_and_hardware():
 def test_pvh_triple_fault_is_crashed_with_xen_dump():
     lines = _fixture("pvh-triple-fault.log")
     dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
-    assert dom0.status == "ok", dom0
+    assert dom0.status == "pass", dom0
     pvh = judge_guest(roles.get("domU-pvh"), lines, BootOutcome(), dom0, {"disk": "x"})
-    assert pvh.status == "crashed" and "Triple fault" in pvh.reason
+    assert pvh.detail == "crashed" and "Triple fault" in pvh.reason
     assert any("RIP" in e.text for e in pvh.evidence)
 
 
@@ -106,7 +105,7 @@ def test_guest_create_failure_is_failed_with_xl_output():
     dom0 = judge_host(roles.get("dom0"), parse("PVM stage=init\n" + "\n".join(
         f"PVM {p}" for p in roles.get("dom0").expect)), BootOutcome(), ["pvh"])
     v = judge_guest(roles.get("domU-pvh"), lines, BootOutcome(), dom0, {"disk": "x"})
-    assert v.status == "failed" and "xc_dom_parse_image failed" in v.reason
+    assert v.detail == "failed" and "xc_dom_parse_image failed" in v.reason
     assert [e.line for e in v.evidence][:2] == [3, 5]
 
 
@@ -117,10 +116,10 @@ def test_lock_error_blames_dom0_toolstack_and_skips_guests():
                  "cannot lock file /var/lib/xen/userdata: Function not implemented (errno=38)\n")
     lines = parse(text)
     dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
-    assert dom0.status == "failed" and dom0.reason.startswith("toolstack:")
+    assert dom0.detail == "failed" and dom0.reason.startswith("toolstack:")
     for role in ("domU-pv", "domU-pvh"):
         v = judge_guest(roles.get(role), lines, BootOutcome(), dom0, {"disk": "x"})
-        assert (v.status, v.reason) == ("not run", "dom0 toolstack")
+        assert (v.status, v.reason) == ("blocked", "dom0 toolstack")
 
 
 def test_dom0_panic_is_panic_with_reason():
@@ -128,7 +127,7 @@ def test_dom0_panic_is_panic_with_reason():
                   " exitcode=0x00000100\n(XEN) Hardware Dom0 crashed: rebooting machine in 5 seconds.\n")
     v = judge_host(roles.get("dom0"), lines, BootOutcome())
     # Xen saying dom0 crashed is the Xen-level sign; the panic line is in the evidence
-    assert v.status in ("crashed", "panic")
+    assert v.detail in ("crashed", "panic")
     assert any("Kernel panic" in e.text for e in v.evidence)
 
 
@@ -137,7 +136,7 @@ def test_real_lock_error_in_xen_init_dom0_blames_the_toolstack():
     fails on libxl's lock (errno 38); xl create then fails for another reason."""
     lines = _fixture("no-file-locking.log")
     dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(), ["pv", "pvh"])
-    assert dom0.status == "failed" and dom0.reason.startswith("toolstack:"), dom0
+    assert dom0.detail == "failed" and dom0.reason.startswith("toolstack:"), dom0
     assert "errno=38" in dom0.reason and "lock" in dom0.reason
     v = judge_guest(roles.get("domU-pv"), lines, BootOutcome(), dom0, {"disk": "x"})
-    assert (v.status, v.reason) == ("not run", "dom0 toolstack")
+    assert (v.status, v.reason) == ("blocked", "dom0 toolstack")

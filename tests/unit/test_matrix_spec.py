@@ -11,7 +11,9 @@ from pvmatrix.matrix.plan import make_plan
 
 @pytest.mark.parametrize("text,expected", [
     ("[matrix]\nroles = ['dom0', 'domU-hvm']\n[[kernel]]\nname='a'\nsource='x'\n",
-     "matrix.roles: expected roles among baremetal, dom0, domU-pv, domU-pvh, got 'domU-hvm'"),
+     "matrix.roles: unknown role 'domU-hvm' (known: baremetal, dom0, domU-pv, domU-pvh)"),
+    ("[matrix]\nxen = ['9.9']\n[[kernel]]\nname='a'\nsource='x'\n",
+     "matrix.xen: unknown Xen version '9.9' (known: 4.14, 4.17, 4.20)"),
     ("[matrix]\nxen = '4.17'\n[[kernel]]\nname='a'\nsource='x'\n",
      "matrix.xen: expected a list of Xen versions"),
     ("[matrix]\ncolour = 1\n[[kernel]]\nname='a'\nsource='x'\n", "matrix: unknown key(s) colour"),

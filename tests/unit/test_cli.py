@@ -2,17 +2,10 @@
 
 import pytest
 
-from conftest import pvmatrix
+from conftest import one_error_line, pvmatrix
 from pvmatrix.build import toolchains
 from pvmatrix.matrix import spec
 from pvmatrix.errors import PvmError
-
-
-def one_error_line(done):
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode != 0
-    assert len(lines) == 1 and lines[0].startswith("pvmatrix: error: "), done.stderr
-    return lines[0]
 
 
 def test_missing_ref(tmp_path):
@@ -20,18 +13,6 @@ def test_missing_ref(tmp_path):
     git.Repo.init(tmp_path / "r")
     line = one_error_line(pvmatrix("build", f"git:{tmp_path}/r@v6.1"))
     assert "ref 'v6.1' not found" in line
-
-
-def test_missing_debian_package():
-    line = one_error_line(pvmatrix("build", "debian:linux-source-0.42@bookworm"))
-    assert "linux-source-0.42 not found" in line
-
-
-def test_broken_fragment(tmp_path):
-    (tmp_path / "f.config").write_text("CONFIG_XEN=perhaps\n")
-    line = one_error_line(pvmatrix("build", "debian:linux-source-6.1@bookworm",
-                                   "-f", str(tmp_path / "f.config")))
-    assert "f.config:1: bad value for CONFIG_XEN" in line
 
 
 @pytest.mark.parametrize("text,expected", [

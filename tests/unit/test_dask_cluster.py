@@ -34,13 +34,16 @@ from conftest import free_port
 from matrix_helpers import small_spec
 from pvmatrix.matrix import outcomes, runner, scheduler
 from pvmatrix.results import store
-from pvmatrix.matrix.cells import PASS, Cell, Task, Verdict
+from pvmatrix.matrix.cells import Task
+from pvmatrix.records import PASS, Verdict
+from pvmatrix.results.records import Cell
 from pvmatrix.results.index import Index
 from pvmatrix.matrix.plan import RESOURCES, Plan
 from pvmatrix.matrix.progress import Progress
 from pvmatrix.matrix.spec import load
 
-TESTS = Path(__file__).resolve().parent
+# the workers import this module (unit.test_dask_cluster) and its helpers from tests/
+TESTS = Path(__file__).resolve().parent.parent
 
 
 # -- fake task kinds (run on the workers) -----------------------------------
@@ -190,7 +193,7 @@ def fake_task(stage: str, name: str, resources: dict, deps: dict | None = None,
 def test_task_waits_for_a_resource_no_worker_offers_then_runs_when_one_joins(cluster):
     cluster.start_worker("cpu-only", "CPU=2 MEM=4")
     analyze = fake_task("analyze", "analyze", RESOURCES["analyze"])
-    boot = fake_task("boot", "baremetal", RESOURCES["baremetal"], {"analysis": analyze.key})
+    boot = fake_task("boot", "baremetal", RESOURCES["boot_baremetal"], {"analysis": analyze.key})
     with scheduler.client(cluster.address) as (c, offered):
         assert offered is None            # a real cluster: resources are asked for as declared
         c.register_plugin(FakeTaskKinds())

@@ -229,7 +229,7 @@ def test_bad_url_and_unreachable_endpoint(cache, moto_endpoint, monkeypatch, cap
         assert "\n" not in text
 
     from pvmatrix import cli
-    monkeypatch.setenv("PVMATRIX_STORE", "")   # main() sets it for the process: undone after
+    monkeypatch.delenv("PVMATRIX_STORE", raising=False)   # --store alone names the store
     assert cli.main(["build", "--store", "nosuchproto://x", "dir:/nonexistent"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "nosuchproto://x" in lines[0]

@@ -1,0 +1,420 @@
+"""Everything that varies, as data under pvmatrix/data/, read by one loader.
+
+A kind names its file (one table per record) or its folder (one file per
+record) and its record type. Every kind lists (`names`, `all`), and an
+unknown name is one error, errors.UnknownName, listing the known ones:
+
+    kind       data                   record
+    toolchain  toolchains.toml        Toolchain        a Debian suite and its compiler
+    suite      suites.toml            Suite            a Debian suite packages come from
+    xen        xen.toml               XenRelease       a Xen release (`default(kind)`)
+    role       roles.toml             Role             what a matrix cell boots
+    device     devices.toml           QemuDevice       a QEMU device: PCI ids and plumbing
+    hardware   hardware/*.toml        HardwareProfile  a named set of PCI devices
+    driver     builtin-drivers.toml   BuiltinDriver    PCI ids of drivers built in
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import UnknownName, UserError
+from .paths import DATA
+
+UNKNOWN = "X"   # fills a PCI field a profile does not know: only "*" matches it
+
+
+# -- records --------------------------------------------------------------
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A Debian suite pvmatrix fetches packages from (in the file's order)."""
+    name: str
+    components: str
+    mirror: str
+
+    @property
+    def base_image(self) -> str:
+        """The content tag of the suite's bootstrapped base image."""
+        return f"pvmatrix/base:{self.name}-{_digest(self.name, self.mirror, 'minbase')}"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A build toolchain: one Debian suite and its compiler, for a kernel range."""
+    name: str
+    suite: str
+    compiler: str
+    packages: tuple[str, ...]
+    min_version: str
+    max_version: str
+
+    @property
+    def containerfile(self) -> str:
+        return (DATA / "toolchain.Containerfile").read_text().format(
+            base=get("suite", self.suite).base_image, packages=" ".join(self.packages),
+            name=self.name, compiler=self.compiler)
+
+    @property
+    def image(self) -> str:
+        """Content tag: changes whenever the definition or its base changes."""
+        return f"pvmatrix/toolchain:{self.name}-{_digest(self.containerfile)}"
+
+    def covers(self, version: str) -> bool:
+        v = _version_tuple(version)
+        return _version_tuple(self.min_version) <= v < _version_tuple(self.max_version)
+
+
+@dataclass(frozen=True)
+class XenRelease:
+    """A Xen release: Debian's hypervisor package, its toolstack, the dom0
+    userspace's suite and Xen's command line (dom0_mem is added per boot)."""
+    name: str
+    package: str
+    utils: str
+    suite: str
+    cmdline: str
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in self.name.split("."))
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a matrix cell boots, and which markers prove it worked."""
+    name: str
+    xen: bool
+    where: str                    # "host" or a guest name
+    expect: tuple[str, ...]       # marker patterns, all required
+    deadline_s: float
+    init: str | None = None       # init script under data/boot/ (host roles)
+    needs: str | None = None      # role that must be ok first
+    guest_type: str | None = None  # "pv" / "pvh" (guest roles)
+    memory_mb: int = 0            # QEMU memory (host roles)
+    dom0_mb: int = 0
+    guest_mb: int = 0
+    toolstack_errors: tuple[str, ...] = field(default=())
+    capability: str | None = None   # static capability (analyze) the kernel needs
+    cmdline: str = ""             # the role's kernel command line
+    modules: tuple[str, ...] = ()  # modules its init loads
+    milestones: tuple[tuple[str, str], ...] = ()   # (name, marker pattern) timed on the host
+    timed_by: str | None = None   # the milestone that is the role's own time
+
+    @property
+    def is_guest(self) -> bool:
+        return self.where != "host"
+
+    @property
+    def marks(self) -> dict[str, str]:
+        return dict(self.milestones)
+
+
+@dataclass(frozen=True)
+class PciDevice:
+    """One PCI function, as a modalias sees it."""
+    name: str
+    vendor: int
+    device: int
+    pci_class: int
+    subclass: int
+    subvendor: int | None = None
+    subdevice: int | None = None
+    prog_if: int | None = None
+    qemu: str | None = None       # the QEMU device (kind "device") that emulates it
+    slot: str | None = None
+
+    @property
+    def ids(self) -> str:
+        """vendor:device[ subvendor:subdevice], as lspci -nn writes them."""
+        text = f"{self.vendor:04x}:{self.device:04x}"
+        if self.subvendor is not None:
+            text += f" {self.subvendor:04x}:{_hex(self.subdevice, 4)}"
+        return text
+
+    @property
+    def modalias(self) -> str:
+        """pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X (unknown fields are X...)."""
+        return (f"pci:v{self.vendor:08X}d{self.device:08X}sv{_hex(self.subvendor, 8)}"
+                f"sd{_hex(self.subdevice, 8)}bc{self.pci_class:02X}sc{self.subclass:02X}"
+                f"i{_hex(self.prog_if, 2)}")
+
+    def to_toml(self) -> str:
+        lines = ["[[device]]", f"name = {_quote(self.name)}"]
+        if self.slot:
+            lines.append(f"slot = {_quote(self.slot)}")
+        for key, width in (("vendor", 4), ("device", 4), ("subvendor", 4), ("subdevice", 4)):
+            value = getattr(self, key)
+            if value is not None:
+                lines.append(f"{key} = 0x{value:0{width}x}")
+        lines += [f"class = 0x{self.pci_class:02x}", f"subclass = 0x{self.subclass:02x}"]
+        if self.prog_if is not None:
+            lines.append(f"prog_if = 0x{self.prog_if:02x}")
+        if self.qemu:
+            lines.append(f"qemu = {_quote(self.qemu)}")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class QemuDevice:
+    """A device QEMU emulates: how the boot harness plugs it in, and the PCI
+    function it presents (None when not measured)."""
+    name: str
+    kind: str                     # nic / storage / other
+    props: str = ""               # extra properties of the device ({drive}, {id}, {n})
+    attach: str = ""              # a child device carrying the disk
+    pci: PciDevice | None = None
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """A named set of PCI devices."""
+    name: str
+    description: str = ""
+    devices: tuple[PciDevice, ...] = ()
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "devices", tuple(self.devices))
+
+    def to_toml(self) -> str:
+        head = f"name = {_quote(self.name)}\ndescription = {_quote(self.description)}\n"
+        return head + "".join("\n" + d.to_toml() for d in self.devices)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "devices": [asdict(d) for d in self.devices]}
+
+    @property
+    def qemu_devices(self) -> list[str]:
+        """The QEMU devices that emulate the profile's devices (those that have one)."""
+        return [d.qemu for d in self.devices if d.qemu]
+
+
+@dataclass(frozen=True)
+class BuiltinDriver:
+    """A driver's config symbol and the PCI id patterns of its device table."""
+    name: str
+    symbol: str            # without CONFIG_
+    pci_aliases: tuple[str, ...]
+
+
+def _hex(value: int | None, width: int) -> str:
+    return UNKNOWN * width if value is None else f"{value:0{width}X}"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# -- record makers: (name, entry, context) -> record ------------------------
+# context: the whole file for a file kind, the file's path for a folder kind.
+
+def _suite(name: str, e: dict, f: dict) -> Suite:
+    return Suite(name, e["components"], e.get("mirror", f["mirror"]))
+
+
+def _toolchain(name: str, e: dict, f: dict) -> Toolchain:
+    return Toolchain(name, e["suite"], e["compiler"],
+                     tuple(f.get("common_packages", []) + [e["compiler"]] + e.get("packages", [])),
+                     e["min_version"], e["max_version"])
+
+
+def _xen(name: str, e: dict, f: dict) -> XenRelease:
+    e = {**f.get("defaults", {}), **e}
+    return XenRelease(name, e["package"], e["utils"], e["suite"], e["cmdline"])
+
+
+def _role(name: str, r: dict, f: dict) -> Role:
+    return Role(name=name, xen=r["xen"], where=r["where"], expect=tuple(r["expect"]),
+                deadline_s=float(r["deadline_s"]), init=r.get("init"), needs=r.get("needs"),
+                guest_type=r.get("guest_type"), memory_mb=r.get("memory_mb", 0),
+                dom0_mb=r.get("dom0_mb", 0), guest_mb=r.get("guest_mb", 0),
+                toolstack_errors=tuple(r.get("toolstack_errors", ())),
+                capability=r.get("capability"), cmdline=r.get("cmdline", ""),
+                modules=tuple(r.get("modules", ())),
+                milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"))
+
+
+def _qemu_device(name: str, e: dict, f: dict) -> QemuDevice:
+    pci = _pci(e, name, qemu=name) if "vendor" in e else None
+    return QemuDevice(name, e["kind"], e.get("props", ""), e.get("attach", ""), pci)
+
+
+def _driver(name: str, e: dict, f: dict) -> BuiltinDriver:
+    return BuiltinDriver(name, e["config"], tuple(e["aliases"]))
+
+
+def _pci(e: dict, default_name: str, qemu: str | None) -> PciDevice:
+    return PciDevice(name=e.get("name", default_name), vendor=e["vendor"], device=e["device"],
+                     pci_class=e["class"], subclass=e["subclass"], subvendor=e.get("subvendor"),
+                     subdevice=e.get("subdevice"), prog_if=e.get("prog_if"), qemu=qemu,
+                     slot=e.get("slot"))
+
+
+PCI_KEYS = ("name", "vendor", "device", "subvendor", "subdevice", "class", "subclass", "prog_if")
+
+
+def _profile_device(entry: dict, path: Path, index: int) -> PciDevice:
+    """A profile's device; `qemu = NAME` brings that QEMU device's ids (the
+    entry's own keys win). An unknown QEMU device is an error."""
+    qemu = entry.get("qemu")
+    base = {}
+    if qemu is not None:
+        get("device", qemu, hint=f"in {path}, device {index}")
+        base = {k: v for k, v in _file("device")["device"][qemu].items() if k in PCI_KEYS}
+    try:
+        return _pci({**base, **entry}, f"device {index}", qemu)
+    except KeyError as exc:
+        raise UserError(f"{path}: device {index} lacks {exc.args[0]!r}") from None
+
+
+def _profile(stem: str, data: dict, path: Path) -> HardwareProfile:
+    devices = [_profile_device(e, path, i) for i, e in enumerate(data.get("device", []))]
+    return HardwareProfile(data.get("name", stem), data.get("description", ""), devices, str(path))
+
+
+# -- the loader -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Kind:
+    noun: str                     # how an error names it
+    path: str                     # under DATA: a TOML file, or a folder of TOML files
+    make: Callable[..., Any]
+    table: str = ""               # a file kind's table of records
+
+
+KINDS: dict[str, Kind] = {
+    "toolchain": Kind("toolchain", "toolchains.toml", _toolchain, "toolchain"),
+    "suite": Kind("Debian suite", "suites.toml", _suite, "suites"),
+    "xen": Kind("Xen version", "xen.toml", _xen, "xen"),
+    "role": Kind("role", "roles.toml", _role, "role"),
+    "device": Kind("QEMU device", "devices.toml", _qemu_device, "device"),
+    "hardware": Kind("hardware profile", "hardware", _profile),
+    "driver": Kind("built-in driver", "builtin-drivers.toml", _driver, "driver"),
+}
+
+
+def _kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        raise UnknownName("catalog kind", kind, KINDS)
+    return KINDS[kind]
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file's data; unreadable or malformed is the input's fault."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{path}: not a readable {what} ({exc})") from None
+
+
+@lru_cache(maxsize=None)
+def _file(kind: str) -> dict:
+    k = _kind(kind)
+    return read_toml(DATA / k.path, k.noun)
+
+
+@lru_cache(maxsize=None)
+def _records(kind: str) -> dict[str, Any]:
+    k = _kind(kind)
+    root = DATA / k.path
+    if root.is_dir():
+        return {p.stem: k.make(p.stem, read_toml(p, k.noun), p) for p in sorted(root.glob("*.toml"))}
+    data = _file(kind)
+    try:
+        return {name: k.make(name, e, data) for name, e in data.get(k.table, {}).items()}
+    except KeyError as exc:
+        raise UserError(f"{root}: a {k.noun} lacks {exc.args[0]!r}") from None
+
+
+def all(kind: str) -> dict[str, Any]:          # noqa: A001 (the catalog's own verb)
+    """Every record of KIND by name, in the data's order."""
+    return dict(_records(kind))
+
+
+def names(kind: str) -> list[str]:
+    return list(_records(kind))
+
+
+def get(kind: str, name: str, hint: str = "") -> Any:
+    """The record NAME of KIND, or UnknownName listing the known ones (and HINT)."""
+    records = _records(kind)
+    if name not in records:
+        raise UnknownName(_kind(kind).noun, name, records, hint)
+    return records[name]
+
+
+def default(kind: str) -> Any:
+    """The record a kind's file names as its `default` (e.g. the Xen release)."""
+    return get(kind, _file(kind)["default"])
+
+
+def host_role(xen: bool) -> Role:
+    """The role whose kernel QEMU boots directly: under Xen (it hosts the guest
+    roles) or on bare metal."""
+    return next(r for r in _records("role").values() if not r.is_guest and r.xen == xen)
+
+
+def profile(name_or_path: str | Path) -> HardwareProfile:
+    """A shipped hardware profile by name, or a profile TOML file by path."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return _profile(path.stem, read_toml(path, "hardware profile"), path)
+    return get("hardware", str(name_or_path), hint="or give a TOML file")
+
+
+# -- listing (`pvmatrix list`) ----------------------------------------------
+
+Row = Callable[[object], tuple]
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _xen_row(x: XenRelease) -> tuple:
+    mark = " (default)" if x.name == default("xen").name else ""
+    return (x.name + mark, x.package, x.utils, x.suite, x.cmdline)
+
+
+# what `pvmatrix list` takes -> (catalog kind, headers, row of a record)
+TABLES: dict[str, tuple[str, list[str], Row]] = {
+    "roles": ("role", ["role", "xen", "where", "needs", "capability", "cmdline", "modules",
+                       "deadline s"],
+              lambda r: (r.name, _yes(r.xen), r.where, r.needs or "-", r.capability or "-",
+                         r.cmdline, " ".join(r.modules) or "-", f"{r.deadline_s:g}")),
+    "xen": ("xen", ["xen", "package", "toolstack", "dom0 suite", "Xen command line"], _xen_row),
+    "toolchains": ("toolchain", ["toolchain", "suite", "compiler", "kernels", "image"],
+                   lambda t: (t.name, t.suite, t.compiler, f"{t.min_version} - {t.max_version}",
+                              t.image)),
+    "hardware": ("hardware", ["profile", "devices", "description"],
+                 lambda p: (p.name, len(p.devices), p.description)),
+    "suites": ("suite", ["suite", "components", "mirror"],
+               lambda s: (s.name, s.components, s.mirror)),
+    "devices": ("device", ["device", "kind", "ids", "PCI function"],
+                lambda d: (d.name, d.kind, d.pci.ids if d.pci else "-",
+                           d.pci.name if d.pci else "-")),
+    "drivers": ("driver", ["driver", "config", "PCI aliases"],
+                lambda d: (d.name, f"CONFIG_{d.symbol}", len(d.pci_aliases))),
+}
+
+
+def table(what: str) -> str:
+    """The catalog WHAT (a key of TABLES) as a plain-text table (`pvmatrix list WHAT`)."""
+    from tabulate import tabulate
+    kind, headers, row = TABLES[what]
+    return tabulate([row(r) for r in all(kind).values()], headers=headers)

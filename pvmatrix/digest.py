@@ -1,0 +1,34 @@
+"""sha256 of files: the one helper every stage uses for file digests."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from .paths import cache_dir
+
+
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of the file at PATH."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_remembered(path: Path) -> str:
+    """sha256_file, remembered by (path, size, mtime) so repeats are instant."""
+    st = path.stat()
+    memo = cache_dir("identity") / hashlib.sha256(
+        f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+    if memo.exists():
+        return memo.read_text()
+    digest = sha256_file(path)
+    memo.write_text(digest)
+    return digest
+
+
+def sha256_id(path: Path) -> str:
+    """"sha256:HEX" of a file (remembered): the content id of a package or a binary."""
+    return "sha256:" + sha256_remembered(path)

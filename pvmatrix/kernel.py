@@ -1,0 +1,65 @@
+"""One kernel on disk, as build makes it, analyze reads it and boot runs it.
+
+A kernel is a directory: a build's artifacts (bzImage, vmlinux, config,
+System.map, modules/lib/modules/RELEASE), an unpacked Debian linux-image
+package (boot/vmlinuz-*, boot/config-*, lib/modules/RELEASE), or any tree
+shaped like either. `in_dir` finds the parts; any may be missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Kernel:
+    label: str                        # how reports and logs name it
+    image: Path | None = None         # bzImage / vmlinuz
+    vmlinux: Path | None = None       # the uncompressed ELF, when kept
+    config: Path | None = None
+    system_map: Path | None = None
+    modules: Path | None = None       # .../lib/modules/RELEASE
+    identity: str = ""                # content id: artifact key or sha256:HEX of a .deb
+
+    @property
+    def release(self) -> str | None:
+        """The modules tree's release name (uname -r), when there is one."""
+        return self.modules.name if self.modules else None
+
+
+def in_dir(root: Path, label: str, identity: str = "") -> Kernel:
+    """The kernel whose files are under ROOT."""
+    return Kernel(
+        label,
+        image=_first(root, ["bzImage", "vmlinuz", "arch/x86/boot/bzImage"],
+                     ["vmlinuz-*", "boot/vmlinuz-*", "boot/vmlinuz", "boot/bzImage"]),
+        vmlinux=_first(root, ["vmlinux"], []),
+        config=_first(root, ["config", ".config"], ["config-*", "boot/config-*"]),
+        system_map=_first(root, ["System.map"], ["System.map-*", "boot/System.map-*"]),
+        modules=_modules_dir(root), identity=identity)
+
+
+def _first(root: Path, names: list[str], patterns: list[str]) -> Path | None:
+    """ROOT/NAME for the first NAME that is a file, else the last match of the
+    first PATTERN that has one (the newest version, for vmlinuz-VERSION)."""
+    for name in names:
+        if (root / name).is_file():
+            return root / name
+    for pattern in patterns:
+        found = sorted(p for p in root.glob(pattern) if p.is_file())
+        if found:
+            return found[-1]
+    return None
+
+
+def _modules_dir(root: Path) -> Path | None:
+    for base in (root / "modules" / "lib" / "modules", root / "lib" / "modules",
+                 root / "usr" / "lib" / "modules"):
+        if base.is_dir():
+            releases = sorted(p for p in base.iterdir() if p.is_dir())
+            if releases:
+                return releases[-1]
+    if (root / "modules" / "modules.order").exists():
+        return root / "modules"
+    return None

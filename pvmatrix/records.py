@@ -1,0 +1,82 @@
+"""The pipeline's shared vocabulary: one Status, one Verdict and one Evidence,
+made by every stage (source, build, analyze, boot) and read by the matrix,
+bisect, results and reports. It imports nothing of pvmatrix, so any package
+may import it.
+
+Statuses (issue 7's taxonomy):
+  pass     the kernel did what the cell asks, with evidence
+  fail     the kernel or its config is at fault, with evidence
+  broken   the harness or infrastructure failed (never blamed on the kernel)
+  blocked  a cell it depends on did not pass (the reason names it)
+  skip     not applicable (e.g. PVH on a kernel without the option), with why
+  not run  the tool cannot run this cell yet (the reason says why); never a pass
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """What a cell ended in; a str, so records and comparisons see "pass" etc."""
+    PASS = "pass"
+    FAIL = "fail"
+    BROKEN = "broken"
+    BLOCKED = "blocked"
+    SKIP = "skip"
+    NOT_RUN = "not run"
+
+
+# Short names for the members, for the many places that compare statuses.
+PASS, FAIL, BROKEN, BLOCKED, SKIP, NOT_RUN = (Status.PASS, Status.FAIL, Status.BROKEN,
+                                              Status.BLOCKED, Status.SKIP, Status.NOT_RUN)
+STATUSES = tuple(Status)
+
+
+@dataclass
+class Evidence:
+    """One line that shows why: from a log (LOG, LINE number) or a fact (LINE 0)."""
+    text: str
+    note: str = ""
+    line: int = 0
+    log: str = ""
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "note": self.note, "line": self.line, "log": self.log}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Evidence:
+        return cls(data["text"], data.get("note", ""), data.get("line", 0), data.get("log", ""))
+
+
+@dataclass
+class Verdict:
+    """A cell's status, why (REASON), the stage's own word (DETAIL, e.g. "panic",
+    "oops", "timeout", "module", "cached") and the EVIDENCE. SECONDS: the
+    role's own time, for a boot (kept out of the record: it has durations)."""
+    status: Status
+    reason: str = ""
+    detail: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)       # an unknown status fails here, not in a report
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.PASS
+
+    def to_dict(self) -> dict:
+        out = {"status": str(self.status), "reason": self.reason, "detail": self.detail,
+               "evidence": [e.to_dict() for e in self.evidence]}
+        if self.seconds is not None:
+            out["seconds"] = self.seconds
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Verdict:
+        return cls(data["status"], data.get("reason", ""), data.get("detail", ""),
+                   [Evidence.from_dict(e) for e in data.get("evidence", [])],
+                   data.get("seconds"))

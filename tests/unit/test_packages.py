@@ -1,0 +1,113 @@
+"""Debian packages without the network: metapackage following against a real
+Packages index (tests/fixtures/debian/Packages, from bookworm), read by apt
+from the suite's private lists, and small .debs made here standing in for
+the downloads. One package resolution and one unpack serve sources, analyze
+and boot."""
+
+import io
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pvmatrix.analyze.inputs import locate
+from pvmatrix.boot import kernel as boot_kernel
+from pvmatrix.digest import sha256_id
+from pvmatrix import sources
+from pvmatrix.sources import debian, packages
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "debian" / "Packages"
+LISTS = "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+RELEASE = "6.1.0-50-amd64"
+
+needs_apt = pytest.mark.skipif(not (shutil.which("apt-cache") and shutil.which("dpkg-deb")),
+                               reason="needs apt-cache and dpkg-deb")
+
+
+def test_a_metapackage_is_followed_to_its_own_family():
+    deps = ["kmod", "linux-image-6.1.0-50-amd64", "linux-headers-6.1.0-50-amd64"]
+    assert packages.concrete("linux-image-amd64", deps) == "linux-image-6.1.0-50-amd64"
+    assert packages.concrete("linux-source", ["binutils", "linux-source-6.1"]) == "linux-source-6.1"
+    assert packages.concrete("linux-image-6.1.0-50-amd64", deps) == "linux-image-6.1.0-50-amd64"
+    assert packages.concrete("linux-image-amd64", ["kmod"]) == "linux-image-amd64"
+    assert packages.parse("debian:linux-image-amd64@trixie") == ("linux-image-amd64", "trixie")
+    assert packages.parse("debian:linux-image-amd64") == ("linux-image-amd64", None)
+
+
+def _deb(out: Path, name: str, version: str, files: dict[str, bytes]) -> Path:
+    root = out / f"{name}-root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: amd64\n"
+        "Maintainer: t <t@t>\nDescription: test\n")
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    deb = out / f"{name}_{version}_amd64.deb"
+    subprocess.run(["dpkg-deb", "-Zgzip", "--build", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+def _source_tarball() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:xz") as tar:
+        data = b"VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 176\n"
+        info = tarfile.TarInfo("linux-source-6.1/Makefile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def bookworm(private_cache):
+    """The bookworm suite with the fixture index as its fresh lists, and the
+    concrete packages already 'downloaded' into its debs directory."""
+    apt = private_cache / "apt" / "bookworm"
+    (apt / "lists").mkdir(parents=True)
+    shutil.copy(FIXTURE, apt / "lists" / LISTS)
+    (apt / "updated").touch()                      # fresh: no apt-get update
+    debs = apt / "debs"
+    debs.mkdir()
+    image = _deb(debs, f"linux-image-{RELEASE}", "6.1.176-1", {
+        f"boot/vmlinuz-{RELEASE}": b"\0" * 0x202 + b"HdrS",
+        f"boot/config-{RELEASE}": b"CONFIG_XEN=y\n",
+        f"lib/modules/{RELEASE}/modules.dep": b"",
+        f"lib/modules/{RELEASE}/kernel/drivers/x.ko": b"\x7fELF"})
+    src = _deb(debs, "linux-source-6.1", "6.1.176-1",
+               {"usr/src/linux-source-6.1.tar.xz": _source_tarball()})
+    return image, src
+
+
+@needs_apt
+def test_prebuilt_metapackage_resolves_to_the_concrete_package(bookworm):
+    image, _ = bookworm
+    p = packages.resolve("debian:linux-image-amd64@bookworm")
+    assert (p.name, p.suite, p.deb, p.version) == (f"linux-image-{RELEASE}", "bookworm", image,
+                                                    "6.1.176-1")
+    assert p.digest == sha256_id(image) and p.spec == f"debian:linux-image-{RELEASE}@bookworm"
+    assert packages.resolve(p.spec) == p                # a concrete name is itself
+
+
+@needs_apt
+def test_one_unpack_of_a_deb_serves_analyze_and_boot(bookworm):
+    image, _ = bookworm
+    tree = debian.unpacked(image)
+    assert debian.unpacked(image) == tree and tree.name == sha256_id(image).removeprefix("sha256:")
+    found = locate("debian:linux-image-amd64@bookworm")
+    assert found.image == tree / "boot" / f"vmlinuz-{RELEASE}"
+    assert found.modules == tree / "lib" / "modules" / RELEASE and found.release == RELEASE
+    assert found.identity == sha256_id(image)
+    assert locate(image).image == found.image          # the .deb itself: the same unpack
+    booted = boot_kernel.load("debian:linux-image-amd64@bookworm")
+    assert (booted.label, booted.image, booted.identity) == (RELEASE, found.image, found.identity)
+
+
+@needs_apt
+def test_debian_source_metapackage_is_its_tarball(bookworm):
+    src = sources.resolve("debian:linux-source@bookworm")
+    assert src.kind == "debian" and src.version == "6.1.176"
+    inner = debian.unpacked(bookworm[1]) / "usr/src/linux-source-6.1.tar.xz"
+    assert src.identity == sources.resolve(f"tarball:{inner}").identity
