@@ -6,7 +6,6 @@ so a boot does not re-hash 80 MB every time."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 

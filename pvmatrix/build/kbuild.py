@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 

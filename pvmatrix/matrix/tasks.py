@@ -139,8 +139,8 @@ def analyze(task: dict, kernel: dict) -> dict:
     profile = load_profile(task["args"]["profile"])
     k = kernel["manifest"]
     key = outcomes.digest("analyze/1", k["kernel_id"], profile.to_toml(),
-                          outcomes.code_digest("analyze", "data/hardware", "data/devices.toml",
-                                               "data/builtin-drivers.toml"))
+                          outcomes.code_digest("analyze", "catalog.py", "data/hardware",
+                                               "data/devices.toml", "data/builtin-drivers.toml"))
     if not task["args"].get("recheck") and (hit := outcomes.load(key)):
         return hit
     a = run_analysis(localize(k, k["kernel_path"]), hardware=profile)
@@ -177,8 +177,8 @@ def _yes(value) -> str:
 
 def harness_digest() -> str:
     """The boot harness's code and data: a verdict made by another harness is not reused."""
-    return outcomes.code_digest("boot", "data/boot", "data/roles.toml", "data/xen.toml",
-                                "data/devices.toml")
+    return outcomes.code_digest("boot", "catalog.py", "data/boot", "data/roles.toml",
+                                "data/xen.toml", "data/devices.toml")
 
 
 def _boot_kernel(manifest: dict):

@@ -86,8 +86,8 @@ def test_cli_json_schema(cloud_deb):
 
 
 def test_truncated_image_is_reported_and_the_rest_goes_on(generic_deb, tmp_path):
-    from pvmatrix.analyze.inputs import unpack_deb
-    tree = unpack_deb(generic_deb)
+    from pvmatrix.sources.debian import unpacked
+    tree = unpacked(generic_deb)
     kernel = tmp_path / "kernel"
     (kernel / "boot").mkdir(parents=True)
     [image] = tree.glob("boot/vmlinuz-*")
