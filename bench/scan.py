@@ -41,12 +41,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from pvmatrix import settings
-    from pvmatrix.sources import debian
+    from pvmatrix.sources import packages
     from pvmatrix.analyze.inputs import locate
     from pvmatrix.analyze.modules import scan_modules
 
-    [image] = [d for d in debian.depends("linux-image-amd64", "bookworm") if d.startswith("linux-image-6.1")]
-    deb = debian.download(image, "bookworm")
+    package = packages.resolve("debian:linux-image-amd64@bookworm")
+    image, deb = package.name, package.deb
     root = locate(deb).modules
 
     cold, repeat, page_cache_dropped, compilers = [], [], [], []

@@ -8,14 +8,15 @@ import shutil
 import pytest
 
 from conftest import DEBIAN_61, pvmatrix
-from pvmatrix.sources import debian
+from pvmatrix.sources import packages
 from pvmatrix.analyze import analyze
 from pvmatrix.errors import PvmError
 
 
 def _deb(metapackage: str):
-    [image] = [d for d in debian.depends(metapackage, "bookworm") if d.startswith("linux-image-6.1")]
-    return debian.download(image, "bookworm")
+    package = packages.resolve(f"debian:{metapackage}@bookworm")
+    assert package.name.startswith("linux-image-6.1")
+    return package.deb
 
 
 @pytest.fixture(scope="session")
