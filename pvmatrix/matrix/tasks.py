@@ -17,16 +17,18 @@ import time
 from .. import catalog
 from ..errors import BuildFailed, PvmError, status_of
 from . import outcomes
-from ..results import provenance
+from .outcomes import KernelFacts, TaskOutcome
+from ..analyze.facts import AnalysisFacts
+from ..build.facts import BuildFacts
 from ..records import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, Evidence, Verdict
 # modules, not names: tests swap boot.run_cells and builder.build for fakes
 from .. import boot, build as builder, configure, sources
 from ..analyze import analyze as run_analysis
 from ..analyze.hardware import load_profile
-from ..artifacts import localize
 from ..boot import qemu
 from ..build import container, engine, toolchains
 from ..sources import packages
+from ..sources.facts import PackageFacts, SourceFacts
 
 
 # Set when the run these tasks belong to stops (Ctrl-C), by abort(): a task that
@@ -42,7 +44,7 @@ def abort() -> None:
     qemu.kill_all()
 
 
-def execute(task: dict, **deps: dict) -> dict:
+def execute(task: dict, **deps: TaskOutcome | None) -> TaskOutcome:
     """Run TASK (its 'func' names a function of this module) after its DEPS."""
     start = time.monotonic()
     try:
@@ -50,41 +52,33 @@ def execute(task: dict, **deps: dict) -> dict:
         out = outcomes.blocked_by(task, own) or FUNCS[task["func"]](task, **deps)
     except Exception as exc:          # a task never raises: the cell says what went wrong
         out = outcomes.broken(task, exc)
-    out["seconds"] = round(time.monotonic() - start, 3)
+    out.seconds = round(time.monotonic() - start, 3)
     try:
-        out["provenance"] = provenance.of_task(task, deps, out)
+        out.provenance = outcomes.provenance_of(task, deps, out)
     except Exception as exc:          # never lose a verdict over its provenance
-        out["provenance"] = {"error": str(exc)}
+        out.provenance = {"error": str(exc)}
     return out
 
 
 # -- source ---------------------------------------------------------------
 
-def _package(spec: str) -> dict:
-    """debian:linux-image-X[@SUITE] (a metapackage is followed) as the source task's manifest."""
-    p = packages.resolve(spec)
-    return {"package": p.name, "suite": p.suite, "deb": str(p.deb), "version": p.version,
-            "kernel_id": p.digest, "kernel_path": str(p.deb), "boot_kernel": p.spec}
-
-
-def source(task: dict) -> dict:
+def source(task: dict) -> TaskOutcome:
     args, cell_id = task["args"], task["cells"][0]["id"]
     try:
-        if args["package"]:
-            m = _package(args["package"])
-            out = outcomes.new(task, m, {"package": args["package"], "resolved": m["package"],
-                                         "deb": m["deb"], "identity": m["kernel_id"]})
-            outcomes.cell(out, cell_id, Verdict(PASS, f"{m['package']} {m['version']}", "prebuilt",
-                                                [Evidence(f"{m['deb']} ({m['kernel_id']})", "package")]),
+        if args["package"]:        # debian:linux-image-X[@SUITE] (a metapackage is followed)
+            p = packages.resolve(args["package"])
+            out = outcomes.new(task, PackageFacts(p), {"package": args["package"], "resolved": p.name,
+                                                       "deb": str(p.deb), "identity": p.digest})
+            outcomes.cell(out, cell_id, Verdict(PASS, f"{p.name} {p.version}", "prebuilt",
+                                                [Evidence(f"{p.deb} ({p.digest})", "package")]),
                           logs={})
             return out
         src = sources.resolve(args["source"])
-        m = {"source": src.spec, "identity": src.identity, "version": src.version,
-             "tree": str(src.tree)}
+        facts = SourceFacts(src.spec, src.identity, src.version, str(src.tree))
     except PvmError as exc:
         return outcomes.all_cells(outcomes.new(task), task, Verdict(
             status_of(exc), str(exc), "fetch", [Evidence(str(exc), "error")]))
-    out = outcomes.new(task, m, {"source": src.spec, "identity": src.identity})
+    out = outcomes.new(task, facts, {"source": src.spec, "identity": src.identity})
     outcomes.cell(out, cell_id, Verdict(PASS, f"Linux {src.version}", f"{src.kind} source",
                                         [Evidence(f"{src.spec}: {src.identity}", "identity")]))
     return out
@@ -187,7 +181,7 @@ def _boot_kernel(manifest: dict):
 
 def _profile_devices(name: str):
     profile = load_profile(name)
-    return profile, [d.qemu for d in profile.devices if d.qemu]
+    return profile, profile.qemu_devices
 
 
 def _from_harness(c, role_cell: dict, out: dict, extra_inputs: dict) -> None:
