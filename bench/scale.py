@@ -77,7 +77,7 @@ GOALS = {"local_overhead_ratio": 1.10, "tasks_per_s": 200, "two_worker_speedup":
 
 # -- fake task kinds --------------------------------------------------------
 
-def noop(task: dict, **deps: dict) -> dict:
+def noop(task: dict, **deps) -> outcomes.TaskOutcome:
     """A cached/no-op task: every cell passes at once."""
     out = outcomes.new(task)
     for c in task["cells"]:
@@ -85,7 +85,7 @@ def noop(task: dict, **deps: dict) -> dict:
     return out
 
 
-def burn(task: dict, **deps: dict) -> dict:
+def burn(task: dict, **deps) -> outcomes.TaskOutcome:
     """CPU-bound: a pure-Python loop of ARGS.n steps."""
     x = 0
     for i in range(task["args"]["n"]):

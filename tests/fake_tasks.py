@@ -29,7 +29,7 @@ def slow(func: str, seconds: float) -> None:
     from pvmatrix.matrix import tasks
     real = tasks.FUNCS[func]
 
-    def slow_task(task: dict, **deps: dict) -> dict:
+    def slow_task(task: dict, **deps):
         tasks.ABORT.wait(seconds)
         return real(task, **deps)
     tasks.FUNCS[func] = slow_task
@@ -52,7 +52,7 @@ def short_boot(cell: str, upto: str) -> None:
     def short_run(cmd, serial, deadline_s, *args, **kw):
         return real_run(cmd, serial, SHORT_DEADLINE_S, *args, **kw)
 
-    def boot(task: dict, **deps: dict) -> dict:
+    def boot(task: dict, **deps):
         hooked = any(c["id"] == cell for c in task["cells"]) and \
             (upto == "all" or _attempt(task) <= int(upto))
         if not hooked:
@@ -61,7 +61,7 @@ def short_boot(cell: str, upto: str) -> None:
         forced = {**task, "args": {**task["args"], "recheck": True, "retry": "fake short boot"}}
         with mock.patch.object(qemu, "run", short_run):
             out = real(forced, **deps)
-        out["inputs"]["test_hook"] = f"fake_tasks.short_boot: {SHORT_DEADLINE_S:g} s deadline"
+        out.inputs["test_hook"] = f"fake_tasks.short_boot: {SHORT_DEADLINE_S:g} s deadline"
         return out
     tasks.FUNCS["boot_baremetal"] = boot
 

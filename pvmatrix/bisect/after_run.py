@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..build.facts import BuildFacts
+from ..matrix.outcomes import Facts, KernelFacts, facts_of
 from ..results.compare import statuses
 from ..results.records import safe_name
 from ..results.store import Run
@@ -28,12 +30,17 @@ class Job:
     dom0: str | None
 
 
-def _git(manifest: dict) -> tuple[str, str] | None:
+def _facts(rec: dict | None) -> Facts | None:
+    """The facts a source or build cell record keeps (its `manifest`), or None."""
+    return facts_of(rec["cell"]["stage"], rec.get("manifest") or {}) if rec else None
+
+
+def _git(facts: Facts | None) -> tuple[str, str] | None:
     """(repository path, commit) of a build from a git source, else None."""
-    source, identity = manifest.get("source", ""), manifest.get("identity", "")
-    if not source.startswith("git:") or not identity.startswith("git:"):
+    if not isinstance(facts, BuildFacts) or not facts.source.startswith("git:") \
+            or not facts.identity.startswith("git:"):
         return None
-    return source.removeprefix("git:").rpartition("@")[0], identity.removeprefix("git:")
+    return facts.source.removeprefix("git:").rpartition("@")[0], facts.identity.removeprefix("git:")
 
 
 def jobs(before: dict[str, dict], after: dict[str, dict], cells: list[str]) -> list[Job]:
@@ -47,20 +54,19 @@ def jobs(before: dict[str, dict], after: dict[str, dict], cells: list[str]) -> l
         new_build, old_build = after.get(f"{kernel}/build"), before.get(f"{kernel}/build")
         if not new_build or not old_build:
             continue
-        new, old = _git(new_build.get("manifest") or {}), _git(old_build.get("manifest") or {})
+        m = _facts(new_build)
+        new, old = _git(m), _git(_facts(old_build))
         if not new or not old or new[0] != old[0] or new[1] == old[1]:
             continue
-        m = new_build["manifest"]
         dom0 = None
         host = (rec.get("inputs") or {}).get("dom0_kernel")
         if host and host != kernel:
-            hosted = after.get(f"{host}/build") or after.get(f"{host}/source") or {}
-            dom0 = (hosted.get("manifest") or {}).get("boot_kernel")
+            hosted = _facts(after.get(f"{host}/build") or after.get(f"{host}/source"))
+            dom0 = hosted.boot_kernel if isinstance(hosted, KernelFacts) else None
         c = rec["cell"]
         out.append(Job(cell_id, new[0], old[1], new[1],
                        CellSpec.parse(c["role"], c.get("xen"), c.get("hardware") or "default"),
-                       Recipe(m.get("base", "tinyconfig"), list(m.get("fragments", [])),
-                              m.get("toolchain", "auto")), dom0))
+                       Recipe(m.base, list(m.fragments), m.toolchain), dom0))
     return out
 
 

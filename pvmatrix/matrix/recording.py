@@ -12,21 +12,21 @@ from ..records import BROKEN, Verdict
 from ..results import provenance, store
 from ..results.records import CellRecord, TaskDef, safe_name
 from .cells import Task
+from .outcomes import CellOutcome, TaskOutcome
 
 
-def make_record(run: store.Run, task: Task, cell, outcome: dict) -> CellRecord:
+def make_record(run: store.Run, task: Task, cell, outcome: TaskOutcome) -> CellRecord:
     """CELL's record, from the OUTCOME of TASK (the task that decided it)."""
-    got = outcome["cells"].get(cell.id) or {
-        "verdict": Verdict(BROKEN, "the task returned no verdict for this cell", "harness").to_dict()}
+    got = outcome.cells.get(cell.id) or CellOutcome(
+        Verdict(BROKEN, "the task returned no verdict for this cell", "harness"))
     return CellRecord(
         run_id=run.id, cell=cell, task=task.key,
         task_def=TaskDef(task.func, task.args, task.deps, task.resources),
-        verdict=Verdict.from_dict(got["verdict"]), inputs=outcome.get("inputs", {}),
-        manifest=outcome.get("manifest", {}) if task.stage in ("source", "build") else {},
-        provenance=provenance.record(outcome, got),
-        durations={"task_s": outcome.get("seconds", 0.0), **(got.get("durations") or {})},
-        logs=got.get("logs") or {}, boot=got.get("boot"),
-        cached=bool(outcome.get("cached")), finished=time.time())
+        verdict=got.verdict, inputs=outcome.inputs,
+        manifest=outcome.manifest() if task.stage in ("source", "build") else {},
+        provenance=provenance.record(outcome.provenance, got.boot),
+        durations={"task_s": outcome.seconds, **(got.durations or {})},
+        logs=got.logs or {}, boot=got.boot, cached=outcome.cached, finished=time.time())
 
 
 def keep_logs(run: store.Run, rec: CellRecord, suffix: str = "") -> None:

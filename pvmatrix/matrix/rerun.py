@@ -14,6 +14,7 @@ from ..errors import HarnessFault, NotSupported, UserError
 from ..records import PASS, FAIL
 from ..results.records import safe_name
 from ..results.store import Run
+from .outcomes import TaskOutcome
 from .tasks import execute
 
 
@@ -38,24 +39,24 @@ def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
         if key not in done:
             raise NotSupported(f"run {run.id}: the outcome of {key} ({name}) is not recorded, "
                                f"so {cell_id} cannot be rerun from this run's inputs")
-        deps[name] = done[key]
+        deps[name] = TaskOutcome.from_dict(done[key])
     cells = [r["cell"] for r in run.records() if r.get("task") == rec["task"]]
     task = {"key": rec["task"] + "-rerun", "stage": rec["cell"]["stage"],
             "kernel": rec["cell"]["kernel"], "func": tdef["func"],
             "args": {**tdef["args"], "recheck": True, "retry": "rerun"}, "cells": cells}
     outcome = execute(task, **deps)
-    got = outcome["cells"].get(cell_id)
+    got = outcome.cells.get(cell_id)
     if got is None:
         raise HarnessFault(f"rerun of {cell_id}: the task gave no verdict for it")
-    v = got["verdict"]
-    print(f"{cell_id}: {v['status']}: {v.get('reason', '')}  (recorded in run {run.id}: "
+    v = got.verdict
+    print(f"{cell_id}: {v.status}: {v.reason}  (recorded in run {run.id}: "
           f"{rec['verdict']['status']})", file=out)
-    for e in v.get("evidence", [])[:12]:
-        print(f"  {('L' + str(e['line'])) if e.get('line') else '--':>6} {e['text']}", file=out)
+    for e in v.evidence[:12]:
+        print(f"  {('L' + str(e.line)) if e.line else '--':>6} {e.text}", file=out)
     for name in ("serial", "qemu_script"):
-        if (got.get("logs") or {}).get(name):
-            print(f"  {name}: {got['logs'][name]}", file=out)
-    return 0 if v["status"] == PASS else 1 if v["status"] == FAIL else 2
+        if (got.logs or {}).get(name):
+            print(f"  {name}: {got.logs[name]}", file=out)
+    return 0 if v.status == PASS else 1 if v.status == FAIL else 2
 
 
 def open_dir(path: str) -> Run:

@@ -25,6 +25,7 @@ import dataclasses
 from typing import TextIO
 
 from . import outcomes, scheduler
+from .outcomes import TaskOutcome
 from ..results import store
 from ..records import FAIL, PASS
 from .cells import Task
@@ -109,7 +110,7 @@ def retry_cells(plan: Plan, run: store.Run, index: Index, cells: list[str], retr
             futures = scheduler.submit_all(client, [*needed.values(), *(r for _, r in again.values())],
                                            offered, done)
 
-            def on_done(key: str, outcome: dict | None, error: BaseException | None) -> None:
+            def on_done(key: str, outcome: TaskOutcome | None, error: BaseException | None) -> None:
                 if key not in again:
                     return
                 task, _ = again[key]

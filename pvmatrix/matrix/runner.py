@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from . import host, outcomes, scheduler
-from ..records import BROKEN, NOT_RUN
+from .outcomes import TaskOutcome
+from ..records import BROKEN, NOT_RUN, PASS, SKIP
 from ..report import html, markdown, terminal
 from ..results import store
 from ..results.compare import compare, regressions, reproduced
@@ -35,15 +36,15 @@ def write_reports(run: store.Run) -> None:
     (run.dir / "report.html").write_text(html.render(run))
 
 
-def _lasting(outcome: dict) -> bool:
+def _lasting(outcome: TaskOutcome) -> bool:
     """Worth reusing on --resume: no cell broken or not run."""
-    return all(c["verdict"]["status"] not in (BROKEN, NOT_RUN) for c in outcome["cells"].values())
+    return all(c.verdict.status not in (BROKEN, NOT_RUN) for c in outcome.cells.values())
 
 
 def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
             progress: Progress, done: dict[str, dict]) -> None:
     """Run PLAN's tasks, recording each cell as its task finishes."""
-    def on_done(key: str, outcome: dict | None, error: BaseException | None) -> None:
+    def on_done(key: str, outcome: TaskOutcome | None, error: BaseException | None) -> None:
         task = plan.task(key)
         if outcome is None:
             outcome = outcomes.broken(task.payload(), error or RuntimeError("no outcome"))
@@ -54,13 +55,13 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
             run.record(rec)
             index.add_cell(run.id, rec)
             statuses.append(rec.verdict.status)
-        first_bad = next((outcome["cells"][c.id]["verdict"]["reason"] for c in task.cells
-                          if c.id in outcome["cells"]
-                          and outcome["cells"][c.id]["verdict"]["status"] not in ("pass", "skip")), "")
+        first_bad = next((got.verdict.reason for c in task.cells
+                          if (got := outcome.cells.get(c.id))
+                          and got.verdict.status not in (PASS, SKIP)), "")
         if _lasting(outcome):             # after its records: --resume trusts it
-            run.save_outcome(outcome)
-        progress.finished(task.stage, task.kernel, statuses, outcome.get("seconds", 0.0),
-                          bool(outcome.get("cached")), first_bad[:100])
+            run.save_outcome(outcome.to_dict())
+        progress.finished(task.stage, task.kernel, statuses, outcome.seconds, outcome.cached,
+                          first_bad[:100])
 
     with scheduler.client(address) as (c, offered):
         futures = scheduler.submit_all(c, plan.tasks, offered, done)

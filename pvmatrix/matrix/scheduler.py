@@ -26,6 +26,7 @@ from ..errors import HarnessFault
 from ..settings import Settings, current, use
 from . import tasks
 from .cells import Task
+from .outcomes import TaskOutcome
 from ..boot.qemu import probe_accel
 
 THREADS = 4          # concurrent tasks in the one local worker; resources do the limiting
@@ -128,9 +129,10 @@ def fit(wanted: dict[str, float], offered: dict[str, float] | None) -> dict[str,
 def run_task(payload: dict, deps: dict, settings: dict | None = None) -> dict:
     """What a worker runs: the task, after its dependencies' outcomes (DEPS by name),
     under the run's SETTINGS (Settings.to_payload: its store, its cache) over the
-    worker's own."""
+    worker's own. Outcomes cross Dask as plain dicts (TaskOutcome.to_dict)."""
+    typed = {name: None if d is None else TaskOutcome.from_dict(d) for name, d in deps.items()}
     with use(Settings.from_payload(settings or {})):
-        return tasks.execute(payload, **deps)
+        return tasks.execute(payload, **typed).to_dict()
 
 
 def _groups(tasks: list[Task], done: dict[str, dict]) -> list[list[Task]]:
@@ -162,7 +164,8 @@ def submit_all(c, tasks: list[Task], offered: dict | None, done: dict[str, dict]
     return futures
 
 
-def wait_each(futures: dict, on_done: Callable[[str, dict | None, BaseException | None], None]) -> None:
+def wait_each(futures: dict,
+              on_done: Callable[[str, TaskOutcome | None, BaseException | None], None]) -> None:
     """Call ON_DONE(key, outcome, error) as each submitted future finishes. Futures
     that finished while ON_DONE recorded the last batch are fetched together (one
     gather, not a round trip to the worker each)."""
@@ -176,7 +179,7 @@ def wait_each(futures: dict, on_done: Callable[[str, dict | None, BaseException 
             on_done(key, outcome, error)
 
 
-def _fetch(client, batch: list) -> Iterator[tuple[str, dict | None, BaseException | None]]:
+def _fetch(client, batch: list) -> Iterator[tuple[str, TaskOutcome | None, BaseException | None]]:
     """(key, outcome, error) of each finished future of BATCH."""
     ok = [f for f in batch if f.status == "finished"]
     try:
@@ -184,12 +187,10 @@ def _fetch(client, batch: list) -> Iterator[tuple[str, dict | None, BaseExceptio
     except Exception:                     # lost since it finished: one at a time, below
         got = {}
     for fut in batch:
-        if fut.key in got:
-            yield fut.key, got[fut.key], None
-            continue
         try:
-            outcome = fut.result()
-        except Exception as exc:          # a worker lost for good, a dependency that errored
+            raw = got[fut.key] if fut.key in got else fut.result()
+            outcome = TaskOutcome.from_dict(raw)
+        except Exception as exc:          # a worker lost for good, a dependency that errored, no outcome
             yield fut.key, None, exc
         else:
             yield fut.key, outcome, None

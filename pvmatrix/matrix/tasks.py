@@ -2,10 +2,11 @@
 through the builder and the analyzer; boots through the boot harness.
 
 Every function takes the task (a plain dict) and the outcomes of its
-dependencies, checks the outcome cache first, and returns a small outcome
-(see outcomes.py). Nothing raises: an exception becomes the verdict its class
-says (errors.status_of: a failed build is a fail, the harness's fault broken,
-what cannot run here "not run") on the task's cells.
+dependencies (outcomes.TaskOutcome, with their typed facts), checks the
+outcome cache first, and returns a small TaskOutcome (scheduler.run_task
+turns it into a dict for Dask). Nothing raises: an exception becomes the
+verdict its class says (errors.status_of: a failed build is a fail, the
+harness's fault broken, what cannot run here "not run") on the task's cells.
 """
 
 from __future__ import annotations
@@ -86,32 +87,32 @@ def source(task: dict) -> TaskOutcome:
 
 # -- build ----------------------------------------------------------------
 
-def build(task: dict, source: dict) -> dict:
-    args, src, cell_id = task["args"], source["manifest"], task["cells"][0]["id"]
+def build(task: dict, source: TaskOutcome) -> TaskOutcome:
+    args, cell_id = task["args"], task["cells"][0]["id"]
+    src: SourceFacts = source.facts
     recipe = configure.load(args["base"], args["fragments"])
-    tc = toolchains.pick(args["toolchain"], src["version"])
-    key = outcomes.digest("build-fail/1", builder.recipe_key(src["identity"], recipe, tc.image))
-    inputs = {"source": src["source"], "identity": src["identity"], "recipe": recipe.key,
+    tc = toolchains.pick(args["toolchain"], src.version)
+    key = outcomes.digest("build-fail/1", builder.recipe_key(src.identity, recipe, tc.image))
+    inputs = {"source": src.source, "identity": src.identity, "recipe": recipe.key,
               "base": args["base"], "fragments": args["fragments"], "toolchain": tc.name,
               "toolchain_image": tc.image}
     if not args["recheck"] and (hit := outcomes.load(key)):
         return hit                                   # a remembered failing build
     try:
-        b = builder.build(src["source"], args["base"], args["fragments"], args["toolchain"])
+        b = builder.build(src.source, args["base"], args["fragments"], args["toolchain"])
     except PvmError as exc:
         text, log, failed = str(exc), str(exc.log or ""), isinstance(exc, BuildFailed)
         out = outcomes.all_cells(outcomes.new(task, inputs=inputs), task, Verdict(
             status_of(exc), text, "build" if failed else "builder",
             [Evidence(text, "error", log=log)]))
-        out["cells"][cell_id]["logs"] = {"build": log} if log else {}
+        out.cells[cell_id].logs = {"build": log} if log else {}
         if failed and outcomes.keep(task):
             outcomes.save(key, out)
         return out
-    m = b.brief()                     # digests and URLs: consumers fetch a remote store's files
-    m.update(kernel_id=b.key, kernel_path=str(b.dir), boot_kernel=str(b.dir))
     inputs.update(artifact_key=b.key, config_sha256=b.config_sha256,
                   toolchain_image_id=engine.image_id(tc.image))
-    out = outcomes.new(task, m, inputs)
+    # digests and URLs: consumers fetch a remote store's files
+    out = outcomes.new(task, BuildFacts.of(b), inputs)
     ev = [Evidence(f"{b.version} [{b.toolchain}] artifacts {b.key[:16]}", "artifacts")]
     ev += [Evidence(f"{u['symbol']}: wanted {u['wanted']}, got {u['got']} ({u['reason']})",
                     "option did not stick") for u in b.unmet]
@@ -120,7 +121,7 @@ def build(task: dict, source: dict) -> dict:
         "cached" if b.cached else "built", ev),
         logs={"build": str(b.dir / "build.log")},
         durations={"build_s": b.build_s}, cached=b.cached)
-    out["cached"] = b.cached
+    out.cached = b.cached
     return out
 
 
@@ -129,26 +130,24 @@ def build(task: dict, source: dict) -> dict:
 SHOWN_CAPS = (("pv_domu", "PV"), ("pvh_domu", "PVH"), ("pv_dom0", "dom0"))
 
 
-def analyze(task: dict, kernel: dict) -> dict:
+def analyze(task: dict, kernel: TaskOutcome) -> TaskOutcome:
     profile = load_profile(task["args"]["profile"])
-    k = kernel["manifest"]
-    key = outcomes.digest("analyze/1", k["kernel_id"], profile.to_toml(),
+    k: KernelFacts = kernel.facts
+    key = outcomes.digest("analyze/1", k.kernel_id, profile.to_toml(),
                           outcomes.code_digest("analyze", "catalog.py", "data/hardware",
                                                "data/devices.toml", "data/builtin-drivers.toml"))
     if not task["args"].get("recheck") and (hit := outcomes.load(key)):
         return hit
-    a = run_analysis(localize(k, k["kernel_path"]), hardware=profile)
-    caps = {c.name: {"supported": c.supported, "form": c.form, "evidence": c.evidence[:3]}
-            for c in a.capabilities}
-    devices = {d.device.qemu or d.device.name: {"status": d.status, "driver": d.driver}
-               for d in a.devices}
-    inputs = {"kernel_id": k["kernel_id"], "profile": profile.name,
+    a = run_analysis(k.here(k.kernel_path), hardware=profile)
+    facts = AnalysisFacts.of(a)
+    caps = facts.capabilities
+    inputs = {"kernel_id": k.kernel_id, "profile": profile.name,
               "profile_sha256": hashlib.sha256(profile.to_toml().encode()).hexdigest()}
-    out = outcomes.new(task, {"release": a.release, "capabilities": caps, "devices": devices}, inputs)
+    out = outcomes.new(task, facts, inputs)
     cells = task["cells"]
     shown = " ".join(label for name, label in SHOWN_CAPS
-                     if caps.get(name, {}).get("supported")) or "no Xen"
-    ev = [Evidence(f"{name}: {_yes(caps[name]['supported'])}: {'; '.join(caps[name]['evidence'])}",
+                     if name in caps and caps[name].supported) or "no Xen"
+    ev = [Evidence(f"{name}: {_yes(caps[name].supported)}: {'; '.join(caps[name].evidence)}",
                    "capability") for name, _ in SHOWN_CAPS if name in caps]
     ev += [Evidence(p, "problem") for p in a.problems[:5]]
     outcomes.cell(out, cells[0]["id"], Verdict(PASS, f"{a.release}: {shown}", shown, ev))
@@ -175,8 +174,8 @@ def harness_digest() -> str:
                                 "data/xen.toml", "data/devices.toml")
 
 
-def _boot_kernel(manifest: dict):
-    return boot.load_kernel(localize(manifest, manifest["boot_kernel"]))
+def _boot_kernel(facts: KernelFacts):
+    return boot.load_kernel(facts.here(facts.boot_kernel))
 
 
 def _profile_devices(name: str):
@@ -184,7 +183,7 @@ def _profile_devices(name: str):
     return profile, profile.qemu_devices
 
 
-def _from_harness(c, role_cell: dict, out: dict, extra_inputs: dict) -> None:
+def _from_harness(c, role_cell: dict, out: TaskOutcome, extra_inputs: dict) -> None:
     """One harness Cell into OUT: its verdict (the role's seconds go to durations)."""
     v = c.verdict
     serial = str(c.boot.dir / "serial.log")
@@ -198,10 +197,10 @@ def _from_harness(c, role_cell: dict, out: dict, extra_inputs: dict) -> None:
                         **extra_inputs})
 
 
-def boot_baremetal(task: dict, kernel: dict, analysis: dict) -> dict:
+def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> TaskOutcome:
     profile, names = _profile_devices(task["args"]["profile"])
-    k = kernel["manifest"]
-    inputs = {"kernel_id": k["kernel_id"], "profile": profile.name, "harness": harness_digest(),
+    k: KernelFacts = kernel.facts
+    inputs = {"kernel_id": k.kernel_id, "profile": profile.name, "harness": harness_digest(),
               **_boot_env()}
     key = outcomes.digest("boot-baremetal/1", inputs, profile.to_toml())
     if not task["args"].get("recheck") and (hit := outcomes.load(key)):
@@ -222,17 +221,19 @@ def _boot_env() -> dict:
     return {"qemu": qemu.version()}
 
 
-def _cannot(analysis: dict, role: str) -> str | None:
+def _cannot(analysis: TaskOutcome, role: str) -> str | None:
     """Why the analyzer says KERNEL cannot take ROLE (lacks the capability it needs), or None."""
     need = catalog.get("role", role).capability
-    cap = analysis.get("manifest", {}).get("capabilities", {}).get(need) if need else None
-    if cap and cap["supported"] is False:
-        return f"{need}: no ({'; '.join(cap['evidence'])})"
+    facts: AnalysisFacts | None = analysis.facts
+    cap = facts.capabilities.get(need) if need and facts else None
+    if cap and cap.supported is False:
+        return f"{need}: no ({'; '.join(cap.evidence)})"
     return None
 
 
-def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
-             host_analysis: dict | None = None) -> dict:
+def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
+             host: TaskOutcome | None = None,
+             host_analysis: TaskOutcome | None = None) -> TaskOutcome:
     args, cells = task["args"], {c["role"]: c for c in task["cells"]}
     profile, names = _profile_devices(args["profile"])
     out = outcomes.new(task)
@@ -248,11 +249,11 @@ def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
         if not guests:
             return out
         if host is not None and host_analysis is not None and \
-                (host["status"] != PASS or host_analysis["status"] != PASS):
-            bad = host if host["status"] != PASS else host_analysis
+                not (host.passed and host_analysis.passed):
+            bad = host if not host.passed else host_analysis
             for r in guests:
                 outcomes.cell(out, cells[r]["id"], Verdict(
-                    BLOCKED, f"dom0 fallback {host['kernel']} is {bad['status']}", "no dom0"))
+                    BLOCKED, f"dom0 fallback {host.kernel} is {bad.status}", "no dom0"))
             return out
         if host is None or host_analysis is None or _cannot(host_analysis, host_role):
             why = skip.get(host_role, f"{host_role} not in the roles")
@@ -263,21 +264,21 @@ def boot_xen(task: dict, kernel: dict, analysis: dict, host: dict | None = None,
             return out
         dom0, guest = host, kernel
     wanted = ([host_role] if dom0 is kernel and host_role in cells else []) + guests
-    inputs = {"kernel_id": kernel["manifest"]["kernel_id"], "xen": args["xen"],
-              "dom0_kernel": dom0["kernel"], "dom0_kernel_id": dom0["manifest"]["kernel_id"],
+    inputs = {"kernel_id": kernel.facts.kernel_id, "xen": args["xen"],
+              "dom0_kernel": dom0.kernel, "dom0_kernel_id": dom0.facts.kernel_id,
               "profile": profile.name, "roles": wanted, "harness": harness_digest(),
               **_boot_env()}
-    out["inputs"] = inputs
+    out.inputs = inputs
     key = outcomes.digest("boot-xen/1", inputs, profile.to_toml())
     if not args.get("recheck") and (hit := outcomes.load(key)):
-        hit["cells"].update(out["cells"])
+        hit.cells.update(out.cells)
         return hit
-    got = boot.run_cells(_boot_kernel(dom0["manifest"]), wanted, args["xen"], names,
-                    _boot_kernel(guest["manifest"]) if guest else None, profile)
+    got = boot.run_cells(_boot_kernel(dom0.facts), wanted, args["xen"], names,
+                    _boot_kernel(guest.facts) if guest else None, profile)
     by_role = {c.role: c for c in got}
     for r in wanted:
         if r in by_role:
-            _from_harness(by_role[r], cells[r], out, {"dom0": dom0["kernel"]})
+            _from_harness(by_role[r], cells[r], out, {"dom0": dom0.kernel})
         else:
             outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                        f"verdict for {r}", "harness"))

@@ -24,32 +24,35 @@ from matrix_helpers import small_spec
 from pvmatrix.boot import harness, markers, qemu, roles, verdicts
 from pvmatrix.results import store
 from pvmatrix.matrix import tasks
+from pvmatrix.matrix.outcomes import TaskOutcome
 
 FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 NO_INITRD = FIXTURES / "boot" / "no-initrd.config"
 CELL = "tiny-6.1/baremetal/default"
 
 
-def _kernel_outcome(fragments: list[str], name: str) -> dict:
+def _kernel_outcome(fragments: list[str], name: str) -> TaskOutcome:
     """The source and build tasks of the matrix, run in process (a cached build is quick)."""
     def task(stage, func, args, cell):
         return {"key": f"{stage}-{name}", "stage": stage, "kernel": name, "func": func,
                 "args": args, "cells": [{"id": f"{name}/{cell}"}]}
     src = tasks.execute(task("source", "source", {"source": DEBIAN_61, "package": None}, "source"))
-    assert src["status"] == "pass", src
+    assert src.passed, src
     out = tasks.execute(task("build", "build", {"base": "tinyconfig", "fragments": fragments,
                                                 "toolchain": "auto", "recheck": False}, "build"),
                         source=src)
-    assert out["status"] == "pass", out["cells"]
+    assert out.passed, out.cells
     return out
 
 
-def _baremetal(kernel: dict, name: str) -> dict:
-    """The matrix's bare-metal boot task of KERNEL, forced to boot (no cached verdict)."""
+def _baremetal(kernel: TaskOutcome, name: str) -> dict:
+    """The matrix's bare-metal boot task of KERNEL, forced to boot (no cached verdict),
+    as the JSON a run keeps."""
     task = {"key": f"boot-{name}", "stage": "boot", "kernel": name, "func": "boot_baremetal",
             "args": {"profile": "default", "recheck": True, "retry": "test"},
             "cells": [{"id": f"{name}/baremetal/default", "role": "baremetal"}]}
-    return tasks.execute(task, kernel=kernel, analysis={"status": "pass", "cells": {}})
+    return tasks.execute(task, kernel=kernel,
+                         analysis=TaskOutcome(f"analyze-{name}", "analyze", name)).to_dict()
 
 
 # -- QEMU that cannot start: broken ------------------------------------------------------------

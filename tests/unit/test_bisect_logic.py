@@ -9,7 +9,9 @@ import pytest
 from conftest import DEBIAN_61
 from pvmatrix.bisect import commits, configs
 from pvmatrix.bisect.probe import CellSpec
+from pvmatrix.build.facts import BuildFacts
 from pvmatrix.errors import PvmError
+from pvmatrix.sources.facts import PackageFacts
 
 
 def test_git_bisect_bad_input_is_a_clear_error_before_any_build(tmp_path):
@@ -61,10 +63,11 @@ def test_cell_spec_from_role_or_matrix_cell_id():
 
 def _records(kernel: str, commit: str, status: str, dom0: str | None = None) -> dict[str, dict]:
     """The two records after_run reads, shaped as runner.make_record writes them."""
+    facts = BuildFacts(key="0" * 64, dir=f"/cache/{kernel}", source="git:/src/linux@v9",
+                       identity=f"git:{commit}", version="6.1.0", toolchain="auto", image="img",
+                       base="tinyconfig", fragments=["boot", "xen-domu"], config_sha256="c" * 64)
     build_rec = {"cell": {"id": f"{kernel}/build", "stage": "build", "kernel": kernel},
-                 "manifest": {"source": "git:/src/linux@v9", "identity": f"git:{commit}",
-                              "base": "tinyconfig", "fragments": ["boot", "xen-domu"],
-                              "toolchain": "auto", "boot_kernel": f"/cache/{kernel}"}}
+                 "manifest": facts.to_dict()}
     boot = {"cell": {"id": f"{kernel}/domU-pv/xen-4.17/default", "stage": "boot",
                      "kernel": kernel, "role": "domU-pv", "xen": "4.17", "hardware": "default"},
             "verdict": {"status": status}, "inputs": {"dom0_kernel": dom0 or kernel}}
@@ -75,8 +78,10 @@ def test_after_run_bisects_a_regressed_boot_cell_between_the_two_commits():
     from pvmatrix.bisect import after_run
     before = _records("k", "a" * 40, "pass", dom0="host")
     after = _records("k", "b" * 40, "fail", dom0="host")
+    host = PackageFacts.from_dict({"package": "linux-image-amd64", "suite": "bookworm",
+                                   "deb": "/x.deb", "version": "1", "kernel_id": "sha256:0"})
     after["host/source"] = {"cell": {"id": "host/source", "stage": "source", "kernel": "host"},
-                            "manifest": {"boot_kernel": "debian:linux-image-amd64@bookworm"}}
+                            "manifest": host.to_dict()}
     (job,) = after_run.jobs(before, after, ["k/domU-pv/xen-4.17/default", "k/build"])
     assert (job.repo, job.good, job.bad) == ("/src/linux", "a" * 40, "b" * 40)
     assert job.spec == CellSpec("domU-pv", "4.17", "default")

@@ -53,21 +53,22 @@ def _worker_name() -> str:
     return str(get_worker().name)
 
 
-def _passed(task: dict, **manifest) -> dict:
+def _passed(task: dict, **seen) -> outcomes.TaskOutcome:
+    """A pass; what the fake saw goes into the outcome's inputs (free-form, unlike facts)."""
     name = _worker_name()
-    out = outcomes.new(task, {"worker": name, "pid": os.getpid(), **manifest})
+    out = outcomes.new(task, inputs={"worker": name, "pid": os.getpid(), **seen})
     for c in task["cells"]:
         outcomes.cell(out, c["id"], Verdict(PASS, f"ran on {name}", "fake"))
     return out
 
 
-def fake(task: dict, **deps: dict) -> dict:
+def fake(task: dict, **deps) -> outcomes.TaskOutcome:
     """Sleep ARGS.sleep seconds and pass; says which worker ran it."""
     time.sleep(task["args"].get("sleep", 0))
     return _passed(task, deps=sorted(deps))
 
 
-def hang_once(task: dict, **deps: dict) -> dict:
+def hang_once(task: dict, **deps) -> outcomes.TaskOutcome:
     """The first attempt writes ARGS.marker (its pid) and hangs; a later one passes."""
     marker = Path(task["args"]["marker"])
     if not marker.exists():
@@ -199,7 +200,7 @@ def test_task_waits_for_a_resource_no_worker_offers_then_runs_when_one_joins(clu
         c.register_plugin(FakeTaskKinds())
         cluster.wait_for_workers(c, {"cpu-only"})
         futures = scheduler.submit_all(c, [analyze, boot], offered, {})
-        assert futures[analyze.key].result(timeout=30)["manifest"]["worker"] == "cpu-only"
+        assert futures[analyze.key].result(timeout=30)["inputs"]["worker"] == "cpu-only"
 
         time.sleep(3)                     # qemu=1: no worker has it, so it must wait
         assert futures[boot.key].status == "pending"
@@ -208,13 +209,13 @@ def test_task_waits_for_a_resource_no_worker_offers_then_runs_when_one_joins(clu
 
         cluster.start_worker("qemu-host", "CPU=1 MEM=1 qemu=1")
         out = futures[boot.key].result(timeout=45)
-        assert out["manifest"]["worker"] == "qemu-host"
-        assert out["manifest"]["deps"] == ["analysis"]
+        assert out["inputs"]["worker"] == "qemu-host"
+        assert out["inputs"]["deps"] == ["analysis"]
         assert out["cells"]["fake/baremetal"]["verdict"]["status"] == PASS
         got = {}
         scheduler.wait_each(futures, lambda key, o, err: got.setdefault(key, (o, err)))
         assert all(err is None for _, err in got.values()), got
-        assert {k: o["status"] for k, (o, _) in got.items()} == {analyze.key: PASS, boot.key: PASS}
+        assert {k: o.status for k, (o, _) in got.items()} == {analyze.key: PASS, boot.key: PASS}
 
 
 def test_killed_worker_loses_no_finished_cell_and_the_run_completes(cluster, tmp_path):
@@ -284,8 +285,8 @@ def test_killed_worker_loses_no_finished_cell_and_the_run_completes(cluster, tmp
     saved = run.outcomes()                # what --resume would reuse: every task
     assert set(saved) == {t.key for t in plan.tasks}
     victim_pid = marker.read_text()
-    assert saved[slow.key]["manifest"]["attempt_after"] == victim_pid      # a second attempt
-    assert str(saved[slow.key]["manifest"]["pid"]) != victim_pid
+    assert saved[slow.key]["inputs"]["attempt_after"] == victim_pid      # a second attempt
+    assert str(saved[slow.key]["inputs"]["pid"]) != victim_pid
     idx = Index(results)
     try:
         assert {(h[3], h[4]) for h in idx.history("fake/")} == {(i, PASS) for i in recs}

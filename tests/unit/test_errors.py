@@ -13,6 +13,8 @@ from pvmatrix.build import kbuild
 from pvmatrix.errors import (BuildFailed, HarnessFault, KernelFault, NotSupported, PvmError,
                              QemuDidNotStart, UnknownName, UserError, status_of)
 from pvmatrix.matrix import tasks
+from pvmatrix.matrix.outcomes import TaskOutcome
+from pvmatrix.sources.facts import SourceFacts
 
 FAILED_LOG = FIXTURES / "build" / "compile-error.log"   # gcc's own output, in a kernel build log
 
@@ -108,10 +110,11 @@ def build_task(recheck=False):
             "cells": [{"id": "k/build"}]}
 
 
-SOURCE = {"manifest": {"source": "dir:/src", "identity": "sha256:0", "version": "6.1.0"}}
+SOURCE = TaskOutcome("source-k", "source", "k",
+                     facts=SourceFacts("dir:/src", "sha256:0", "6.1.0", "/src"))
 
 
-def run_build_task(monkeypatch, exc: PvmError, recheck=True) -> dict:
+def run_build_task(monkeypatch, exc: PvmError, recheck=True) -> TaskOutcome:
     def failing(*args, **kw):
         raise exc
     monkeypatch.setattr(builder, "build", failing)
@@ -121,12 +124,12 @@ def run_build_task(monkeypatch, exc: PvmError, recheck=True) -> dict:
 def test_build_task_fails_on_a_build_failure(monkeypatch, private_cache):
     exc = BuildFailed("build", "x.c:1:2: error: y", "/kept/build.log", "build of dir:/src")
     out = run_build_task(monkeypatch, exc)
-    cell = out["cells"]["k/build"]
-    assert cell["verdict"]["status"] == "fail" and cell["verdict"]["detail"] == "build"
-    assert cell["logs"] == {"build": "/kept/build.log"}
-    assert cell["verdict"]["evidence"][0]["log"] == "/kept/build.log"
+    cell = out.cells["k/build"]
+    assert cell.verdict.status == "fail" and cell.verdict.detail == "build"
+    assert cell.logs == {"build": "/kept/build.log"}
+    assert cell.verdict.evidence[0].log == "/kept/build.log"
     again = run_build_task(monkeypatch, HarnessFault("not called"), recheck=False)
-    assert again["cached"] and again["cells"]["k/build"]["verdict"]["status"] == "fail"
+    assert again.cached and again.cells["k/build"].verdict.status == "fail"
 
 
 @pytest.mark.parametrize("exc,status", [
@@ -138,16 +141,16 @@ def test_build_task_fails_on_a_build_failure(monkeypatch, private_cache):
 def test_build_task_is_not_a_fail_when_the_harness_is_at_fault(monkeypatch, private_cache,
                                                                 exc, status):
     out = run_build_task(monkeypatch, exc)
-    verdict = out["cells"]["k/build"]["verdict"]
-    assert (verdict["status"], verdict["detail"]) == (status, "builder")
+    verdict = out.cells["k/build"].verdict
+    assert (verdict.status, verdict.detail) == (status, "builder")
     again = run_build_task(monkeypatch, HarnessFault("now the engine is down"), recheck=False)
-    assert again["cells"]["k/build"]["verdict"]["reason"] == "now the engine is down", \
+    assert again.cells["k/build"].verdict.reason == "now the engine is down", \
         "a harness fault must not be remembered as the build's verdict"
 
 
 def test_any_task_error_takes_its_status_from_its_class(private_cache):
     from pvmatrix.matrix import outcomes
     task = build_task()
-    assert outcomes.broken(task, BuildFailed("build", "e"))["status"] == "fail"
-    assert outcomes.broken(task, UserError("bad"))["status"] == "broken"
-    assert outcomes.broken(task, NotSupported("later"))["status"] == "not run"
+    assert outcomes.broken(task, BuildFailed("build", "e")).status == "fail"
+    assert outcomes.broken(task, UserError("bad")).status == "broken"
+    assert outcomes.broken(task, NotSupported("later")).status == "not run"

@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 import pvmatrix.boot as boot
+from pvmatrix.analyze.facts import AnalysisFacts
 from pvmatrix.boot.harness import Boot, Cell as HarnessCell
-from pvmatrix.records import Evidence, Verdict
+from pvmatrix.build.facts import BuildFacts
+from pvmatrix.records import Evidence, Status, Verdict
 from pvmatrix.errors import PvmError
-from pvmatrix.matrix import tasks
+from pvmatrix.matrix import outcomes, tasks
 
 
 def caps(dom0=True, pv=True, pvh=True):
@@ -20,11 +22,19 @@ def caps(dom0=True, pv=True, pvh=True):
     return {"pv_dom0": c(dom0), "pv_domu": c(pv), "pvh_domu": c(pvh)}
 
 
-def outcome(kernel, status="pass", capabilities=None):
-    return {"key": f"k-{kernel}", "stage": "build", "kernel": kernel, "status": status,
-            "cells": {f"{kernel}/build": {"verdict": {"status": status}}},
-            "manifest": {"kernel_id": f"id-{kernel}", "boot_kernel": f"/k/{kernel}",
-                         "capabilities": capabilities or {}}}
+def outcome(kernel, status="pass", capabilities=None, kernel_id=None):
+    """KERNEL's build outcome, or with CAPABILITIES its analysis's, as a task gets it."""
+    stage = "build" if capabilities is None else "analyze"
+    facts = AnalysisFacts.from_dict({"release": "6.1.0", "capabilities": capabilities}) \
+        if capabilities is not None else BuildFacts(
+            key=kernel_id or f"id-{kernel}", dir=f"/k/{kernel}", source="dir:/src",
+            identity="sha256:0", version="6.1.0", toolchain="tc", image="img",
+            base="tinyconfig", fragments=[], config_sha256="c" * 64)
+    out = outcomes.new({"key": f"{stage}-{kernel}", "stage": stage, "kernel": kernel},
+                       facts if status == "pass" else None)
+    outcomes.cell(out, f"{kernel}/{stage}", Verdict(status))
+    out.status = Status(status)
+    return out
 
 
 def xen_task(kernel="k", roles=("dom0", "domU-pv", "domU-pvh"), recheck=False):
@@ -52,7 +62,7 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path, monkeypatch, private_cache):
-    monkeypatch.setattr(tasks, "_boot_kernel", lambda m: m["boot_kernel"])
+    monkeypatch.setattr(tasks, "_boot_kernel", lambda facts: facts.boot_kernel)
     def make(**kw):
         h = Harness(tmp_path, **kw)
         monkeypatch.setattr(boot, "run_cells", h)
@@ -61,7 +71,7 @@ def harness(tmp_path, monkeypatch, private_cache):
 
 
 def statuses(out):
-    return {cid.split("/")[1]: c["verdict"]["status"] for cid, c in out["cells"].items()}
+    return {cid.split("/")[1]: str(c.verdict.status) for cid, c in out.cells.items()}
 
 
 def test_harness_verdicts_map_to_the_taxonomy(harness):
@@ -69,11 +79,11 @@ def test_harness_verdicts_map_to_the_taxonomy(harness):
     out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps(pvh=False)))
     assert statuses(out) == {"dom0": "pass", "domU-pv": "fail", "domU-pvh": "skip"}
     assert h.calls == [("/k/k", ["dom0", "domU-pv"], None)]     # PVH not booted: the option is off
-    pv = out["cells"]["k/domU-pv"]
-    assert pv["verdict"]["detail"] == "panic"
-    assert pv["verdict"]["evidence"][0]["log"].endswith("serial.log")
-    assert pv["verdict"]["evidence"][0]["line"] == 12
-    assert "pvh_domu: no" in out["cells"]["k/domU-pvh"]["verdict"]["reason"]
+    pv = out.cells["k/domU-pv"].verdict
+    assert pv.detail == "panic"
+    assert pv.evidence[0].log.endswith("serial.log")
+    assert pv.evidence[0].line == 12
+    assert "pvh_domu: no" in out.cells["k/domU-pvh"].verdict.reason
 
 
 def test_verdicts_are_cached_by_inputs_and_recheck_boots_again(harness):
@@ -81,10 +91,10 @@ def test_verdicts_are_cached_by_inputs_and_recheck_boots_again(harness):
     args = dict(kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
     tasks.execute(xen_task(), **args)
     again = tasks.execute(xen_task(), **args)
-    assert len(h.calls) == 1 and again["cached"]
+    assert len(h.calls) == 1 and again.cached
     tasks.execute(xen_task(recheck=True), **args)
     assert len(h.calls) == 2
-    other = dict(args, kernel=outcome("k") | {"manifest": {"kernel_id": "changed", "boot_kernel": "/k/k"}})
+    other = dict(args, kernel=outcome("k", kernel_id="changed"))
     tasks.execute(xen_task(), **other)
     assert len(h.calls) == 3                     # a changed kernel is booted again
 
@@ -96,7 +106,7 @@ def test_guests_of_a_kernel_that_cannot_be_dom0_run_under_the_fallback(harness):
                         host=outcome("generic"), host_analysis=outcome("generic", capabilities=caps()))
     assert statuses(out) == {"dom0": "skip", "domU-pv": "pass", "domU-pvh": "pass"}
     assert h.calls == [("/k/generic", ["domU-pv", "domU-pvh"], "/k/cloud")]
-    assert out["inputs"]["dom0_kernel"] == "generic"
+    assert out.inputs["dom0_kernel"] == "generic"
 
 
 def test_without_a_fallback_guests_are_blocked(harness):
@@ -110,13 +120,12 @@ def test_guests_are_blocked_when_the_fallback_did_not_pass(harness):
     """A cold run once had the fallback's source broken: its analysis is then
     blocked and has no capabilities; the guests are blocked naming it."""
     h = harness()
-    blocked = {"key": "a-generic", "stage": "analyze", "kernel": "generic", "status": "blocked",
-               "cells": {}, "manifest": {}}
+    blocked = outcomes.TaskOutcome("a-generic", "analyze", "generic", Status.BLOCKED)
     out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
                         analysis=outcome("cloud", capabilities=caps(dom0=False)),
                         host=outcome("generic", status="broken"), host_analysis=blocked)
     assert statuses(out) == {"dom0": "skip", "domU-pv": "blocked", "domU-pvh": "blocked"}
-    assert "dom0 fallback generic is broken" in out["cells"]["cloud/domU-pv"]["verdict"]["reason"]
+    assert "dom0 fallback generic is broken" in out.cells["cloud/domU-pv"].verdict.reason
     assert h.calls == []
 
 
@@ -124,7 +133,7 @@ def test_harness_that_cannot_run_a_role_gives_not_run_never_pass(harness):
     harness(raises=NotImplementedError("PVH guests are not supported by the harness yet"))
     out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
     assert set(statuses(out).values()) == {"not run"}
-    assert "not supported" in out["cells"]["k/dom0"]["verdict"]["reason"]
+    assert "not supported" in out.cells["k/dom0"].verdict.reason
 
 
 def test_infrastructure_failure_is_broken_and_not_cached(harness):
@@ -149,5 +158,5 @@ def test_failed_dependency_blocks_every_cell_naming_it(harness):
     out = tasks.execute(xen_task(), kernel=outcome("k", status="fail"),
                         analysis=outcome("k", capabilities=caps()))
     assert set(statuses(out).values()) == {"blocked"}
-    assert out["cells"]["k/dom0"]["verdict"]["reason"] == "k/build is fail"
+    assert out.cells["k/dom0"].verdict.reason == "k/build is fail"
     assert h.calls == []

@@ -103,10 +103,11 @@ def test_store_flag_is_not_written_to_the_environment(monkeypatch, capsys):
 
 # -- settings travel with the tasks, to a worker process of its own ----------
 
-def where(task: dict, **deps: dict) -> dict:
-    """A fake task kind: the cache and store it runs with, and its own environment's."""
-    out = outcomes.new(task, {"cache": str(paths.cache_root()), "store": artifacts.store_url(),
-                              "own_cache": os.environ.get("PVMATRIX_CACHE"), "pid": os.getpid()})
+def where(task: dict, **deps) -> outcomes.TaskOutcome:
+    """A fake task kind: the cache and store it runs with, and its own environment's
+    (in the outcome's inputs, which are free-form)."""
+    out = outcomes.new(task, inputs={"cache": str(paths.cache_root()), "store": artifacts.store_url(),
+                                     "own_cache": os.environ.get("PVMATRIX_CACHE"), "pid": os.getpid()})
     outcomes.cell(out, task["cells"][0]["id"], Verdict(PASS, "ran", "fake"))
     return out
 
@@ -131,7 +132,7 @@ def test_a_worker_runs_each_task_with_the_run_store_and_cache(tmp_path):
             scheduler.client(cluster.scheduler_address) as (c, offered), settings.use(run):
         c.run(_register)
         futures = scheduler.submit_all(c, [task], offered, {})
-        got = futures[task.key].result(timeout=60)["manifest"]
+        got = futures[task.key].result(timeout=60)["inputs"]
     assert got["pid"] != os.getpid() and got["own_cache"] == own["PVMATRIX_CACHE"]
     assert got["cache"] == str(tmp_path / "run-cache")
     assert got["store"] == str(tmp_path / "run-store")

@@ -1,0 +1,128 @@
+"""Typed task outcomes and stage facts: each one's JSON is the shape the outcome
+cache, a run's tasks/ and the cell records have always held (every outcome
+and record under results/ round-trips unchanged), and a task's provenance is
+still made from it as before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pvmatrix.analyze import Analysis
+from pvmatrix.analyze.coverage import DeviceCoverage
+from pvmatrix.analyze.facts import AnalysisFacts
+from pvmatrix.analyze.hardware import PciDevice
+from pvmatrix.analyze.verdicts import Capability
+from pvmatrix.build.facts import BuildFacts
+from pvmatrix.build.kbuild import Build
+from pvmatrix.matrix import outcomes
+from pvmatrix.matrix.outcomes import TaskOutcome, facts_of
+from pvmatrix.records import FAIL, Verdict
+from pvmatrix.sources.facts import PackageFacts, SourceFacts
+from pvmatrix.sources.packages import Package
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+TASK_FILES = sorted(RESULTS.glob("*/tasks/*.json"))
+CELL_FILES = sorted(RESULTS.glob("*/cells/*.json"))
+
+
+def _same(a, b) -> None:
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.mark.skipif(not TASK_FILES, reason="no recorded run under results/")
+@pytest.mark.parametrize("path", TASK_FILES, ids=lambda p: f"{p.parts[-3]}/{p.stem[:12]}")
+def test_every_recorded_outcome_round_trips_unchanged(path):
+    data = json.loads(path.read_text())
+    _same(TaskOutcome.from_dict(data).to_dict(), data)
+
+
+@pytest.mark.skipif(not CELL_FILES, reason="no recorded run under results/")
+def test_every_recorded_manifest_reads_as_its_stage_facts():
+    seen = set()
+    for path in CELL_FILES:
+        rec = json.loads(path.read_text())
+        facts = facts_of(rec["cell"]["stage"], rec.get("manifest") or {})
+        _same(facts.to_dict() if facts else {}, rec.get("manifest") or {})
+        seen.add(type(facts).__name__)
+    assert {"SourceFacts", "PackageFacts", "BuildFacts"} <= seen
+
+
+@pytest.mark.skipif(not TASK_FILES, reason="no recorded run under results/")
+def test_provenance_of_a_recorded_source_or_build_task_is_made_as_before():
+    """Provenance moved from results/ to matrix.outcomes: same fields from the same outcomes."""
+    checked = 0
+    for run in {p.parents[1] for p in TASK_FILES}:
+        done = {p.stem: json.loads(p.read_text()) for p in (run / "tasks").glob("*.json")}
+        defs = {r["task"]: r["task_def"] for r in map(json.loads, map(Path.read_text,
+                                                                      (run / "cells").glob("*.json")))
+                if r.get("task_def")}
+        for key, data in done.items():
+            if key not in defs or "provenance" not in data or "error" in data["provenance"]:
+                continue
+            deps = {name: TaskOutcome.from_dict(done[k]) for name, k in defs[key]["deps"].items()
+                    if k in done}
+            task = {"key": key, "stage": data["stage"]}
+            assert outcomes.provenance_of(task, deps, TaskOutcome.from_dict(data)) \
+                == data["provenance"], key
+            checked += 1
+    assert checked
+
+
+def _build(**kw) -> Build:
+    files = {"bzImage": {"sha256": "a" * 64, "size": 1}, "modules/x.ko": {"sha256": "b" * 64, "size": 2}}
+    return Build(**{"key": "k" * 64, "dir": Path("/cache/artifacts/" + "k" * 64), "source": "dir:/src",
+                    "identity": "sha256:1", "version": "6.1.0", "toolchain": "bookworm-gcc12",
+                    "image": "img:tag", "base": "tinyconfig", "fragments": ["xen-domu"],
+                    "config_sha256": "c" * 64, "store": "/cache/artifacts", "files": files,
+                    "manifest_sha256": "m" * 64, **kw})
+
+
+def test_build_facts_are_what_a_build_task_always_returned():
+    b = _build()
+    today = {**b.brief(), "kernel_id": b.key, "kernel_path": str(b.dir), "boot_kernel": str(b.dir)}
+    facts = BuildFacts.of(b)
+    assert facts.to_dict() == today and list(facts.to_dict()) == list(today)
+    assert facts.here(facts.boot_kernel) == str(b.dir)           # a local store: no fetch
+
+
+def test_package_facts_wrap_the_resolved_package():
+    p = Package("linux-image-6.1.0-31-amd64", "bookworm", Path("/c/x_6.1.128-1_amd64.deb"),
+                "6.1.128-1", "sha256:" + "d" * 64)
+    facts = PackageFacts(p)
+    assert facts.to_dict() == {"package": p.name, "suite": "bookworm", "deb": str(p.deb),
+                               "version": "6.1.128-1", "kernel_id": p.digest,
+                               "kernel_path": str(p.deb), "boot_kernel": p.spec}
+    assert facts_of("source", facts.to_dict()) == facts
+    assert facts_of("source", SourceFacts("dir:/s", "sha256:2", "6.1.0", "/s").to_dict()) \
+        == SourceFacts("dir:/s", "sha256:2", "6.1.0", "/s")
+
+
+def test_analysis_facts_keep_the_first_evidence_and_devices_by_qemu_name():
+    dev = PciDevice("e1000 NIC", 0x8086, 0x100e, 2, 0, qemu="e1000")
+    a = Analysis(files=None, release="6.1.0",
+                 capabilities=[Capability("pv_domu", "PV", True, None, ["a", "b", "c", "d"])],
+                 devices=[DeviceCoverage(dev, "module", "e1000")])
+    assert AnalysisFacts.of(a).to_dict() == {
+        "release": "6.1.0",
+        "capabilities": {"pv_domu": {"supported": True, "form": None, "evidence": ["a", "b", "c"]}},
+        "devices": {"e1000": {"status": "module", "driver": "e1000"}}}
+
+
+def test_the_outcome_cache_keeps_a_typed_outcome(private_cache):
+    task = {"key": "t", "stage": "analyze", "kernel": "k", "cells": [{"id": "k/analyze"}]}
+    out = outcomes.new(task, AnalysisFacts("6.1.0"), {"kernel_id": "x"})
+    outcomes.cell(out, "k/analyze", Verdict(FAIL, "no driver", "missing"))
+    outcomes.save("key-1", out)
+    hit = outcomes.load("key-1")
+    assert hit.cached and hit.facts == out.facts and hit.cells == out.cells
+    _same(json.loads((private_cache / "matrix" / "outcomes" / "key-1.json").read_text()),
+          out.to_dict())
+
+
+def test_a_boot_hands_on_no_facts():
+    with pytest.raises(ValueError, match="boot task hands on no facts"):
+        facts_of("boot", {"worker": "w"})
+    assert facts_of("boot", {}) is None
