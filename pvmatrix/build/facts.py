@@ -5,31 +5,21 @@ checks it. to_dict() is the JSON the outcome cache and results/ hold."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from .. import artifacts
-from .kbuild import Build
+from .kbuild import Build, BuildManifest
 
 # Set by every build since the artifact store; absent (None) in older records.
 SINCE_THE_STORE = ("store", "files", "url", "manifest_sha256", "modules_files")
 
 
-@dataclass(frozen=True)
-class BuildFacts:
+# Not frozen, unlike the other stages' facts: a dataclass cannot be frozen on
+# a mutable base, and Build (the same base) is changed in place by a cache hit.
+@dataclass
+class BuildFacts(BuildManifest):
     """Build.brief(), typed; kernel_id/kernel_path/boot_kernel name the artifact."""
-    key: str
     dir: str
-    source: str
-    identity: str
-    version: str
-    toolchain: str
-    image: str
-    base: str
-    fragments: list[str]
-    config_sha256: str
-    unmet: list[dict] = field(default_factory=list)
-    build_s: float = 0.0
-    cpu_s: float = 0.0
     store: str | None = None
     files: dict | None = None       # top-level files only: relative path -> {sha256, size}
     url: str | None = None

@@ -29,10 +29,11 @@ OTHER_ERROR = re.compile(r"^ERROR: |\*\*\* ")
 
 
 @dataclass
-class Build:
-    """A built kernel: where its artifacts are, and what went into them."""
+class BuildManifest:
+    """What went into a built kernel and what building it cost: the fields
+    that Build and BuildFacts share, in the order of KEY/manifest.json."""
     key: str
-    dir: Path
+    dir: Path | str                  # Build: a Path; BuildFacts: its text
     source: str
     identity: str
     version: str
@@ -44,6 +45,12 @@ class Build:
     unmet: list[dict] = field(default_factory=list)
     build_s: float = 0.0
     cpu_s: float = 0.0
+
+
+@dataclass
+class Build(BuildManifest):
+    """A built kernel: where its artifacts are, and what went into them."""
+    dir: Path
     store: str = ""                  # the artifact store's URL ("" in manifests from before it)
     files: dict = field(default_factory=dict)   # relative path -> {sha256, size} or {link}
     cached: bool = False
