@@ -1,7 +1,9 @@
 """The pipeline's shared vocabulary: one Status, one Verdict and one Evidence,
 made by every stage (source, build, analyze, boot) and read by the matrix,
-bisect, results and reports. It imports nothing of pvmatrix, so any package
-may import it.
+bisect, results and reports; and BootFacts, what a boot measured, which the
+cell record carries (so it lives here, where results/ may import it, like
+Verdict; boot/facts.py makes it). It imports nothing of pvmatrix, so any
+package may import it.
 
 Statuses (issue 7's taxonomy):
   pass     the kernel did what the cell asks, with evidence
@@ -14,7 +16,7 @@ Statuses (issue 7's taxonomy):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -80,3 +82,31 @@ class Verdict:
         return cls(data["status"], data.get("reason", ""), data.get("detail", ""),
                    [Evidence.from_dict(e) for e in data.get("evidence", [])],
                    data.get("seconds"))
+
+
+@dataclass(frozen=True)
+class BootFacts:
+    """What a boot measured for one cell (the `boot` of its outcome and record):
+    QEMU's accelerator and peak memory, the devices the kernel saw (host roles:
+    device -> driver, PCI, block...), the kernel's label, what stopped QEMU,
+    and the boot's provenance (QEMU, Xen, dom0 userspace). DOM0: the matrix
+    kernel that hosted a Xen boot. None: absent (older records), left out of
+    the JSON, so a record is written back as it was read."""
+    accel: str
+    peak_rss_mb: float
+    devices: dict[str, dict]
+    kernel: str
+    stopped_by: str | None = None
+    timed_out: bool | None = None
+    provenance: dict | None = None
+    dom0: str | None = None
+
+    def to_dict(self) -> dict:
+        """The JSON: every field, but an optional one only when it is set."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None or f.default is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BootFacts:
+        """The facts from their JSON; an unknown or missing key is a TypeError."""
+        return cls(**data)

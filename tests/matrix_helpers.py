@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from pvmatrix.results import store
-from pvmatrix.records import Evidence, Verdict
+from pvmatrix.records import BootFacts, Evidence, Verdict
 from pvmatrix.results.records import Cell, CellRecord
 from pvmatrix.matrix.spec import load
 
@@ -53,6 +53,11 @@ FAKE_CELLS = [
      Verdict("not run", "the boot harness cannot run PVH yet", "harness")),
 ]
 
+# The boot facts of the cells that booted (the others have none).
+FAKE_BOOTS = {"k1/dom0/xen-4.17/default": BootFacts(
+    "kvm", 812.5, {"e1000e": {"driver": None}}, "k1", "Kernel panic - not syncing", False,
+    {"qemu": "QEMU emulator version 7.2.15", "accel": "kvm"}, "k1")}
+
 
 def fake_run(results: Path, spec_path: Path, overrides: dict[str, str] | None = None) -> store.Run:
     """A recorded run of FAKE_CELLS (statuses changed by OVERRIDES: cell id -> status)."""
@@ -68,7 +73,8 @@ def fake_run(results: Path, spec_path: Path, overrides: dict[str, str] | None = 
         rec = CellRecord(run.id, cell, "t", v, inputs={"kernel_id": "abc"},
                          manifest={"version": "6.1.1"} if cell.kernel == "k1" else {},
                          durations={"task_s": 1.0, "role_s": 7.5},
-                         logs={"serial": "/tmp/serial.log"}, finished=time.time())
+                         logs={"serial": "/tmp/serial.log"}, boot=FAKE_BOOTS.get(cell.id),
+                         finished=time.time())
         run.record(rec)
         index.add_cell(run.id, rec)
     run.update(state="complete", finished=time.time())

@@ -15,7 +15,7 @@ from ..analyze.facts import AnalysisFacts
 from ..build.facts import BuildFacts
 from ..errors import status_of
 from ..paths import DATA, cache_dir
-from ..records import BLOCKED, PASS, Evidence, Status, Verdict
+from ..records import BLOCKED, PASS, BootFacts, Evidence, Status, Verdict
 from ..sources.facts import PackageFacts, SourceFacts
 
 CACHEABLE = ("pass", "fail", "skip")
@@ -69,17 +69,18 @@ class CellOutcome:
     logs: dict | None = None
     durations: dict | None = None
     cached: bool | None = None
-    boot: dict | None = None        # the boot harness's facts (accel, devices, provenance, ...)
+    boot: BootFacts | None = None   # a boot cell's facts (accel, devices, provenance, ...)
 
     def to_dict(self) -> dict:
         extra = {"logs": self.logs, "durations": self.durations, "cached": self.cached,
-                 "boot": self.boot}
+                 "boot": self.boot.to_dict() if self.boot is not None else None}
         return {"verdict": self.verdict.to_dict(), **{k: v for k, v in extra.items() if v is not None}}
 
     @classmethod
     def from_dict(cls, data: dict) -> CellOutcome:
+        boot = data.get("boot")
         return cls(Verdict.from_dict(data["verdict"]), data.get("logs"), data.get("durations"),
-                   data.get("cached"), data.get("boot"))
+                   data.get("cached"), BootFacts.from_dict(boot) if boot is not None else None)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ..records import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, Evidence, Verdict
 from .. import boot, build as builder, configure, sources
 from ..analyze import analyze as run_analysis
 from ..analyze.hardware import load_profile
-from ..boot import qemu
+from ..boot import facts as bootfacts, qemu
 from ..build import container, engine, toolchains
 from ..sources import packages
 from ..sources.facts import PackageFacts, SourceFacts
@@ -183,18 +183,17 @@ def _profile_devices(name: str):
     return profile, profile.qemu_devices
 
 
-def _from_harness(c, role_cell: dict, out: TaskOutcome, extra_inputs: dict) -> None:
-    """One harness Cell into OUT: its verdict (the role's seconds go to durations)."""
+def _from_harness(c: boot.Cell, role_cell: dict, out: TaskOutcome,
+                  dom0: str | None = None) -> None:
+    """One harness Cell into OUT: its verdict (the role's seconds go to durations)
+    and its boot facts (DOM0: the kernel that hosted a Xen boot)."""
     v = c.verdict
     serial = str(c.boot.dir / "serial.log")
     outcomes.cell(out, role_cell["id"], Verdict(v.status, v.reason, v.detail, v.evidence),
                   durations={"role_s": c.seconds, "boot_s": c.boot.wall_s},
                   logs={"serial": serial, "boot_dir": str(c.boot.dir),
                         **({"qemu_script": c.boot.script} if c.boot.script else {})},
-                  boot={"accel": c.boot.accel, "peak_rss_mb": c.boot.peak_rss_mb,
-                        "devices": c.devices, "kernel": c.kernel, "stopped_by": c.boot.stopped_by,
-                        "timed_out": c.boot.timed_out, "provenance": c.boot.provenance,
-                        **extra_inputs})
+                  boot=bootfacts.of(c, dom0))
 
 
 def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> TaskOutcome:
@@ -209,7 +208,7 @@ def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> Ta
                       profile=profile)
     out = outcomes.new(task, inputs=inputs)
     for c in cells:
-        _from_harness(c, task["cells"][0], out, {})
+        _from_harness(c, task["cells"][0], out)
     if outcomes.keep(task):
         outcomes.save(key, out)
     return out
@@ -278,7 +277,7 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     by_role = {c.role: c for c in got}
     for r in wanted:
         if r in by_role:
-            _from_harness(by_role[r], cells[r], out, {"dom0": dom0.kernel})
+            _from_harness(by_role[r], cells[r], out, dom0.kernel)
         else:
             outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                        f"verdict for {r}", "harness"))

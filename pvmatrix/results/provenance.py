@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .. import __version__, settings
+from ..records import BootFacts
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,8 +41,8 @@ def tool_version() -> str:
     return f"pvmatrix {__version__}" + (f" (git {commit}{'-dirty' if dirty else ''})" if commit else "")
 
 
-def record(task_provenance: dict | None, boot: dict | None) -> dict:
+def record(task_provenance: dict | None, boot: BootFacts | None) -> dict:
     """The provenance of one cell record: its task's (matrix.outcomes.provenance_of),
     its BOOT's (the boot facts of its cell), the tool's."""
-    return {**(task_provenance or {}), **((boot or {}).get("provenance") or {}),
-            "tool": tool_version()}
+    boot_part = boot.provenance if boot is not None else None
+    return {**(task_provenance or {}), **(boot_part or {}), "tool": tool_version()}

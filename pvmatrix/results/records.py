@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 
 from ..paths import DATA
-from ..records import Verdict
+from ..records import BootFacts, Verdict
 
 CELL_SCHEMA = "pvmatrix.cell/1"
 RUN_SCHEMA = "pvmatrix.run/1"
@@ -75,7 +75,7 @@ class CellRecord:
     manifest: dict = field(default_factory=dict)     # source and build cells: what they made
     durations: dict[str, float | None] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
-    boot: dict | None = None                         # boot cells: accel, devices, kernel...
+    boot: BootFacts | None = None                    # boot cells: accel, devices, kernel...
     cached: bool = False
     finished: float | None = None
     task_def: TaskDef | None = None                  # absent before `pvmatrix rerun`
@@ -92,7 +92,8 @@ class CellRecord:
                 "task": self.task, "task_def": self.task_def and self.task_def.to_dict(),
                 "verdict": self.verdict.to_dict(), "inputs": self.inputs,
                 "manifest": self.manifest, "provenance": self.provenance,
-                "durations": self.durations, "logs": self.logs, "boot": self.boot,
+                "durations": self.durations, "logs": self.logs,
+                "boot": self.boot.to_dict() if self.boot is not None else None,
                 "cached": self.cached, "finished": self.finished, "reproduce": self.reproduce,
                 "retries": self.retries, "flaky": self.flaky}
         return _drop_none(data, self.OPTIONAL)
@@ -104,10 +105,11 @@ class CellRecord:
         if extra:
             raise ValueError(f"cell record {data.get('cell', {}).get('id')!r}: unknown keys "
                              f"{sorted(extra)} (a newer schema than {CELL_SCHEMA}?)")
-        rest = {k: v for k, v in data.items() if k not in ("cell", "verdict", "task_def")}
-        tdef = data.get("task_def")
+        rest = {k: v for k, v in data.items() if k not in ("cell", "verdict", "task_def", "boot")}
+        tdef, boot = data.get("task_def"), data.get("boot")
         return cls(cell=Cell.from_dict(data["cell"]), verdict=Verdict.from_dict(data["verdict"]),
-                   task_def=TaskDef(**tdef) if tdef else None, **rest)
+                   task_def=TaskDef(**tdef) if tdef else None,
+                   boot=BootFacts.from_dict(boot) if boot is not None else None, **rest)
 
 
 @dataclass

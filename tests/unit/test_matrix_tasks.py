@@ -11,7 +11,7 @@ import pvmatrix.boot as boot
 from pvmatrix.analyze.facts import AnalysisFacts
 from pvmatrix.boot.harness import Boot, Cell as HarnessCell
 from pvmatrix.build.facts import BuildFacts
-from pvmatrix.records import Evidence, Status, Verdict
+from pvmatrix.records import BootFacts, Evidence, Status, Verdict
 from pvmatrix.errors import PvmError
 from pvmatrix.matrix import outcomes, tasks
 
@@ -84,6 +84,8 @@ def test_harness_verdicts_map_to_the_taxonomy(harness):
     assert pv.evidence[0].log.endswith("serial.log")
     assert pv.evidence[0].line == 12
     assert "pvh_domu: no" in out.cells["k/domU-pvh"].verdict.reason
+    assert out.cells["k/domU-pv"].boot == BootFacts("tcg", 0.0, {}, "label", "", False, {}, "k")
+    assert out.cells["k/domU-pvh"].boot is None            # not booted: no boot facts
 
 
 def test_verdicts_are_cached_by_inputs_and_recheck_boots_again(harness):
@@ -107,6 +109,7 @@ def test_guests_of_a_kernel_that_cannot_be_dom0_run_under_the_fallback(harness):
     assert statuses(out) == {"dom0": "skip", "domU-pv": "pass", "domU-pvh": "pass"}
     assert h.calls == [("/k/generic", ["domU-pv", "domU-pvh"], "/k/cloud")]
     assert out.inputs["dom0_kernel"] == "generic"
+    assert out.cells["cloud/domU-pv"].boot.dom0 == "generic"      # the kernel that hosted it
 
 
 def test_without_a_fallback_guests_are_blocked(harness):

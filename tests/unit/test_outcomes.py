@@ -15,11 +15,13 @@ from pvmatrix.analyze.coverage import DeviceCoverage
 from pvmatrix.analyze.facts import AnalysisFacts
 from pvmatrix.analyze.hardware import PciDevice
 from pvmatrix.analyze.verdicts import Capability
+from pvmatrix.boot import facts as bootfacts
+from pvmatrix.boot.harness import Boot, Cell as HarnessCell
 from pvmatrix.build.facts import BuildFacts
 from pvmatrix.build.kbuild import Build
 from pvmatrix.matrix import outcomes
 from pvmatrix.matrix.outcomes import TaskOutcome, facts_of
-from pvmatrix.records import FAIL, Verdict
+from pvmatrix.records import FAIL, PASS, BootFacts, Verdict
 from pvmatrix.sources.facts import PackageFacts, SourceFacts
 from pvmatrix.sources.packages import Package
 
@@ -109,6 +111,38 @@ def test_analysis_facts_keep_the_first_evidence_and_devices_by_qemu_name():
         "release": "6.1.0",
         "capabilities": {"pv_domu": {"supported": True, "form": None, "evidence": ["a", "b", "c"]}},
         "devices": {"e1000": {"status": "module", "driver": "e1000"}}}
+
+
+def test_boot_facts_are_the_dict_a_boot_cell_always_had():
+    b = Boot("xen", Path("/runs/x"), "kvm", wall_s=30.0, peak_rss_mb=812.5, stopped_by="stage=done",
+             provenance={"qemu": "QEMU 7.2", "accel": "kvm"})
+    c = HarnessCell("dom0", "linux-6.1", "4.17", ["e1000"], Verdict(PASS), 9.0, b,
+                    {"e1000": {"driver": "e1000"}})
+    today = {"accel": "kvm", "peak_rss_mb": 812.5, "devices": {"e1000": {"driver": "e1000"}},
+             "kernel": "linux-6.1", "stopped_by": "stage=done", "timed_out": False,
+             "provenance": {"qemu": "QEMU 7.2", "accel": "kvm"}}
+    facts = bootfacts.of(c)
+    assert facts.to_dict() == today and list(facts.to_dict()) == list(today)
+    assert bootfacts.of(c, "k1").to_dict() == {**today, "dom0": "k1"}
+    assert BootFacts.from_dict(today) == facts
+
+
+@pytest.mark.skipif(not CELL_FILES, reason="no recorded run under results/")
+def test_every_recorded_boot_reads_as_boot_facts():
+    """Older records lack stopped_by, timed_out and provenance; a bare-metal one has no dom0."""
+    shapes = set()
+    for path in CELL_FILES:
+        boot = json.loads(path.read_text()).get("boot")
+        if boot is not None:
+            assert list(BootFacts.from_dict(boot).to_dict().items()) == list(boot.items()), path
+            shapes.add(len(boot))
+    assert len(shapes) > 1
+
+
+def test_a_boot_record_with_an_unknown_key_is_refused():
+    with pytest.raises(TypeError):
+        BootFacts.from_dict({"accel": "tcg", "peak_rss_mb": 1.0, "devices": {}, "kernel": "k",
+                             "surprise": 1})
 
 
 def test_the_outcome_cache_keeps_a_typed_outcome(private_cache):

@@ -73,9 +73,11 @@ def test_status_is_the_json_string():
 
 def test_records_written_now_are_valid(tmp_path):
     """The writer side: a run recorded through the store (matrix_helpers.fake_run)."""
-    from matrix_helpers import fake_run, small_spec
+    from matrix_helpers import FAKE_BOOTS, fake_run, small_spec
     run = fake_run(tmp_path / "results", small_spec(tmp_path))
     validate(run.meta)
     for rec in run.records():
         validate(rec)
         assert CellRecord.from_dict(rec).to_dict() == rec
+    boots = {r["cell"]["id"]: CellRecord.from_dict(r).boot for r in run.records() if r["boot"]}
+    assert boots == FAKE_BOOTS                    # typed in, the same typed facts back
