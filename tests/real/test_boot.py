@@ -106,12 +106,8 @@ def test_ctrl_c_kills_qemu(xen_kernel):
     assert not os.path.exists(f"/proc/{child[0]}"), "QEMU outlived the harness"
 
 
-def test_deadline_kills_qemu_and_says_timeout(xen_kernel, monkeypatch):
-    from pvmatrix.boot import roles
-    real = roles.get("baremetal")
-    monkeypatch.setattr(roles, "get", lambda name: real.__class__(**{**real.__dict__, "deadline_s": 1.0})
-                        if name == "baremetal" else roles.all_roles()[name])
-    cell = harness.run_cells(xen_kernel, ["baremetal"])[0]
+def test_deadline_kills_qemu_and_says_timeout(xen_kernel):
+    cell = harness.run_cells(xen_kernel, ["baremetal"], deadline_s=1.0)[0]
     assert cell.verdict.detail == "timeout", _explain(cell)
     assert cell.boot.timed_out and cell.boot.wall_s < 10
 
