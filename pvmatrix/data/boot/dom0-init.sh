@@ -35,7 +35,10 @@ xs_up() {  # the C xenstored if shipped, else oxenstored; wait until it answers
     # a read with no daemon behind it blocks forever (on /dev/xen/xenbus): bound
     # each read, and stop at once when the daemon is gone (e.g. no evtchn device)
     i=0; while [ $i -lt 40 ]; do
-        pidof "${xs##*/}" >/dev/null || { echo "${xs##*/} exited"; return 1; }
+        # asked twice: once, right after it daemonized, pidof saw no xenstored in a
+        # boot that passed when run again (a transient, not a dead daemon)
+        pidof "${xs##*/}" >/dev/null || { sleep 0.2; pidof "${xs##*/}" >/dev/null; } ||
+            { echo "${xs##*/} exited"; return 1; }
         timeout 1 xenstore-read / >/dev/null 2>&1 && return 0; sleep 0.2; i=$((i + 1))
     done
     timeout 3 xenstore-read /
