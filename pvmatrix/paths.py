@@ -1,9 +1,11 @@
 """Where pvmatrix keeps its caches and its packaged data."""
 
+import errno
 from importlib.resources import files
 from pathlib import Path
 
 from . import settings
+from .errors import UserError
 
 # a plain directory, never a zip: the data goes to containers and QEMU as paths
 PACKAGE = Path(str(files("pvmatrix")))
@@ -33,3 +35,17 @@ def cache_dir(*parts: str) -> Path:
     path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_output(path: Path | str, text: str) -> None:
+    """TEXT into the file PATH the user named (-o), making its folder; a path
+    that cannot be written is their input's fault, in one line (a full disk is
+    not: cli.main states it)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise
+        raise UserError(f"-o {path}: cannot write: {exc.strerror or exc}") from None

@@ -112,6 +112,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ..paths import write_output
     from ..report import html, render
     from ..results.store import open_run
     run = open_run(args.results, args.run)
@@ -120,8 +121,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         text = render(run, args.format)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        write_output(args.output, text)
         print(f"{args.format} report of run {run.id} -> {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -129,18 +129,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..errors import UserError
+    from ..paths import write_output
     from ..report import kcidb
     from ..results.store import open_run
     run = open_run(args.results, args.kcidb)
     data = kcidb.to_kcidb(run)
     text = json.dumps(data, indent=2, default=str) + "\n"
     if args.output:
-        try:
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(text)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        write_output(args.output, text)
         print(f"KCIDB export of run {run.id} -> {args.output} ({len(data['checkouts'])} checkouts, "
               f"{len(data['builds'])} builds, {len(data['tests'])} tests)", file=sys.stderr)
     else:
@@ -173,6 +169,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from tabulate import tabulate
     from ..errors import UserError
     from ..results.index import Index
+    if not (args.results / "index.sqlite").is_file() and not args.results.is_dir():
+        raise UserError(f"--results {args.results}: no such results directory")
     index = Index(args.results)
     rows = index.history(args.cell)
     index.close()

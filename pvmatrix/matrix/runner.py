@@ -77,6 +77,8 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     retry.py), else 0. AFTER: called with such cells (e.g. to bisect them)."""
     spec = load(spec_path)
     plan = make_plan(spec, recheck)
+    if address:
+        scheduler.check(address)            # before a run directory is made
     results = Path(results)
     current = store.last_unfinished(results, spec.name) if resume else None
     if resume and current is None:

@@ -50,11 +50,16 @@ def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedP
     opts = [
         f"-o=Dir::Etc::SourceList={src}", "-o=Dir::Etc::SourceParts=/dev/null",
         f"-o=Dir::State::Lists={root}/lists", f"-o=Dir::Cache={root}/cache",
+        # kept (images often turn it off): a look-up then takes 0.2 s, not 0.9 s
+        f"-o=Dir::Cache::pkgcache={root}/cache/pkgcache.bin",
+        f"-o=Dir::Cache::srcpkgcache={root}/cache/srcpkgcache.bin",
         f"-o=Dir::State::status=/dev/null", "-o=APT::Sandbox::User=root",
         "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
     ]
     with _locked(suite):       # every apt run of the suite reads sources.list under this lock
-        src.write_text(f"deb [signed-by={KEYRING}] {conf.mirror} {suite} {conf.components}\n")
+        line = f"deb [signed-by={KEYRING}] {conf.mirror} {suite} {conf.components}\n"
+        if not src.exists() or src.read_text() != line:   # a new mtime voids apt's pkgcache
+            src.write_text(line)
         return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
                               capture_output=True, text=True, env=settings.current().child_env())
 
@@ -77,6 +82,15 @@ def refresh(suite: str) -> None:
         stamp.touch()
 
 
+def listed(package: str, suite: str) -> bool | None:
+    """Whether SUITE's lists hold PACKAGE; None when they are not fresh (a check
+    at spec load downloads nothing)."""
+    if not _fresh(cache_dir("apt", suite) / "updated"):
+        return None
+    done = _apt(suite, "show", "--no-all-versions", package, tool="apt-cache")
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
 def _first_error(text: str) -> str:
     for line in text.splitlines():
         if line.startswith(("E:", "W:")):
@@ -84,10 +98,14 @@ def _first_error(text: str) -> str:
     return text.strip().splitlines()[-1] if text.strip() else "no output"
 
 
-def download(package: str, suite: str | None = None) -> Path:
-    """Download the .deb of PACKAGE (from SUITE, else the first suite having it)."""
+def check_name(package: str) -> None:
     if not re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", package):
         raise UserError(f"not a Debian package name: {package!r}")
+
+
+def download(package: str, suite: str | None = None) -> Path:
+    """Download the .deb of PACKAGE (from SUITE, else the first suite having it)."""
+    check_name(package)
     tried = [suite] if suite else suites()
     for name in tried:
         debs = cache_dir("apt", name, "debs")

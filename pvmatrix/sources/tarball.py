@@ -14,11 +14,16 @@ from ..paths import cache_dir
 from .tree import Source, kernel_version
 
 
+def check(spec: str, rest: str) -> None:
+    """REST is the path of a file (unpacked only when resolved)."""
+    if not Path(rest).is_file():
+        raise UserError(f"tarball source {spec!r}: {rest} does not exist")
+
+
 def resolve(spec: str, rest: str) -> Source:
     """REST is the tarball's path."""
+    check(spec, rest)
     path = Path(rest)
-    if not path.is_file():
-        raise UserError(f"tarball source {spec!r}: {path} does not exist")
     try:
         digest = sha256_remembered(path)
     except OSError as exc:
