@@ -93,8 +93,15 @@ def cmd_source(args) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag stated in one line like every other input error."""
+
+    def error(self, message: str):
+        self.exit(2, f"pvmatrix: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pvmatrix", description=__doc__)
+    p = Parser(prog="pvmatrix", description=__doc__)
     p.add_argument("--version", action="version", version=f"pvmatrix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a kernel (or find it in the cache)")

@@ -46,6 +46,6 @@ def write_output(path: Path | str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise
+        if exc.errno == errno.ENOSPC:         # a failed write() names no file: name it
+            raise OSError(errno.ENOSPC, exc.strerror, str(path)) from None
         raise UserError(f"-o {path}: cannot write: {exc.strerror or exc}") from None

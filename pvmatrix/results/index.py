@@ -4,9 +4,12 @@ rebuilt from the run directories (they are the truth)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .records import CellRecord
 from .store import Run, all_runs
@@ -21,29 +24,48 @@ CREATE INDEX IF NOT EXISTS cells_by_id ON cells (cell_id, finished);
 """
 
 
+@contextmanager
+def _disk(path: Path) -> Iterator[None]:
+    """SQLite's "disk is full" as the OSError (ENOSPC, naming PATH) every other
+    write gives, for cli.main to state in one line."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "full" not in str(exc):
+            raise
+        raise OSError(errno.ENOSPC, "No space left on device", str(path)) from None
+
+
 class Index:
     def __init__(self, results: Path):
         results.mkdir(parents=True, exist_ok=True)
-        path = results / "index.sqlite"
+        self.path = path = results / "index.sqlite"
         fresh = not path.exists()
         self.db = sqlite3.connect(path, timeout=30)
-        self.db.executescript(SCHEMA)
-        if fresh:
-            self.rebuild(results)
+        try:
+            with _disk(path):
+                self.db.executescript(SCHEMA)
+                if fresh:
+                    self.rebuild(results)
+        except BaseException:
+            self.db.close()
+            if fresh:                # a half-made index would never be rebuilt
+                path.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         self.db.close()
 
     def add_run(self, run: Run) -> None:
         m = run.meta
-        with self.db:
+        with _disk(self.path), self.db:
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?)",
                             (run.id, m.get("spec_name"), m.get("spec_sha256"), m.get("started"),
                              m.get("finished"), m.get("state"), str(run.dir)))
 
     def add_cell(self, run_id: str, record: CellRecord) -> None:
         c, v = record.cell, record.verdict
-        with self.db:
+        with _disk(self.path), self.db:
             self.db.execute("INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?)",
                             (run_id, c.id, c.kernel, c.stage, c.column, str(v.status),
                              v.detail, v.reason, json.dumps(record.inputs, sort_keys=True),
