@@ -76,7 +76,7 @@ CASES = [
     ("export no such run", ["export", "--kcidb", "nope", "--results", "{T}/results"]),
     ("compare no such runs", ["compare", "a", "b", "--results", "{T}/results"]),
     ("history no such cell", ["history", "nope/", "--results", "{T}/results"]),
-    ("history new results", ["history", "nope/", "--results", "{T}/new-results"]),
+    ("history new results", ["history", "nope/", "--results", "{T}/new-history"]),
     ("analyze no such kernel", ["analyze", "{T}/none"]),
     ("analyze -j -1", ["analyze", "{T}/tree", "-j", "-1"]),
     ("hw show unknown", ["hw", "show", "no-such-box"]),
