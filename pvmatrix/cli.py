@@ -119,11 +119,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame):
-    raise KeyboardInterrupt   # SIGTERM cleans up like Ctrl-C: containers, QEMU, temp dirs
+    raise KeyboardInterrupt   # SIGTERM, SIGHUP clean up like Ctrl-C: containers, QEMU, temp dirs
 
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     args = parser().parse_args(argv)
     try:
         with settings.use(settings.Settings.from_env(store=getattr(args, "store", None))):
