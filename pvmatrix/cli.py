@@ -128,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame):
-    raise KeyboardInterrupt   # SIGTERM cleans up like Ctrl-C: containers, QEMU, temp dirs
+    raise KeyboardInterrupt   # SIGTERM, SIGHUP clean up like Ctrl-C: containers, QEMU, temp dirs
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -154,6 +154,7 @@ def _fault(exc: OSError) -> PvmError | None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     args = parser().parse_args(argv)
     try:
         _check(args)

@@ -28,6 +28,12 @@ class UserError(PvmError):
     exit_code = 2
 
 
+class TruncatedFile(UserError):
+    """An input file cut short (a bzImage whose payload, an ELF whose headers,
+    segments or sections reach past its end): never read as a kernel that lacks
+    something."""
+
+
 class UnknownName(UserError):
     """A name of a catalog kind (role, xen, toolchain, ...) that is not in it;
     HINT says what else would do ("or give a path to a xen binary")."""
@@ -70,9 +76,19 @@ class QemuDidNotStart(HarnessFault):
     """QEMU exited before the guest could run (bad option, no memory, missing binary)."""
 
 
+class QemuKilled(HarnessFault):
+    """QEMU ended by a signal or an error exit that the guest did not cause
+    (kill -9, the OOM killer, a QEMU abort): the boot says nothing of the kernel."""
+
+
 class NotSupported(PvmError):
     """This cell cannot run here (a mode nested TCG lacks, a missing feature): not run."""
     status = "not run"
+
+
+class Interrupted(NotSupported):
+    """The run was stopped (Ctrl-C, SIGTERM, SIGHUP) while this cell ran: not run,
+    and no verdict of it is kept."""
 
 
 def status_of(exc: BaseException) -> str:
