@@ -111,7 +111,8 @@ def build(task: dict, source: TaskOutcome) -> TaskOutcome:
     if not args["recheck"] and (hit := outcomes.load(key)):
         return hit                                   # a remembered failing build
     try:
-        b = builder.build(src.source, args["base"], args["fragments"], args["toolchain"])
+        b = builder.build(src.source, args["base"], args["fragments"], args["toolchain"],
+                          limits=container.Limits.of(task.get("resources") or {}))
     except PvmError as exc:
         text, log, failed = str(exc), str(exc.log or ""), isinstance(exc, BuildFailed)
         out = outcomes.all_cells(outcomes.new(task, inputs=inputs), task, Verdict(
