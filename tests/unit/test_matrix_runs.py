@@ -1,0 +1,75 @@
+"""Whole runs in this process (runner.run on the embedded Dask cluster) with the
+work faked (matrix_helpers.FakeStages) and the rest real: the outcome cache,
+the records, --resume, the retries and the comparison baseline."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from matrix_helpers import FakeStages, row_spec
+from pvmatrix.matrix import runner
+from pvmatrix.matrix.plan import make_plan
+from pvmatrix.matrix.spec import load
+from pvmatrix.results import store
+
+
+@pytest.fixture
+def stages(tmp_path, monkeypatch, private_cache):
+    fake = FakeStages(tmp_path)
+    fake.install(monkeypatch)
+    return fake
+
+
+def run(spec, results, **kw):
+    """runner.run, quietly; returns (exit code, run, what it printed)."""
+    out = io.StringIO()
+    code, done = runner.run(str(spec), results, stream=out, show=False, **kw)
+    return code, done, out.getvalue()
+
+
+def verdicts(r: store.Run) -> dict[str, tuple[str, bool]]:
+    return {rec["cell"]["id"]: (rec["verdict"]["status"], rec["cached"]) for rec in r.records()}
+
+
+# -- one identity: cached by content, known in a run by its task's key ------
+
+def test_a_renamed_row_reuses_its_cached_verdicts_as_its_own(stages, tmp_path):
+    results = tmp_path / "results"
+    run(row_spec(tmp_path, "old"), results)
+    _, renamed, _ = run(row_spec(tmp_path, "new"), results)
+    assert verdicts(renamed) == {
+        "new/source": ("pass", False), "new/build": ("pass", False),
+        "new/analyze/default": ("pass", True), "new/hw/default/e1000e": ("pass", True),
+        "new/hw/default/ich9-ahci": ("pass", True), "new/baremetal/default": ("pass", True)}
+    assert stages.calls["analyze"] == stages.calls["boot"] == 1      # not redone
+
+
+def test_resume_reuses_every_task_of_a_renamed_row(stages, tmp_path):
+    results = tmp_path / "results"
+    run(row_spec(tmp_path, "old"), results)
+    spec = row_spec(tmp_path, "new")
+    _, renamed, _ = run(spec, results)
+    plan = make_plan(load(spec))
+    assert set(renamed.outcomes()) == {t.key for t in plan.tasks}    # each under its own key
+    renamed.update(state="interrupted")
+    before = dict(stages.calls)
+    _, resumed, said = run(spec, results, resume=True)
+    assert resumed.id == renamed.id
+    assert f"4 of {len(plan.tasks)} tasks already done" in said
+    assert dict(stages.calls) == before
+
+
+def test_a_regression_of_a_renamed_row_is_retried(stages, tmp_path):
+    results = tmp_path / "results"
+    run(row_spec(tmp_path, "old"), results)
+    spec = row_spec(tmp_path, "new")
+    run(spec, results, recheck=True)       # the baseline: booted (passed), analysis cached
+    stages.boot = ("fail", "Kernel panic - not syncing: VFS")
+    code, failed, said = run(spec, results, recheck=True)
+    assert "cannot retry" not in said
+    rec = json.loads((failed.dir / "cells" / "new_baremetal_default.json").read_text())
+    assert rec["retries"]["summary"] == "fail, reproduced 3/3"
+    assert code == 1
