@@ -65,9 +65,12 @@ class Index:
             "ORDER BY r.started, c.cell_id", (pattern,)).fetchall()
 
     def previous_run(self, spec_name: str, before_run: str) -> str | None:
-        """The latest other run of SPEC_NAME that recorded cells."""
+        """The baseline of BEFORE_RUN: the latest complete run of SPEC_NAME before it
+        that recorded cells (an interrupted or killed run has only some of its
+        cells, and as a baseline could hide a regression)."""
         row = self.db.execute(
             "SELECT r.run_id FROM runs r WHERE r.spec_name = ? AND r.run_id != ? AND "
+            "r.state = 'complete' AND "
             "EXISTS (SELECT 1 FROM cells c WHERE c.run_id = r.run_id) "
             "AND r.started < (SELECT COALESCE(MAX(started), 1e18) FROM runs WHERE run_id = ?) "
             "ORDER BY r.started DESC LIMIT 1", (spec_name, before_run, before_run)).fetchone()

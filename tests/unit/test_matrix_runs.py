@@ -73,3 +73,21 @@ def test_a_regression_of_a_renamed_row_is_retried(stages, tmp_path):
     rec = json.loads((failed.dir / "cells" / "new_baremetal_default.json").read_text())
     assert rec["retries"]["summary"] == "fail, reproduced 3/3"
     assert code == 1
+
+
+# -- the comparison baseline ----------------------------------------------
+
+def test_the_baseline_is_the_last_complete_run_not_an_interrupted_one(stages, tmp_path, capsys):
+    from pvmatrix.results.index import Index
+    results, spec = tmp_path / "results", row_spec(tmp_path, "k")
+    _, good, _ = run(spec, results)
+    stages.boot = ("fail", "Kernel panic - not syncing: VFS")
+    _, stopped, _ = run(spec, results, recheck=True, retries=0)
+    stopped.update(state="interrupted")          # as a Ctrl-C after the boot's record leaves it
+    index = Index(results)
+    index.add_run(stopped)
+    index.close()
+    capsys.readouterr()
+    code, _, _ = run(spec, results, recheck=True, retries=0)
+    assert f"compared with run {good.id}: 1 regression(s)" in capsys.readouterr().out
+    assert code == 1                               # pass -> fail: the regression is seen
