@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import UserError
-from .records import CellRecord, RunRecord, safe_name
+from .records import CellRecord, RunFlags, RunRecord, safe_name
 
 
 def write_json(path: Path, data) -> None:
@@ -83,8 +83,9 @@ class Run:
         return found
 
 
-def create(results: Path, spec, host: dict | None = None) -> Run:
-    """A new run of SPEC under RESULTS; HOST: what it runs on (matrix.host.facts())."""
+def create(results: Path, spec, host: dict | None = None, flags: RunFlags | None = None) -> Run:
+    """A new run of SPEC under RESULTS; HOST: what it runs on (matrix.host.facts());
+    FLAGS: how it was asked to run (what --resume continues with)."""
     results.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     d = results / run_id
@@ -94,7 +95,7 @@ def create(results: Path, spec, host: dict | None = None) -> Run:
     write_json(d / "run.json", RunRecord(
         run_id=run_id, spec_name=spec.name, spec_path=str(spec.path), spec_sha256=spec.digest,
         tool_version=__version__, host=host or {}, started=time.time(),
-        kernels=[k.name for k in spec.kernels]).to_dict())
+        kernels=[k.name for k in spec.kernels], flags=flags).to_dict())
     return Run(d)
 
 

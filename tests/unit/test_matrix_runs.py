@@ -14,6 +14,7 @@ from pvmatrix.matrix import runner
 from pvmatrix.matrix.plan import make_plan
 from pvmatrix.matrix.spec import load
 from pvmatrix.results import store
+from pvmatrix.results.records import RunFlags
 
 
 @pytest.fixture
@@ -66,9 +67,9 @@ def test_a_regression_of_a_renamed_row_is_retried(stages, tmp_path):
     results = tmp_path / "results"
     run(row_spec(tmp_path, "old"), results)
     spec = row_spec(tmp_path, "new")
-    run(spec, results, recheck=True)       # the baseline: booted (passed), analysis cached
+    run(spec, results, flags=RunFlags(recheck=True))   # the baseline: booted, analysis cached
     stages.boot = ("fail", "Kernel panic - not syncing: VFS")
-    code, failed, said = run(spec, results, recheck=True)
+    code, failed, said = run(spec, results, flags=RunFlags(recheck=True))
     assert "cannot retry" not in said
     rec = json.loads((failed.dir / "cells" / "new_baremetal_default.json").read_text())
     assert rec["retries"]["summary"] == "fail, reproduced 3/3"
@@ -82,12 +83,57 @@ def test_the_baseline_is_the_last_complete_run_not_an_interrupted_one(stages, tm
     results, spec = tmp_path / "results", row_spec(tmp_path, "k")
     _, good, _ = run(spec, results)
     stages.boot = ("fail", "Kernel panic - not syncing: VFS")
-    _, stopped, _ = run(spec, results, recheck=True, retries=0)
+    _, stopped, _ = run(spec, results, flags=RunFlags(recheck=True, retries=0))
     stopped.update(state="interrupted")          # as a Ctrl-C after the boot's record leaves it
     index = Index(results)
     index.add_run(stopped)
     index.close()
     capsys.readouterr()
-    code, _, _ = run(spec, results, recheck=True, retries=0)
+    code, _, _ = run(spec, results, flags=RunFlags(recheck=True, retries=0))
     assert f"compared with run {good.id}: 1 regression(s)" in capsys.readouterr().out
     assert code == 1                               # pass -> fail: the regression is seen
+
+
+# -- --resume continues a run the way it started ----------------------------
+
+def interrupt_after(monkeypatch, stage: str) -> None:
+    """Ctrl-C in the runner right after STAGE's first task is recorded."""
+    from pvmatrix.matrix.progress import Progress
+    real = Progress.finished
+
+    def finished(self, got_stage, *args, **kw):
+        real(self, got_stage, *args, **kw)
+        if got_stage == stage:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(Progress, "finished", finished)
+
+
+def test_resume_continues_with_the_flags_the_run_started_with(stages, tmp_path, monkeypatch):
+    results, spec = tmp_path / "results", row_spec(tmp_path, "k")
+    run(spec, results)                                  # a cached boot verdict
+    with monkeypatch.context() as m:
+        interrupt_after(m, "analyze")
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, results, flags=RunFlags(recheck=True, retries=0))
+    (stopped,) = [r for r in store.all_runs(results) if r.meta["state"] == "interrupted"]
+    assert stopped.meta["flags"] == {"recheck": True, "retries": 0, "bisect": False,
+                                     "store": None}
+    booted = stages.calls["boot"]
+    _, resumed, said = run(spec, results, resume=True)  # no flags given
+    assert resumed.id == stopped.id and resumed.meta["state"] == "complete"
+    assert "as it started: recheck=True, retries=0, bisect=False" in said
+    assert stages.calls["boot"] == booted + 1           # --recheck: booted, not the cached verdict
+    assert resumed.meta["flags"]["recheck"] is True
+
+
+def test_resume_refuses_other_flags_than_the_run_started_with(stages, tmp_path, monkeypatch):
+    from pvmatrix.errors import UserError
+    results, spec = tmp_path / "results", row_spec(tmp_path, "k")
+    with monkeypatch.context() as m:
+        interrupt_after(m, "build")
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, results)
+    (stopped,) = store.all_runs(results)
+    with pytest.raises(UserError, match=f"run {stopped.id} started with recheck=False, and "
+                                        "--resume continues it that way: drop recheck=True"):
+        run(spec, results, resume=True, flags=RunFlags(recheck=True))
