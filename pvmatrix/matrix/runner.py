@@ -112,18 +112,22 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     spec = load(spec_path)
     results = Path(results)
     current, flags = _open(spec, results, resume, flags, stream)
-    with settings.use(dataclasses.replace(settings.current(), store=flags.store)):
-        return _run(spec, results, current, flags, address, stream, show, after)
+    resumed = current is not None
+    if current is None:
+        current = store.create(results, spec, host.facts(), flags)
+    with current.lock(), settings.use(dataclasses.replace(settings.current(), store=flags.store)):
+        return _run(spec, results, current, resumed, flags, address, stream, show, after)
 
 
-def _run(spec: Spec, results: Path, current: store.Run | None, flags: RunFlags,
+def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: RunFlags,
          address: str | None, stream: TextIO, show: bool,
          after: AfterRun | None) -> tuple[int, store.Run]:
-    """run() once the run (CURRENT: the one resumed, or None) and its FLAGS are known."""
+    """run() once its run (CURRENT, RESUMED or new, locked by this process) and
+    its FLAGS are known."""
     plan = make_plan(spec, flags.recheck)
     retries = flags.retries
     done: dict[str, dict] = {}
-    if current is not None:
+    if resumed:
         wanted = {t.key for t in plan.tasks}
         done = {k: v for k, v in current.outcomes().items() if k in wanted}
         current.update(state="running", flags=flags.to_dict())
@@ -132,8 +136,6 @@ def _run(spec: Spec, results: Path, current: store.Run | None, flags: RunFlags,
         if flags != RunFlags(store=flags.store):
             print(f"pvmatrix: as it started: {_shown(flags, ['recheck', 'retries', 'bisect'])}",
                   file=stream)
-    else:
-        current = store.create(results, spec, host.facts(), flags)
     index = Index(results)
     index.add_run(current)
     progress = Progress(Counter(t.stage for t in plan.tasks), stream)

@@ -6,23 +6,29 @@
     RESULTS/RUN_ID/cells/ID.json     one record per cell, written atomically as it finishes
                                      (records.CellRecord, schema pvmatrix.cell/1)
     RESULTS/RUN_ID/tasks/KEY.json    each finished task's outcome (what --resume reuses)
+    RESULTS/RUN_ID/.lock             locked (flock) by the process running the run
     RESULTS/index.sqlite             the index across runs (index.py)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .. import __version__
 from ..errors import UserError
 from .records import CellRecord, RunFlags, RunRecord, safe_name
+
+LOCK = ".lock"
 
 
 def write_json(path: Path, data) -> None:
@@ -69,6 +75,24 @@ class Run:
             except ValueError:
                 continue                 # cannot happen with atomic writes; never fatal
         return out
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold RUN/.lock while this process runs the run (new or resumed): another
+        pvmatrix running it (a second --resume) is refused, naming the run."""
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise UserError(f"run {self.id} is being run by another pvmatrix (pid {holder}): "
+                                "wait for it to end, or start a new run without --resume") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)              # and with it the lock (the file stays: no race on it)
 
     def save_outcome(self, outcome: dict) -> None:
         write_json(self.dir / "tasks" / f"{outcome['key']}.json", outcome)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,38 @@ def test_resume_refuses_other_flags_than_the_run_started_with(stages, tmp_path, 
     with pytest.raises(UserError, match=f"run {stopped.id} started with recheck=False, and "
                                         "--resume continues it that way: drop recheck=True"):
         run(spec, results, resume=True, flags=RunFlags(recheck=True))
+
+
+# -- one process at a time on a run ----------------------------------------
+
+def test_a_second_resume_of_a_run_being_run_is_refused(stages, tmp_path, monkeypatch):
+    """Another pvmatrix (a child process) holds the run: --resume here is refused
+    in one line naming the run, and leaves the run as it was."""
+    import subprocess
+    import sys
+    from pvmatrix.errors import UserError
+    results, spec = tmp_path / "results", row_spec(tmp_path, "k")
+    with monkeypatch.context() as m:
+        interrupt_after(m, "build")
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, results)
+    (stopped,) = store.all_runs(results)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pvmatrix.results.store import Run\n"
+         f"with Run(__import__('pathlib').Path({str(stopped.dir)!r})).lock():\n"
+         "    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        meta, calls = stopped.meta, dict(stages.calls)
+        with pytest.raises(UserError) as err:
+            run(spec, results, resume=True)
+        assert str(err.value) == (f"run {stopped.id} is being run by another pvmatrix "
+                                  f"(pid {holder.pid}): wait for it to end, or start a new run "
+                                  "without --resume")
+        assert stopped.meta == meta and dict(stages.calls) == calls
+    finally:
+        holder.kill()
+        holder.wait()
+    _, resumed, _ = run(spec, results, resume=True)     # its holder gone: it resumes
+    assert resumed.id == stopped.id and resumed.meta["state"] == "complete"
