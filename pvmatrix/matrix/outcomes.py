@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 from ..analyze.facts import AnalysisFacts
 from ..build.facts import BuildFacts
 from ..errors import status_of
-from ..paths import DATA, cache_dir
+from ..paths import DATA, cache_dir, write_whole
 from ..records import BLOCKED, PASS, BootFacts, Evidence, Status, Verdict
 from ..sources.facts import PackageFacts, SourceFacts
 
@@ -232,11 +230,7 @@ def save(key: str, outcome: TaskOutcome) -> None:
     """Keep OUTCOME for its input key, if every cell ended in a lasting status."""
     if any(c.verdict.status not in CACHEABLE for c in outcome.cells.values()):
         return
-    path = _path(key)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(outcome.to_dict(), fh)
-    os.replace(tmp, path)
+    write_whole(_path(key), json.dumps(outcome.to_dict()))
 
 
 def data_file(name: str) -> str:

@@ -4,6 +4,8 @@ it finishes, index it, and compare with the previous run of the same spec."""
 from __future__ import annotations
 
 import dataclasses
+import logging
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -12,7 +14,8 @@ from typing import Callable, TextIO
 
 from . import host, outcomes, scheduler
 from .. import settings
-from ..errors import UserError
+from ..errors import PvmError, UserError
+from ..paths import write_whole
 from .outcomes import TaskOutcome
 from ..records import BROKEN, NOT_RUN, PASS, SKIP
 from ..report import html, markdown, terminal
@@ -36,8 +39,8 @@ AfterRun = Callable[[store.Run, store.Run, list[str], TextIO], None]
 
 def write_reports(run: store.Run) -> None:
     """report.md and report.html next to the records (the page links into the run)."""
-    (run.dir / "report.md").write_text(markdown.render(run))
-    (run.dir / "report.html").write_text(html.render(run))
+    write_whole(run.dir / "report.md", markdown.render(run))
+    write_whole(run.dir / "report.html", html.render(run))
 
 
 def _lasting(outcome: TaskOutcome) -> bool:
@@ -70,6 +73,19 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
     with scheduler.client(address) as (c, offered):
         futures = scheduler.submit_all(c, plan.tasks, offered, done)
         scheduler.wait_each(futures, on_done)
+
+
+def _stopped(run: store.Run, index: Index) -> None:
+    """Mark RUN interrupted, as far as the disk lets (a full one is why it may have
+    stopped: then run.json still says running, which --resume takes the same)."""
+    try:
+        run.update(state="interrupted", finished=time.time())
+        index.add_run(run)
+        write_reports(run)
+    except (PvmError, OSError, sqlite3.Error) as exc:
+        logging.getLogger(__name__).warning("run %s: marking it stopped: %s", run.id, exc)
+    finally:
+        index.close()
 
 
 def _continued(run: store.Run, asked: RunFlags) -> RunFlags:
@@ -156,10 +172,7 @@ def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: Ru
             changes = compare(store.open_run(results, previous), current)
     except BaseException:
         progress.end()
-        current.update(state="interrupted", finished=time.time())
-        index.add_run(current)
-        write_reports(current)
-        index.close()
+        _stopped(current, index)
         print(f"pvmatrix: run {current.id} stopped; finished cells are recorded "
               "(pvmatrix run --resume continues)", file=stream)
         raise

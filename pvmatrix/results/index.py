@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from ..errors import NoSpace, disk
 
 from .records import CellRecord
 from .store import Run, all_runs
@@ -21,13 +25,27 @@ CREATE INDEX IF NOT EXISTS cells_by_id ON cells (cell_id, finished);
 """
 
 
+@contextmanager
+def _disk(results: Path) -> Iterator[None]:
+    """A full disk under RESULTS is errors.NoSpace (SQLite rolls back what it was writing)."""
+    try:
+        with disk(results):
+            yield
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):                   # "database or disk is full"
+            raise NoSpace(results) from None
+        raise
+
+
 class Index:
     def __init__(self, results: Path):
-        results.mkdir(parents=True, exist_ok=True)
-        path = results / "index.sqlite"
-        fresh = not path.exists()
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.executescript(SCHEMA)
+        self.results = results
+        with _disk(results):
+            results.mkdir(parents=True, exist_ok=True)
+            path = results / "index.sqlite"
+            fresh = not path.exists()
+            self.db = sqlite3.connect(path, timeout=30)
+            self.db.executescript(SCHEMA)
         if fresh:
             self.rebuild(results)
 
@@ -36,14 +54,14 @@ class Index:
 
     def add_run(self, run: Run) -> None:
         m = run.meta
-        with self.db:
+        with _disk(self.results), self.db:
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?)",
                             (run.id, m.get("spec_name"), m.get("spec_sha256"), m.get("started"),
                              m.get("finished"), m.get("state"), str(run.dir)))
 
     def add_cell(self, run_id: str, record: CellRecord) -> None:
         c, v = record.cell, record.verdict
-        with self.db:
+        with _disk(self.results), self.db:
             self.db.execute("INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?)",
                             (run_id, c.id, c.kernel, c.stage, c.column, str(v.status),
                              v.detail, v.reason, json.dumps(record.inputs, sort_keys=True),

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,24 +24,17 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import UserError, disk
+from ..paths import partial_dir, write_whole
 from .records import CellRecord, RunFlags, RunRecord, safe_name
 
 LOCK = ".lock"
 
 
 def write_json(path: Path, data) -> None:
-    """Write DATA to PATH atomically (temporary file in the same dir, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write DATA to PATH atomically (temporary file in the same dir, then rename;
+    a full disk is errors.NoSpace, and nothing is left half-written)."""
+    write_whole(path, json.dumps(data, indent=2, default=str))
 
 
 @dataclass
@@ -110,16 +102,24 @@ class Run:
 def create(results: Path, spec, host: dict | None = None, flags: RunFlags | None = None) -> Run:
     """A new run of SPEC under RESULTS; HOST: what it runs on (matrix.host.facts());
     FLAGS: how it was asked to run (what --resume continues with)."""
-    results.mkdir(parents=True, exist_ok=True)
+    with disk(results):
+        results.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     d = results / run_id
-    (d / "cells").mkdir(parents=True)
-    (d / "tasks").mkdir()
-    (d / "spec.toml").write_text(spec.text)
-    write_json(d / "run.json", RunRecord(
-        run_id=run_id, spec_name=spec.name, spec_path=str(spec.path), spec_sha256=spec.digest,
-        tool_version=__version__, host=host or {}, started=time.time(),
-        kernels=[k.name for k in spec.kernels], flags=flags).to_dict())
+    tmp = partial_dir(results, "new-run")       # the run appears whole, or not at all
+    try:
+        with disk(results):
+            (tmp / "cells").mkdir()
+            (tmp / "tasks").mkdir()
+            (tmp / "spec.toml").write_text(spec.text)
+        write_json(tmp / "run.json", RunRecord(
+            run_id=run_id, spec_name=spec.name, spec_path=str(spec.path), spec_sha256=spec.digest,
+            tool_version=__version__, host=host or {}, started=time.time(),
+            kernels=[k.name for k in spec.kernels], flags=flags).to_dict())
+        tmp.chmod(0o755)
+        os.rename(tmp, d)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return Run(d)
 
 
