@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import socket
 import tempfile
 from importlib.resources import files
 from pathlib import Path
@@ -72,16 +73,19 @@ def copy_whole(src: Path | str, dest: Path) -> None:
 
 def partial_dir(parent: Path, what: str) -> Path:
     """A new private directory in PARENT to fill and then rename into place whole,
-    named .WHAT-PID-... (after the stale ones of dead processes are removed)."""
+    named .WHAT-PID@HOST-... (after the stale ones of dead processes are removed)."""
     sweep_partial(parent, what)
     with disk(parent):
-        return Path(tempfile.mkdtemp(prefix=f".{what}-{os.getpid()}-", dir=parent))
+        return Path(tempfile.mkdtemp(prefix=f".{what}-{os.getpid()}@{socket.gethostname()}-",
+                                     dir=parent))
 
 
 def sweep_partial(parent: Path, what: str) -> None:
-    """Remove PARENT's partial directories of WHAT left by processes now dead
-    (a SIGKILL, a power cut): nothing else would ever remove them."""
-    pattern = re.compile(rf"\.{re.escape(what)}-(\d+)-")
+    """Remove PARENT's partial directories of WHAT left by processes of this host
+    now dead (a SIGKILL, a power cut): nothing else would ever remove them. Those
+    of other hosts (a shared store) are theirs to judge."""
+    host = re.escape(socket.gethostname())
+    pattern = re.compile(rf"\.{re.escape(what)}-(\d+)@{host}-")
     for entry in parent.glob(f".{what}-*"):
         m = pattern.match(entry.name)
         if m and not _alive(int(m.group(1))):

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -72,19 +73,21 @@ def test_a_failed_unpack_leaves_no_partial_folder_and_dead_ones_are_swept(
     dead.wait()
     debs = private_cache / "debs"
     debs.mkdir(parents=True)
-    stale = debs / f".unpack-{dead.pid}-x1"         # a killed unpacker's
-    live = debs / f".unpack-{os.getpid()}-x2"       # one under way in this process
-    for d in (stale, live):
+    host = socket.gethostname()
+    stale = debs / f".unpack-{dead.pid}@{host}-x1"     # a killed unpacker's
+    live = debs / f".unpack-{os.getpid()}@{host}-x2"   # one under way in this process
+    other = debs / f".unpack-{dead.pid}@other-{host}-x3"   # another host's (a shared cache)
+    for d in (stale, live, other):
         (d / "boot").mkdir(parents=True)
         (d / "boot" / "xen.gz").write_bytes(b"half")
     broken = tmp_path / "truncated.deb"
     broken.write_bytes(real_deb.read_bytes()[:200_000])
     with pytest.raises(HarnessFault, match=f"cannot unpack {broken}: "):
         debian.unpacked(broken)
-    assert sorted(p.name for p in debs.iterdir()) == [live.name]
+    assert sorted(p.name for p in debs.iterdir()) == sorted([live.name, other.name])
     good = debian.unpacked(real_deb)
     assert good.parent == debs and any(good.rglob("*"))
-    assert sorted(p.name for p in debs.iterdir()) == sorted([live.name, good.name])
+    assert sorted(p.name for p in debs.iterdir()) == sorted([live.name, other.name, good.name])
 
 
 @pytest.mark.parametrize("free_kib", [4, 24, 64])
