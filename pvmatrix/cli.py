@@ -17,7 +17,7 @@ import sys
 import time
 
 from . import __version__, catalog, settings
-from .errors import HarnessFault, PvmError, UnknownName, UserError
+from .errors import FULL, NoSpace, PvmError, UnknownName, UserError
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:
@@ -147,8 +147,8 @@ def _quiet_pipe() -> int:
 
 def _fault(exc: OSError) -> PvmError | None:
     """A disk fault stated in one line (whoever's disk it is), else None."""
-    if exc.errno == errno.ENOSPC:
-        return HarnessFault(f"no space left on device under {exc.filename or 'a cache or results path'}")
+    if exc.errno in FULL:
+        return NoSpace(exc.filename or "a cache or results path")
     return None
 
 

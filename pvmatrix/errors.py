@@ -9,7 +9,10 @@ four roots, and a cell's status follows from the class, never from the text:
 
 from __future__ import annotations
 
+import errno
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 class PvmError(Exception):
@@ -70,6 +73,32 @@ class BuildFailed(KernelFault):
 class HarnessFault(PvmError):
     """pvmatrix or what it runs on (engine, QEMU, network, disk) failed: broken."""
     status = "broken"
+
+
+class NoSpace(HarnessFault):
+    """The disk under PATH is full (ENOSPC, or the quota): one line, and what was
+    being written is dropped, never left half-written."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        super().__init__(f"no space left on device under {path}")
+
+    def __reduce__(self):
+        return type(self), (self.path,)
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def disk(path: Path | str) -> Iterator[None]:
+    """Writes under PATH in the block: a full disk is NoSpace(PATH)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise NoSpace(path) from None
+        raise
 
 
 class QemuDidNotStart(HarnessFault):

@@ -11,6 +11,7 @@ harness's fault broken, what cannot run here "not run") on the task's cells.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -108,7 +109,7 @@ def build(task: dict, source: TaskOutcome) -> TaskOutcome:
     inputs = {"source": src.source, "identity": src.identity, "recipe": recipe.key,
               "base": args["base"], "fragments": args["fragments"], "toolchain": tc.name,
               "toolchain_image": tc.image}
-    if not args["recheck"] and (hit := outcomes.load(key)):
+    if not args["recheck"] and (hit := outcomes.load(key, task)):
         return hit                                   # a remembered failing build
     try:
         b = builder.build(src.source, args["base"], args["fragments"], args["toolchain"],
@@ -149,7 +150,7 @@ def analyze(task: dict, kernel: TaskOutcome) -> TaskOutcome:
     key = outcomes.digest("analyze/1", k.kernel_id, profile.to_toml(),
                           outcomes.code_digest("analyze", "catalog.py", "data/hardware",
                                                "data/devices.toml", "data/builtin-drivers.toml"))
-    if not task["args"].get("recheck") and (hit := outcomes.load(key)):
+    if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
         return hit
     a = run_analysis(k.here(k.kernel_path), hardware=profile)
     facts = AnalysisFacts.of(a)
@@ -215,7 +216,7 @@ def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> Ta
     inputs = {"kernel_id": k.kernel_id, "profile": profile.name, "harness": harness_digest(),
               **_boot_env()}
     key = outcomes.digest("boot-baremetal/1", inputs, profile.to_toml())
-    if not task["args"].get("recheck") and (hit := outcomes.load(key)):
+    if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
         return hit
     cells = boot.run_cells(_boot_kernel(k), [task["cells"][0]["role"]], device_names=names,
                       profile=profile)
@@ -288,10 +289,11 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
               "profile": profile.name, "roles": wanted, "harness": harness_digest(),
               **_boot_env()}
     out.inputs = inputs
-    key = outcomes.digest("boot-xen/1", inputs, profile.to_toml())
-    if not args.get("recheck") and (hit := outcomes.load(key)):
-        hit.cells.update(out.cells)
-        return hit
+    # by content: the dom0's id, not its row's name (a renamed row keeps its verdicts)
+    key = outcomes.digest("boot-xen/2", {k: v for k, v in inputs.items() if k != "dom0_kernel"},
+                          profile.to_toml())
+    if not args.get("recheck") and (hit := outcomes.load(key, task)):
+        return _as_hosted_by(hit, out, dom0.kernel)
     got = boot.run_cells(_boot_kernel(dom0.facts), wanted, args["xen"], names,
                     _boot_kernel(guest.facts) if guest else None, profile)
     if ABORT.is_set():
@@ -306,6 +308,17 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     if _keep(task):
         outcomes.save(key, out)
     return out
+
+
+def _as_hosted_by(hit: TaskOutcome, out: TaskOutcome, dom0: str) -> TaskOutcome:
+    """A cached Xen boot (HIT) in this run's names: OUT's inputs and skipped cells,
+    and DOM0 (the row hosting it now) in each booted cell's facts."""
+    for c in hit.cells.values():
+        if c.boot is not None and c.boot.dom0 is not None:
+            c.boot = dataclasses.replace(c.boot, dom0=dom0)
+    hit.inputs = out.inputs
+    hit.cells.update(out.cells)
+    return hit
 
 
 # The task kinds: a task's "func" names one. Another kind (a test's fake) is one more entry.

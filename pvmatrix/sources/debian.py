@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Iterator
 
 from .. import catalog, settings
 from ..digest import sha256_remembered
-from ..errors import HarnessFault, UserError
-from ..paths import cache_dir
+from ..errors import HarnessFault, NoSpace, UserError
+from ..paths import cache_dir, partial_dir
 
 LISTS_MAX_AGE_S = 24 * 3600
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -144,15 +143,19 @@ def suite_of(deb: Path) -> str:
 def unpacked(deb: Path) -> Path:
     """The files of DEB, for every stage: unpacked once into the cache, keyed by
     the package's sha256, and renamed into place whole (a reader never sees a
-    half-unpacked tree; of two concurrent unpackers the first rename wins)."""
+    half-unpacked tree; of two concurrent unpackers the first rename wins). A
+    failed unpack leaves nothing behind; one of a killed process is removed at
+    the next call; a full disk is one line (errors.NoSpace)."""
     dest = cache_dir("debs") / sha256_remembered(deb)
     if dest.exists():
         return dest
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
+    tmp = partial_dir(dest.parent, "unpack")
     try:
         done = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True)
         if done.returncode != 0:
-            raise HarnessFault(f"cannot unpack {deb}: {done.stderr.strip()}")
+            if "No space left on device" in done.stderr or "Disk quota exceeded" in done.stderr:
+                raise NoSpace(dest.parent)
+            raise HarnessFault(f"cannot unpack {deb}: {_first_line(done.stderr)}")
         try:
             os.rename(tmp, dest)
         except OSError:
@@ -161,3 +164,7 @@ def unpacked(deb: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _first_line(text: str) -> str:
+    return next((line for line in text.splitlines() if line.strip()), "no output").strip()

@@ -78,7 +78,7 @@ def test_only_lasting_verdicts_are_cached(private_cache, status):
     task = {"key": "t", "stage": "boot", "kernel": "k", "cells": [{"id": "k/baremetal"}]}
     out = outcomes.all_cells(outcomes.new(task), task, Verdict(status, "why"))
     outcomes.save("key-" + status.replace(" ", "-"), out)
-    assert outcomes.load("key-" + status.replace(" ", "-")) is None
+    assert outcomes.load("key-" + status.replace(" ", "-"), task) is None
 
 
 def test_sighup_stops_the_cli_like_ctrl_c():

@@ -103,6 +103,21 @@ def test_verdicts_are_cached_by_inputs_and_recheck_boots_again(harness):
     assert len(h.calls) == 3                     # a changed kernel is booted again
 
 
+def test_a_cached_xen_boot_is_found_by_content_under_another_row_name(harness):
+    """The same kernel in a row renamed from "a" to "b": the boot is not redone,
+    and its verdicts are b's own cells, hosted by b."""
+    h = harness()
+    args = dict(analysis=outcome("k", capabilities=caps()))
+    tasks.execute(xen_task("a"), kernel=outcome("a", kernel_id="same"), **args)
+    again = tasks.execute(xen_task("b"), kernel=outcome("b", kernel_id="same"), **args)
+    assert len(h.calls) == 1 and again.cached
+    assert (again.key, again.kernel) == ("boot-xen-1", "b")
+    assert statuses(again) == {"dom0": "pass", "domU-pv": "pass", "domU-pvh": "pass"}
+    assert set(again.cells) == {"b/dom0", "b/domU-pv", "b/domU-pvh"}
+    assert {c.boot.dom0 for c in again.cells.values()} == {"b"}
+    assert again.inputs["dom0_kernel"] == "b"
+
+
 def test_guests_of_a_kernel_that_cannot_be_dom0_run_under_the_fallback(harness):
     h = harness()
     out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
