@@ -46,14 +46,13 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 from .digest import sha256_file
 from . import settings
-from .errors import HarnessFault, NotSupported, PvmError, UserError
-from .paths import cache_dir
+from .errors import HarnessFault, NotSupported, PvmError, UserError, disk
+from .paths import cache_dir, partial_dir
 
 MANIFEST = "manifest.json"
 KEY = re.compile(r"^[0-9a-f]{16,128}$")
@@ -215,7 +214,7 @@ class Store:
                                f"(sha256 {want['manifest_sha256'][:16]}, wanted {manifest_sha256[:16]})")
         if have and have["manifest_sha256"] == want["manifest_sha256"]:
             return dest
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
+        tmp = partial_dir(dest.parent, key)       # renamed into place whole, or removed
         try:
             tmp.chmod(0o755)
             remote, local = [], []
@@ -229,7 +228,10 @@ class Store:
                     local.append(str(target))
             try:
                 if remote:
-                    self.fs.get(remote, local)             # concurrent where the backend is async
+                    with disk(dest.parent):
+                        self.fs.get(remote, local)         # concurrent where the backend is async
+            except PvmError:
+                raise
             except Exception as exc:
                 raise self._fail(f"fetching {key}", exc) from None
             for rel, entry in want["files"].items():
@@ -240,7 +242,8 @@ class Store:
                 if got != entry["sha256"] or target.stat().st_size != entry["size"]:
                     raise HarnessFault(f"{self.where}: {key}/{rel} does not match its manifest "
                                        f"(sha256 {got[:16]}, manifest {entry['sha256'][:16]})")
-            (tmp / MANIFEST).write_bytes(raw)
+            with disk(dest.parent):
+                (tmp / MANIFEST).write_bytes(raw)
             _install(tmp, dest, want["manifest_sha256"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -255,7 +258,7 @@ class Store:
         parent = self.local_dir(key).parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=parent))
+            tmp = partial_dir(parent, key)
         except OSError as exc:
             raise HarnessFault(f"{self.where}: cannot stage {key} in {parent}: {_one_line(exc)}") from None
         tmp.chmod(0o755)
@@ -275,7 +278,8 @@ class Store:
             shutil.rmtree(staged, ignore_errors=True)
 
     def _publish_local(self, key: str, staged: Path, raw: bytes) -> dict:
-        (staged / MANIFEST).write_bytes(raw)
+        with disk(staged.parent):
+            (staged / MANIFEST).write_bytes(raw)
         published = _install(staged, self.local / key, None)
         return _parse((published / MANIFEST).read_bytes(), str(published / MANIFEST))
 

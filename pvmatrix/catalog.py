@@ -12,6 +12,7 @@ unknown name is one error, errors.UnknownName, listing the known ones:
     device     devices.toml           QemuDevice       a QEMU device: PCI ids and plumbing
     hardware   hardware/*.toml        HardwareProfile  a named set of PCI devices
     driver     builtin-drivers.toml   BuiltinDriver    PCI ids of drivers built in
+    death      deaths.toml            Death            how a kernel or Xen announces a death
 """
 
 from __future__ import annotations
@@ -212,6 +213,19 @@ class BuiltinDriver:
     pci_aliases: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Death:
+    """One way a kernel or Xen announces a death on the console (data/deaths.toml)."""
+    name: str
+    kind: str              # panic, oops (the kernel's), xen, domain (on "(XEN)" lines)
+    pattern: str           # a regular expression searched in a line's text
+    source: str            # where the message is printed
+    example: str
+
+
+DEATH_KINDS = ("panic", "oops", "xen", "domain")
+
+
 def _hex(value: int | None, width: int) -> str:
     return UNKNOWN * width if value is None else f"{value:0{width}X}"
 
@@ -256,6 +270,13 @@ def _qemu_device(name: str, e: dict, f: dict) -> QemuDevice:
 
 def _driver(name: str, e: dict, f: dict) -> BuiltinDriver:
     return BuiltinDriver(name, e["config"], tuple(e["aliases"]))
+
+
+def _death(name: str, e: dict, f: dict) -> Death:
+    if e["kind"] not in DEATH_KINDS:
+        raise UserError(f"deaths.toml: death {name}: kind {e['kind']!r} is not one of "
+                        f"{', '.join(DEATH_KINDS)}")
+    return Death(name, e["kind"], e["pattern"], e["source"], e["example"])
 
 
 def _pci(e: dict, default_name: str, qemu: str | None) -> PciDevice:
@@ -305,6 +326,7 @@ KINDS: dict[str, Kind] = {
     "device": Kind("QEMU device", "devices.toml", _qemu_device, "device"),
     "hardware": Kind("hardware profile", "hardware", _profile),
     "driver": Kind("built-in driver", "builtin-drivers.toml", _driver, "driver"),
+    "death": Kind("death message", "deaths.toml", _death, "death"),
 }
 
 
@@ -410,6 +432,8 @@ TABLES: dict[str, tuple[str, list[str], Row]] = {
                            d.pci.name if d.pci else "-")),
     "drivers": ("driver", ["driver", "config", "PCI aliases"],
                 lambda d: (d.name, f"CONFIG_{d.symbol}", len(d.pci_aliases))),
+    "deaths": ("death", ["death", "kind", "pattern", "example"],
+               lambda d: (d.name, d.kind, d.pattern, d.example)),
 }
 
 

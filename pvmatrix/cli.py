@@ -9,13 +9,15 @@ function-local (tests/unit/test_imports.py checks it).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import signal
 import sys
 import time
 
 from . import __version__, catalog, settings
-from .errors import PvmError, UnknownName
+from .errors import FULL, NoSpace, PvmError, UnknownName, UserError
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:
@@ -91,8 +93,15 @@ def cmd_source(args) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag stated in one line like every other input error."""
+
+    def error(self, message: str):
+        self.exit(2, f"pvmatrix: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pvmatrix", description=__doc__)
+    p = Parser(prog="pvmatrix", description=__doc__)
     p.add_argument("--version", action="version", version=f"pvmatrix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build a kernel (or find it in the cache)")
@@ -119,21 +128,54 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame):
-    raise KeyboardInterrupt   # SIGTERM cleans up like Ctrl-C: containers, QEMU, temp dirs
+    raise KeyboardInterrupt   # SIGTERM, SIGHUP clean up like Ctrl-C: containers, QEMU, temp dirs
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Flags argparse cannot check by type alone."""
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None and jobs < 1:
+        raise UserError(f"-j {jobs}: expected 1 or more jobs")
+
+
+def _quiet_pipe() -> int:
+    """stdout's reader left (`pvmatrix ... | head`): exit quietly, as other tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())        # the flush at exit must not fail again
+    return 128 + signal.SIGPIPE
+
+
+def _fault(exc: OSError) -> PvmError | None:
+    """A disk fault stated in one line (whoever's disk it is), else None."""
+    if exc.errno in FULL:
+        return NoSpace(exc.filename or "a cache or results path")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     args = parser().parse_args(argv)
     try:
+        _check(args)
         with settings.use(settings.Settings.from_env(store=getattr(args, "store", None))):
             return args.func(args)
+    except BrokenPipeError:
+        return _quiet_pipe()
+    except OSError as exc:
+        if (fault := _fault(exc)) is None:
+            raise
+        return _error(fault)
     except PvmError as exc:
-        print(f"pvmatrix: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-        return exc.exit_code          # 2 for bad input, 1 for the rest
+        return _error(exc)
     except KeyboardInterrupt:
         print("pvmatrix: interrupted", file=sys.stderr)
         return 130
+
+
+def _error(exc: PvmError) -> int:
+    print(f"pvmatrix: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+    return exc.exit_code          # 2 for bad input, 1 for the rest
 
 
 if __name__ == "__main__":

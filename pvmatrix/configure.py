@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from .errors import UnknownName, UserError
 from .paths import KCONFIGS
@@ -52,47 +53,80 @@ class Recipe:
                        for s, v in self.options.items())
 
 
-def fragment_path(name: str) -> Path:
-    """A fragment by name (kconfigs/NAME.config) or by path."""
+def _inside(path: Path, roots: Sequence[Path]) -> bool:
+    real = path.resolve()
+    return any(real.is_relative_to(r.resolve()) for r in roots)
+
+
+def _confined(path: Path, roots: Sequence[Path] | None, what: str, name: str) -> Path:
+    """PATH, if ROOTS is None (a path the user named) or it lies inside one of
+    them after symlinks (a spec is untrusted input)."""
+    if roots is not None and not _inside(path, roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise UserError(f"{what} {name!r}: outside the folders a spec may use ({allowed})")
+    return path
+
+
+def fragment_path(name: str, roots: Sequence[Path] | None = None) -> Path:
+    """A fragment by name (kconfigs/NAME.config) or by path; with ROOTS, a path
+    must lie inside one of them (see _confined)."""
+    named = KCONFIGS / f"{name}.config"
+    if named.is_file() and _inside(named, [KCONFIGS]):
+        return named
     path = Path(name)
     if path.is_file():
-        return path
-    named = KCONFIGS / f"{name}.config"
-    if named.is_file():
-        return named
+        return _confined(path, roots, "config fragment", name)
     known = sorted(str(p.relative_to(KCONFIGS).with_suffix("")) for p in KCONFIGS.rglob("*.config"))
     raise UnknownName("config fragment", name, known, "or give a fragment file")
 
 
 def parse_config(text: str, name: str) -> dict[str, str]:
-    """Options of a .config or fragment; 'n' for '# CONFIG_X is not set'."""
+    """Options of a .config or fragment; 'n' for '# CONFIG_X is not set'. An
+    error quotes no text of the file: it may be no Kconfig file at all."""
     options = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if m := SET.match(line):
             value = m.group(2)
             if not re.fullmatch(r'[ynm]|-?(0x)?[0-9a-fA-F]+|"([^"\\]|\\.)*"', value):
-                raise UserError(f"{name}:{number}: bad value for {m.group(1)}: {value!r}")
+                raise UserError(f"{name}:{number}: bad value for {m.group(1)} (expected y, n, m, "
+                                "a number or a quoted string)")
             options[m.group(1)] = value
         elif m := UNSET.match(line):
             options[m.group(1)] = "n"
         elif line and not line.startswith("#"):
-            raise UserError(f"{name}:{number}: not a Kconfig line: {raw.strip()!r}")
+            raise UserError(f"{name}:{number}: not a Kconfig line (is it a Kconfig fragment?)")
     return options
 
 
-def load(base: str, fragments: list[str]) -> Recipe:
-    recipe = Recipe(base=base, fragments=list(fragments))
-    if base not in MAKE_BASES:
-        path = Path(base)
-        if not path.is_file():
-            raise UserError(f"config base {base!r} is neither a make target "
-                            f"({', '.join(MAKE_BASES)}) nor a config file")
-        recipe.base_text = path.read_text(errors="replace")
-        parse_config(recipe.base_text, base)
+def _read(path: Path, name: str) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError as exc:
+        raise UserError(f"{name}: cannot read: {exc.strerror}") from None
+
+
+def base_text(base: str, roots: Sequence[Path] | None = None) -> str:
+    """The text of config base BASE ("" for a make target), checked line by line;
+    with ROOTS, a file must lie inside one of them (see _confined)."""
+    if base in MAKE_BASES:
+        return ""
+    path = Path(base)
+    if not path.is_file():
+        raise UserError(f"config base {base!r} is neither a make target "
+                        f"({', '.join(MAKE_BASES)}) nor a config file")
+    text = _read(_confined(path, roots, "config base", base), base)
+    parse_config(text, base)
+    return text
+
+
+def load(base: str, fragments: list[str], roots: Sequence[Path] | None = None) -> Recipe:
+    """The recipe of BASE and FRAGMENTS; ROOTS: the folders their files must lie
+    in (a spec's), None for paths the user named on the command line."""
+    recipe = Recipe(base=base, fragments=list(fragments), base_text=base_text(base, roots))
     for name in fragments:
-        path = fragment_path(name)
-        for sym, value in parse_config(path.read_text(errors="replace"), str(path)).items():
+        path = fragment_path(name, roots)
+        for sym, value in parse_config(_read(path, str(path)), str(path)).items():
             recipe.options.pop(sym, None)   # keep merge order: last one wins
             recipe.options[sym] = value
             recipe.origin[sym] = name

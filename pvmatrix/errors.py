@@ -9,7 +9,10 @@ four roots, and a cell's status follows from the class, never from the text:
 
 from __future__ import annotations
 
+import errno
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 class PvmError(Exception):
@@ -26,6 +29,12 @@ class PvmError(Exception):
 class UserError(PvmError):
     """Bad input: a malformed spec, a missing ref, an unknown name, a broken fragment."""
     exit_code = 2
+
+
+class TruncatedFile(UserError):
+    """An input file cut short (a bzImage whose payload, an ELF whose headers,
+    segments or sections reach past its end): never read as a kernel that lacks
+    something."""
 
 
 class UnknownName(UserError):
@@ -66,13 +75,49 @@ class HarnessFault(PvmError):
     status = "broken"
 
 
+class NoSpace(HarnessFault):
+    """The disk under PATH is full (ENOSPC, or the quota): one line, and what was
+    being written is dropped, never left half-written."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        super().__init__(f"no space left on device under {path}")
+
+    def __reduce__(self):
+        return type(self), (self.path,)
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def disk(path: Path | str) -> Iterator[None]:
+    """Writes under PATH in the block: a full disk is NoSpace(PATH)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in FULL:
+            raise NoSpace(path) from None
+        raise
+
+
 class QemuDidNotStart(HarnessFault):
     """QEMU exited before the guest could run (bad option, no memory, missing binary)."""
+
+
+class QemuKilled(HarnessFault):
+    """QEMU ended by a signal or an error exit that the guest did not cause
+    (kill -9, the OOM killer, a QEMU abort): the boot says nothing of the kernel."""
 
 
 class NotSupported(PvmError):
     """This cell cannot run here (a mode nested TCG lacks, a missing feature): not run."""
     status = "not run"
+
+
+class Interrupted(NotSupported):
+    """The run was stopped (Ctrl-C, SIGTERM, SIGHUP) while this cell ran: not run,
+    and no verdict of it is kept."""
 
 
 def status_of(exc: BaseException) -> str:

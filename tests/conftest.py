@@ -82,3 +82,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_abort_left_set():
+    """A test that stops a run in-process (Ctrl-C) leaves tasks.ABORT set, as a real
+    stopped process would at exit; the next test's tasks must not see it."""
+    yield
+    from pvmatrix.matrix import tasks
+    tasks.ABORT.clear()

@@ -82,3 +82,79 @@ def fake_run(results: Path, spec_path: Path, overrides: dict[str, str] | None = 
     index.close()
     time.sleep(0.01)
     return run
+
+
+class FakeStages:
+    """The matrix's real tasks with only the work faked, for runs in this process
+    (runner.run on the embedded Dask cluster, a worker thread here): source and
+    build tasks stand in (a kernel's id is its source, base and fragments, as a
+    real build's is its content), the analyzer's scan and the boot harness are
+    stand-ins, while the task code around them (outcome cache, records, resume,
+    retries) is the real one. BOOT: the next boots' (status, reason); CALLS
+    counts the work done per stage."""
+
+    def __init__(self, tmp: Path):
+        from collections import Counter
+        self.tmp, self.calls, self.boot = tmp, Counter(), ("pass", "reached userspace")
+
+    def install(self, monkeypatch) -> None:
+        import pvmatrix.boot as boot
+        from pvmatrix.matrix import tasks
+        monkeypatch.setitem(tasks.FUNCS, "source", self.source)
+        monkeypatch.setitem(tasks.FUNCS, "build", self.build)
+        monkeypatch.setattr(tasks, "run_analysis", self.analysis)
+        monkeypatch.setattr(tasks, "_boot_kernel", lambda facts: facts.boot_kernel)
+        monkeypatch.setattr(tasks, "_boot_env", lambda: {"qemu": "QEMU emulator version 7.2.15"})
+        monkeypatch.setattr(boot, "run_cells", self.run_cells)
+
+    def source(self, task: dict):
+        from pvmatrix.matrix import outcomes
+        from pvmatrix.sources.facts import SourceFacts
+        self.calls["source"] += 1
+        spec = task["args"]["source"]
+        out = outcomes.new(task, SourceFacts(spec, "sha256:" + outcomes.digest(spec), "6.1.0",
+                                             spec.removeprefix("dir:")), {"source": spec})
+        return outcomes.all_cells(out, task, Verdict("pass", "Linux 6.1.0", "dir source"))
+
+    def build(self, task: dict, source):
+        from pvmatrix.build.facts import BuildFacts
+        from pvmatrix.matrix import outcomes
+        self.calls["build"] += 1
+        a = task["args"]
+        key = outcomes.digest(source.facts.identity, a["base"], a["fragments"])
+        facts = BuildFacts(key=key, dir=str(self.tmp / key[:12]), source=source.facts.source,
+                           identity=source.facts.identity, version="6.1.0", toolchain="tc",
+                           image="img", base=a["base"], fragments=a["fragments"],
+                           config_sha256="c" * 64)
+        out = outcomes.new(task, facts, {"identity": source.facts.identity, "artifact_key": key})
+        return outcomes.all_cells(out, task, Verdict("pass", "Linux 6.1.0", "built"))
+
+    def analysis(self, path: str, hardware):
+        from pvmatrix.analyze import Analysis
+        from pvmatrix.analyze.coverage import DeviceCoverage
+        from pvmatrix.analyze.verdicts import Capability
+        self.calls["analyze"] += 1
+        caps = [Capability(name, name, True, "built-in", [f"{name}: yes"])
+                for name in ("pv_domu", "pvh_domu", "pv_dom0")]
+        return Analysis(files=None, release="6.1.0", capabilities=caps,
+                        devices=[DeviceCoverage(d, "built-in", d.qemu) for d in hardware.devices])
+
+    def run_cells(self, kernel, wanted, xen=None, device_names=None, guest=None, profile=None,
+                  deadline_s=None):
+        from pvmatrix.boot.harness import Boot, Cell as HarnessCell
+        self.calls["boot"] += 1
+        b = Boot("xen" if xen else "baremetal", self.tmp, "tcg", wall_s=3.0)
+        status, reason = self.boot
+        return [HarnessCell(r, "linux-6.1.0", xen, [], Verdict(status, reason, "judge"), 2.0, b)
+                for r in wanted]
+
+
+def row_spec(tmp: Path, kernel: str, name: str = "rows") -> Path:
+    """A spec NAME of one kernel row KERNEL built from TMP, booted bare-metal."""
+    path = tmp / f"{name}.toml"
+    tree = tmp / "linux"          # what a spec's dir: source must be (checked at load)
+    tree.mkdir(exist_ok=True)
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n")
+    path.write_text(f'[matrix]\nname = "{name}"\nroles = ["baremetal"]\nhardware = ["default"]\n\n'
+                    f'[[kernel]]\nname = "{kernel}"\nsource = "dir:{tree}"\n')
+    return path

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PvmError, UserError
+from ..errors import PvmError, TruncatedFile, UserError
 from . import bzimage
 from .coverage import DeviceCoverage, cover
 from .hardware import HardwareProfile, load_profile
@@ -96,6 +96,8 @@ def analyze(kernel: str | Path, hardware: str | Path | HardwareProfile | None = 
     if elf is not None:
         try:
             result.notes = read_xen_notes(elf, str(files.image or files.vmlinux))
+        except TruncatedFile:           # never a false static "no"
+            raise
         except PvmError as exc:
             result.problems.append(str(exc))
     if files.modules:

@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import HarnessFault, NotSupported, UserError
+from ..errors import HarnessFault, NotSupported, TruncatedFile, UserError
 
 # magic bytes at the start of the payload -> compression name
 MAGICS: list[tuple[bytes, str]] = [
@@ -55,7 +55,7 @@ def read_boot_image(path: Path) -> BootImage:
     start = (setup_sects + 1) * 512 + payload_offset
     end = start + payload_length
     if end > len(data) or payload_length < 8:
-        raise UserError(f"{path}: truncated bzImage (payload ends at {end}, file has {len(data)} bytes)")
+        raise TruncatedFile(f"{path}: truncated bzImage (payload ends at {end}, file has {len(data)} bytes)")
     payload = data[start:end - 4]   # the build appends the uncompressed size (4 bytes)
     return BootImage(path, f"{proto >> 8}.{proto & 0xff}", _version_string(data),
                      compression_of(payload, path), payload)

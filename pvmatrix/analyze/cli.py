@@ -87,6 +87,7 @@ def cmd_hw_show(args: argparse.Namespace) -> int:
 
 
 def cmd_hw_import(args: argparse.Namespace) -> int:
+    from ..paths import write_output
     from .hwimport import import_profile
     if args.source == "-":
         import tempfile
@@ -98,7 +99,7 @@ def cmd_hw_import(args: argparse.Namespace) -> int:
         profile = import_profile(Path(args.source), args.name)
     text = profile.to_toml()
     if args.output:
-        Path(args.output).write_text(text)
+        write_output(args.output, text)
         print(f"{len(profile.devices)} devices -> {args.output}")
     else:
         sys.stdout.write(text)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from ..errors import UserError
+from ..errors import TruncatedFile, UserError
 
 # note type -> (name, kind): kind says how the descriptor reads
 XEN_NOTES: dict[int, tuple[str, str]] = {
@@ -50,6 +50,7 @@ def read_xen_notes(elf: bytes, source: str = "vmlinux") -> XenNotes:
     """Read the Xen notes from the ELF image ELF (bytes of a vmlinux)."""
     try:
         parsed = ELFFile(io.BytesIO(elf))
+        _check_whole(parsed, len(elf), source)
         regions = [(s["p_offset"], s["p_filesz"]) for s in parsed.iter_segments()
                    if s["p_type"] == "PT_NOTE"]
         if not regions:
@@ -62,6 +63,24 @@ def read_xen_notes(elf: bytes, source: str = "vmlinux") -> XenNotes:
     for offset, size in regions:
         parse_notes(elf[offset:offset + size], little, notes)
     return notes
+
+
+def _check_whole(parsed: ELFFile, size: int, source: str) -> None:
+    """A truncated ELF (its headers, segments or sections reach past its SIZE bytes)
+    is an error, not a kernel without notes (a false static "no")."""
+    h = parsed.header
+    spans = [("program headers", h["e_phoff"], h["e_phnum"] * h["e_phentsize"]),
+             ("section headers", h["e_shoff"], h["e_shnum"] * h["e_shentsize"])]
+    if spans[0][1] + spans[0][2] <= size:
+        spans += [(f"segment {i}", s["p_offset"], s["p_filesz"])
+                  for i, s in enumerate(parsed.iter_segments())]
+    if spans[1][1] + spans[1][2] <= size:
+        spans += [(f"section {s.name or i}", s["sh_offset"], s["sh_size"])
+                  for i, s in enumerate(parsed.iter_sections()) if s["sh_type"] != "SHT_NOBITS"]
+    for what, offset, length in spans:
+        if offset + length > size:
+            raise TruncatedFile(f"{source}: truncated ELF file ({what} ends at byte {offset + length}, "
+                            f"the file has {size})")
 
 
 def parse_notes(data: bytes, little: bool = True, into: XenNotes | None = None) -> XenNotes:

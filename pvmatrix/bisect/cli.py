@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..errors import UserError
-from ..paths import cache_dir
+from ..paths import cache_dir, write_output
 
 
 def _say(msg: str) -> None:
@@ -47,12 +47,14 @@ def _check_output(output: str | None) -> None:
     """-o's directory must exist before hours of bisection, not after."""
     if output and not Path(output).resolve().parent.is_dir():
         raise UserError(f"-o {output}: directory {Path(output).resolve().parent} does not exist")
+    if output and Path(output).is_dir():
+        raise UserError(f"-o {output}: a directory, not a file")
 
 
 def _save(result: dict, output: str | None, kind: str) -> Path:
     path = Path(output) if output else \
         cache_dir("bisect", "results") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
+    write_output(path, json.dumps(result, indent=2))
     return path
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import settings
 from .. import catalog
-from ..errors import QemuDidNotStart
+from ..errors import Interrupted, QemuDidNotStart, QemuKilled
 from . import devices as devmod
 from . import initramfs, provenance, qemu, reproduce, roles, rundirs, userspace
 from ..kernel import Kernel
@@ -122,6 +122,23 @@ def _started(run: qemu.Run) -> None:
         raise QemuDidNotStart(f"QEMU could not start (exit {run.exit_code}): {why}")
 
 
+def _ended_by_kernel(run: qemu.Run, what: str, serial: Path) -> None:
+    """A boot the harness stopped (an interrupt) or that QEMU ended by a signal or
+    an error exit before the kernel said its last word (done or a death) says
+    nothing of the kernel: Interrupted (not run) or QemuKilled (broken), never
+    the kernel's fail. The kernel powering off, or panicking under -no-reboot,
+    ends QEMU with status 0."""
+    if run.interrupted:
+        raise Interrupted(f"interrupted: {what} was stopped after {run.wall_s:.0f} s "
+                          "(Ctrl-C, SIGTERM or SIGHUP)")
+    if run.exit_code in (0, None) or run.stopped_by:
+        return
+    how = f"killed by {run.signal}" if run.signal else f"exited with status {run.exit_code}"
+    why = "; ".join(run.stderr_tail[-2:])
+    raise QemuKilled(f"QEMU was {how} after {run.wall_s:.0f} s of {what}, not by the kernel"
+                     + (f" ({why})" if why else "") + f"; serial log: {serial}")
+
+
 def baremetal_command(program: str, accel: qemu.Accel, role: roles.Role, image: Path,
                       initrd: Path, serial: Path, device_args: list[str]) -> list[str]:
     """The QEMU command line of a bare-metal boot of IMAGE."""
@@ -158,6 +175,7 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
                    stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
                    crash=_host_crash)
     _started(run)
+    _ended_by_kernel(run, f"the bare-metal boot of {kernel.label}", d / "serial.log")
     boot = Boot(role.name, d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out,
                 run.exit_code, run.stopped_by, _marks(run.lines, role.marks),
                 provenance.qemu_facts(accel.name), str(script))
@@ -238,6 +256,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     finally:
         initrd.unlink(missing_ok=True)     # big; qemu.sh concatenates it again (overlay kept)
     _started(run)
+    _ended_by_kernel(run, f"the Xen boot of {kernel.label}", d / "serial.log")
     boot = Boot("xen", d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out, run.exit_code,
                 run.stopped_by, _marks(run.lines, dom0.marks), facts, str(script))
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)

@@ -12,7 +12,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from ..errors import HarnessFault, UserError
+from ..analyze.bzimage import read_boot_image
+from ..errors import HarnessFault, NotSupported, UserError
 from ..kernel import Kernel, in_dir
 from ..sources import debian, packages
 from .initramfs import busybox
@@ -36,8 +37,15 @@ def from_build(build) -> Kernel:
 
 
 def _bootable(kernel: Kernel, path: Path) -> Kernel:
+    """KERNEL, when its image is a whole bzImage (a boot protocol header whose
+    payload fits in the file): a truncated one is the input's fault, said before
+    any boot rather than as a kernel that never printed."""
     if kernel.image is None:
         raise UserError(f"kernel {path}: no bzImage or boot/vmlinuz-* in it")
+    try:
+        read_boot_image(kernel.image)
+    except NotSupported:          # a boot protocol before 2.08: no payload fields to check
+        pass
     return kernel
 
 

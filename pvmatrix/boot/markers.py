@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+from .. import catalog
 
 MARKER = re.compile(r"PVM ((?:[A-Za-z0-9_.-]+=\S*\s*)+)")
 RELAY_GUEST = re.compile(r"PVMG (\S+)\| ?(.*)")
 RELAY_OUT = re.compile(r"PVMOUT (\S+)\| ?(.*)")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1bc")
 
-# Crash signs (searched in a line's text). Xen's own: only on "(XEN)" lines.
-XEN_CRASH = re.compile(r"Panic on CPU|Xen BUG at|FATAL (PAGE FAULT|TRAP)|Xen call trace"
-                       r"|Hardware Dom0 crashed|Dom0 crashed|Reboot in five seconds")
-PANIC = re.compile(r"Kernel panic - not syncing")
-OOPS = re.compile(r"\bOops[:\s]|\bBUG: |general protection fault|unable to handle "
-                  r"(kernel )?(page fault|NULL pointer)|kernel BUG at")
 
 
 @dataclass
@@ -94,17 +91,29 @@ def find(lines: list[Line], pattern: str, subst: dict[str, str] | None = None) -
     return next((ln for ln in lines if matches(ln.fields, pattern, subst)), None)
 
 
+@lru_cache(maxsize=None)
+def death_pattern(kind: str) -> re.Pattern:
+    """One regular expression for every death of KIND in data/deaths.toml
+    (panic, oops, xen, domain)."""
+    pats = [d.pattern for d in catalog.all("death").values() if d.kind == kind]
+    return re.compile("|".join(f"(?:{p})" for p in pats) or r"(?!)")
+
+
+def death_kind(line: Line) -> str | None:
+    """The kind of death LINE announces: "xen" or "domain" for Xen's own lines
+    (a Xen crash wins), "panic" or "oops" for the kernel's; None for none."""
+    if line.is_marker or line.tag:
+        return None
+    kinds = ("xen", "domain") if line.is_xen else ("panic", "oops")
+    return next((k for k in kinds if death_pattern(k).search(line.text)), None)
+
+
 def crash_signs(lines: list[Line]) -> dict[str, list[Line]]:
-    """Lines showing a Xen crash, a kernel panic or an oops, by kind."""
+    """Lines showing a Xen crash, a kernel panic or an oops, by kind (a domain
+    crash is judged per guest: see verdicts._domain_crash)."""
     out: dict[str, list[Line]] = {"xen": [], "panic": [], "oops": []}
     for ln in lines:
-        if ln.is_marker or ln.tag:
-            continue
-        if ln.is_xen:
-            if XEN_CRASH.search(ln.text):
-                out["xen"].append(ln)
-        elif PANIC.search(ln.text):
-            out["panic"].append(ln)
-        elif OOPS.search(ln.text):
-            out["oops"].append(ln)
+        kind = death_kind(ln)
+        if kind in out:
+            out[kind].append(ln)
     return out

@@ -2,7 +2,9 @@
 
 A QEMU started here never outlives the harness: it runs in its own process
 group, dies with its parent (PR_SET_PDEATHSIG), and is killed on deadline,
-exception, Ctrl-C, SIGTERM and interpreter exit. Its peak RSS comes from
+exception, Ctrl-C, SIGTERM, SIGHUP and interpreter exit. A run that
+kill_all() stopped is marked interrupted; a QEMU that died of a signal
+itself (kill -9, the OOM killer) says so in Run.signal. Its peak RSS comes from
 wait4's rusage.
 """
 
@@ -29,6 +31,7 @@ QEMU = "qemu-system-x86_64"      # PVMATRIX_QEMU=/path/to/qemu overrides it
 OVERHEAD_MB = 384            # QEMU itself, TCG translation cache, page tables
 GRACE_S = 2.5                # after the init's last word: time to power off
 _live: dict[int, subprocess.Popen] = {}
+_interrupted: set[int] = set()   # pids kill_all() stopped: their boots say nothing
 
 
 @dataclass
@@ -135,6 +138,17 @@ class Run:
     peak_rss_mb: float = 0.0
     stopped_by: str = ""
     stderr_tail: list[str] = field(default_factory=list)
+    interrupted: bool = False    # stopped by kill_all(): Ctrl-C, SIGTERM, SIGHUP, exit
+
+    @property
+    def signal(self) -> str | None:
+        """The signal QEMU died of on its own (not the harness's kill), e.g. "SIGKILL"."""
+        if self.exit_code is None or self.exit_code >= 0:
+            return None
+        try:
+            return signal.Signals(-self.exit_code).name
+        except ValueError:
+            return f"signal {-self.exit_code}"
 
 
 def _pdeathsig() -> None:
@@ -165,8 +179,10 @@ def _kill(proc: subprocess.Popen):
 
 @atexit.register
 def kill_all() -> None:
-    """Kill every QEMU this process started that still runs."""
+    """Kill every QEMU this process started that still runs (their runs are
+    then marked interrupted)."""
     for proc in list(_live.values()):
+        _interrupted.add(proc.pid)
         _kill(proc)
 
 
@@ -175,9 +191,23 @@ def _on_term(signum, frame):
 
 
 def _install_term_handler() -> None:
-    if threading.current_thread() is threading.main_thread() and \
-            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _on_term)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _on_term)
+
+
+def _reap(proc: subprocess.Popen):
+    """(done, exit code, rusage) of PROC, without waiting; a PROC kill_all()
+    already reaped (another thread) is done with the code it saw."""
+    try:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+    except ChildProcessError:
+        return True, proc.returncode, None
+    if not pid:
+        return False, None, None
+    return True, os.waitstatus_to_exitcode(status), usage
 
 
 def run(cmd: list[str], serial: Path, deadline_s: float,
@@ -198,7 +228,7 @@ def run(cmd: list[str], serial: Path, deadline_s: float,
         pending, no, stop_at = b"", 0, None
         with open(serial, "rb") as fh:
             while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                done, code, usage = _reap(proc)
                 chunk = fh.read()
                 now = time.monotonic() - start
                 if chunk:
@@ -213,9 +243,10 @@ def run(cmd: list[str], serial: Path, deadline_s: float,
                         if stop_at is None and (stop(line) or crash(line)):
                             stop_at = now + GRACE_S
                             out.stopped_by = line.text.strip()
-                if pid:
-                    proc.returncode = out.exit_code = os.waitstatus_to_exitcode(status)
-                    out.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)
+                if done:
+                    proc.returncode = out.exit_code = code
+                    if usage is not None:
+                        out.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)
                     break
                 if stop_at is not None and now >= stop_at:
                     break
@@ -231,6 +262,8 @@ def run(cmd: list[str], serial: Path, deadline_s: float,
             if usage is not None:
                 out.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)
         _live.pop(proc.pid, None)
+        out.interrupted = proc.pid in _interrupted
+        _interrupted.discard(proc.pid)
         out.wall_s = round(time.monotonic() - start, 2)
     out.stderr_tail = err_path.read_text(errors="replace").strip().splitlines()[-5:]
     return out

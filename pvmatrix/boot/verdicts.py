@@ -8,15 +8,13 @@ import re
 from dataclasses import dataclass, field
 
 from ..records import BLOCKED, FAIL, PASS, Evidence, Verdict
-from .markers import Line, crash_signs, find, matches
+from .markers import Line, crash_signs, death_pattern, find, matches
 from .roles import Role
 
 # The judge's own words, kept as Verdict.detail: ok passes, the others fail,
 # and a guest dom0 did not run is blocked (reports show e.g. "fail: panic").
 OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, NOT_RUN = (
     "ok", "failed", "panic", "crashed", "oops", "timeout", "not run")
-DOMAIN_CRASH = re.compile(r"Triple fault|domain_crash|crashed|Unhandled .*fault|"
-                          r"FATAL|Guest-initiated crash")
 ERRORISH = re.compile(r"error|fail|cannot|unable|denied|errno|not |no ", re.I)
 
 
@@ -27,6 +25,12 @@ class BootOutcome:
     exit_code: int | None = None
     wall_s: float = 0.0
     stderr_tail: list[str] = field(default_factory=list)
+
+
+def _domain_crash(line: Line) -> bool:
+    """A Xen line saying a domain crashed (data/deaths.toml: kind domain or xen)."""
+    return line.is_xen and bool(death_pattern("domain").search(line.text)
+                                or death_pattern("xen").search(line.text))
 
 
 def _verdict(word: str, reason: str, evidence: list[Evidence],
@@ -145,7 +149,7 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         crash.seconds = seconds
         return crash
     state = exit_.fields.get("state") if exit_ else None
-    fatal = [ln for ln in xen_lines if DOMAIN_CRASH.search(ln.text)]
+    fatal = [ln for ln in xen_lines if _domain_crash(ln)]
     if fatal:
         dump = [ln for ln in lines if ln.is_xen and fatal[0].no <= ln.no <= fatal[0].no + 8]
         return _verdict(CRASHED, f"Xen: {fatal[0].text.strip()}", _ev(dump, "Xen on this domain")
@@ -159,7 +163,7 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         ev = _ev([find(markers, p, subst) for p in role.expect], "expected marker")
         if retry is None:
             return _verdict(OK, "every expected marker seen", ev, seconds)
-        first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and DOMAIN_CRASH.search(ln.text)]
+        first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and _domain_crash(ln)]
         return _verdict(OK, f"every expected marker seen, on a second attempt (the first: "
                         f"{retry.fields.get('after')}; flaky)",
                         ev + [Evidence(retry.text, "retried", retry.no)]

@@ -88,21 +88,34 @@ def _start_podman() -> str:
 
 
 @lru_cache(maxsize=1)
-def client():
-    """A docker SDK client: DOCKER_HOST, the default socket, or private podman."""
+def _connect() -> tuple[str, object]:
+    """(URL, docker SDK client): DOCKER_HOST, the default socket, or private podman."""
     url = settings.current().docker_host
     if url:
         found = _ping(url)
         if not found:
             raise HarnessFault(f"DOCKER_HOST={url} does not answer")
-        return found
+        return url, found
+    default = "unix:///var/run/docker.sock"
     if Path("/var/run/docker.sock").exists():
-        found = _ping("unix:///var/run/docker.sock")
+        found = _ping(default)
         if found:
-            return found
-    return _ping(_start_podman())
+            return default, found
+    url = _start_podman()
+    return url, _ping(url)
 
 
+def client():
+    """A docker SDK client: DOCKER_HOST, the default socket, or private podman."""
+    return _connect()[1]
+
+
+def url() -> str:
+    """The address of the engine client() talks to (for the container watcher)."""
+    return _connect()[0]
+
+
+@lru_cache(maxsize=1)
 def is_podman() -> bool:
     try:
         return any("podman" in c.get("Name", "").lower()

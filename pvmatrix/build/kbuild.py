@@ -18,9 +18,9 @@ from pathlib import Path
 
 from .. import artifacts, configure, sources
 from . import container, toolchains, warm
-from ..errors import BuildFailed, HarnessFault
+from ..errors import BuildFailed, HarnessFault, UserError
 from ..kernel import Kernel, in_dir
-from ..paths import cache_dir
+from ..paths import cache_dir, cache_root
 from . import engine
 
 ARTIFACTS = ("bzImage", "vmlinux", "config", "System.map", "build.log")
@@ -172,15 +172,17 @@ def failure(log: Path, subject: str, step: str | None = None) -> BuildFailed:
 
 
 def build(spec: str, base: str = "tinyconfig", fragments: list[str] | None = None,
-          toolchain: str = "auto", jobs: int | None = None) -> Build:
+          toolchain: str = "auto", jobs: int | None = None,
+          limits: container.Limits | None = None) -> Build:
     """Build (or find in the cache) the kernel of SPEC with the given recipe."""
-    return build_source(sources.resolve(spec), base, fragments, toolchain, jobs)
+    return build_source(sources.resolve(spec), base, fragments, toolchain, jobs, limits)
 
 
 def build_source(source: sources.Source, base: str = "tinyconfig",
                  fragments: list[str] | None = None, toolchain: str = "auto",
-                 jobs: int | None = None) -> Build:
-    """Build (or find in the cache) the kernel of an already resolved SOURCE."""
+                 jobs: int | None = None, limits: container.Limits | None = None) -> Build:
+    """Build (or find in the cache) the kernel of an already resolved SOURCE, its
+    containers within LIMITS (default: JOBS CPUs, else this machine's)."""
     spec = source.spec
     recipe = configure.load(base, fragments or [])
     tc = toolchains.pick(toolchain, source.version)
@@ -191,11 +193,43 @@ def build_source(source: sources.Source, base: str = "tinyconfig",
         if "unmet" in seen and (hit := _load(seen["artifact_key"])):
             return _as_requested(hit, spec, recipe, seen["unmet"])
 
+    _readable(source)
     image = toolchains.ensure_image(engine.client(), tc)
-    jobs = jobs or os.cpu_count() or 2
-    make = _make(tc, jobs)
-    with warm.output_tree(source.tree, tc.image, *_expected(recipe)) as work:
-        return _configure_and_build(source, recipe, tc, image, make, work, memo)
+    limits = limits or container.Limits.for_jobs(jobs or os.cpu_count() or 2)
+    make = _make(tc, jobs or limits.jobs)
+    with warm.output_tree(source.tree, tc.image, *_expected(recipe),
+                          stop_writers=container.stop_writers) as work:
+        return _configure_and_build(source, recipe, tc, image, make, work, memo, limits)
+
+
+def ccache_dir(source: sources.Source) -> Path:
+    """The ccache of SOURCE's trust domain: builds of one domain share it, and no
+    tree writes a cache another domain reads. A domain is a git repository (its
+    commits, a bisection's steps), a directory (its edits), Debian's archive, or
+    one tarball's content."""
+    if source.kind == "git":
+        domain = str(Path(source.spec.partition(":")[2].rpartition("@")[0]).resolve())
+    elif source.kind == "dir":
+        domain = str(source.tree)
+    elif source.kind == "debian":
+        domain = "debian"
+    else:
+        domain = source.identity
+    return cache_dir("ccache", f"{source.kind}-{hashlib.sha256(domain.encode()).hexdigest()[:16]}")
+
+
+def _readable(source: sources.Source) -> None:
+    """The build user is not the tree's owner: it reads the tree as "others".
+    A tree of the cache is made readable; a user's own tree is theirs to open."""
+    tree = source.tree
+    if tree.stat().st_mode & 0o005 == 0o005 or tree.stat().st_uid == os.geteuid() != 0:
+        return
+    if tree.resolve().is_relative_to(cache_root().resolve()):
+        tree.chmod(tree.stat().st_mode | 0o055)
+        return
+    raise UserError(f"source {source.spec}: {tree} is not readable by others (mode "
+                    f"{tree.stat().st_mode & 0o777:o}), and builds run as an unprivileged "
+                    f"user: chmod -R o+rX {tree}")
 
 
 def _expected(recipe: configure.Recipe) -> tuple[str, dict[str, str]]:
@@ -205,15 +239,16 @@ def _expected(recipe: configure.Recipe) -> tuple[str, dict[str, str]]:
     return "file", {**configure.parse_config(recipe.base_text, recipe.base), **recipe.options}
 
 
-def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path) -> Build:
-    mounts = container.Mounts(source.tree, work, cache_dir("ccache"))
+def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path,
+                         limits: container.Limits) -> Build:
+    mounts = container.Mounts(source.tree, work, ccache_dir(source))
     log = work / "build.log"
     (work / ".pvm-fragment").write_text(recipe.fragment_text())
     if recipe.base_text:
         (work / ".pvm-base").write_text(recipe.base_text)
     label = f"{source.version} [{tc.name}]"
-    code = container.run(image, configure.script(recipe, make) + container.CPU_REPORT, mounts, log, _env(),
-                         container.Progress(f"configure {label}"))
+    code = container.run(image, configure.script(recipe, make) + container.CPU_REPORT, mounts, log,
+                         _env(), container.Progress(f"configure {label}"), limits=limits)
     if code != 0:
         raise failure(_keep_log(log, "configure-" + recipe.key[:16]),
                       f"configuring {source.spec} ({' + '.join([recipe.base, *recipe.fragments])})",
@@ -229,7 +264,7 @@ def _configure_and_build(source, recipe, tc, image, make, work: Path, memo: Path
     progress = container.Progress(f"build {label}")
     targets = "all" if "CONFIG_MODULES=y" in config_text else "bzImage vmlinux"
     code = container.run(image, BUILD_SCRIPT.format(make=make, targets=targets),
-                         mounts, log, _env(), progress)
+                         mounts, log, _env(), progress, limits=limits)
     seconds = round(progress.done(), 1)
     if code != 0:
         raise failure(_keep_log(log, key), f"build of {source.spec}")
@@ -248,6 +283,15 @@ def _keep_log(log: Path, name: str) -> Path:
     return kept
 
 
+def _own_by_us(path: Path) -> None:
+    """Published artifacts belong to pvmatrix's user, not to the build user
+    (who must not change a kernel after it is stored)."""
+    if os.geteuid() == 0:
+        for root, dirs, files in os.walk(path):
+            for name in (root, *(os.path.join(root, n) for n in dirs + files)):
+                os.lchown(name, 0, os.getegid())
+
+
 def _store(work: Path, built: Build) -> Build:
     """Move the artifacts into a staging directory and publish them in the
     artifact store (see artifacts.py: a local store takes them by renames)."""
@@ -264,6 +308,7 @@ def _store(work: Path, built: Build) -> Build:
         shutil.move(work / name, tmp / dest)
     if (work / "_modules").exists():
         shutil.move(work / "_modules", tmp / "modules")
+    _own_by_us(tmp)
     meta = {k: v for k, v in built.manifest().items() if k not in ("files", "store")}
     published = store.publish(built.key, tmp, meta)   # another run's, if it published first
     return _from_manifest({**published, **meta}, store, cached=False)

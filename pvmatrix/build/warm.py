@@ -15,10 +15,13 @@ sets differently. When that is not zero and there is room, the slot is copied
 first, so a config that others are near (e.g. a bisection's good and bad
 ends) keeps its tree. When every slot is busy, a build gets a temporary dir.
 
-A slot is used by one build at a time (flock). A build that did not end
-cleanly (killed, engine gone, failed) leaves its slot marked dirty
-(configuring alone does not: it writes .config only), and the next user
-empties it first: a half-written object must never be taken as up to date.
+A slot is used by one build at a time (flock, held by the building process).
+A build that did not end cleanly (killed, engine gone, failed) leaves its slot
+marked dirty (configuring alone does not: it writes .config only), and the
+next user empties it first: a half-written object must never be taken as up
+to date. The lock dies with its process, a container need not: a slot's new
+holder first stops any container still writing to it (a killed pvmatrix's
+orphan), and empties the slot if there was one.
 PVMATRIX_WARM_TREES=0 turns warm trees off; at most that many slots are kept
 in all (default 8), the least recently used removed first. Slots are counted,
 not sized: a tinyconfig tree is ~130 MB, an allmodconfig one many GB.
@@ -36,7 +39,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .. import settings
@@ -50,6 +53,11 @@ DIRTY, LAST = ".pvm-dirty", ".pvm-last.json"
 LEFTOVERS = ("build.log", "_modules", ".pvm-fragment", ".pvm-base")
 CONFIG_DEP = re.compile(rb"include/config/([A-Za-z0-9_]+)")
 COLD = 10**9                     # the cost of a slot that remembers nothing
+Writers = Callable[[Path], int]  # stops what still writes to a slot; how many did
+
+
+def _no_writers(work: Path) -> int:
+    return 0
 
 
 def limit() -> int:
@@ -115,23 +123,25 @@ def _lock(path: Path):
     return fh
 
 
-def _evict(root: Path, keep: int) -> None:
+def _evict(root: Path, keep: int, stop_writers: Writers = _no_writers) -> None:
     """Remove the least recently used unlocked slots beyond KEEP."""
     slots = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime)
     for d in slots[:max(0, len(slots) - keep)]:
         if (lock := _lock(root / f"{d.name}.lock")) is not None:
+            stop_writers(d)
             shutil.rmtree(d, ignore_errors=True)
             lock.close()
 
 
-def _pick(root: Path, slots: list[Path]):
+def _pick(root: Path, slots: list[Path], stop_writers: Writers = _no_writers):
     """(lock, slot) of the first free slot of SLOTS (cheapest first), emptied
-    when dirty; (None, None) when every one is busy."""
+    when dirty or when STOP_WRITERS found something still writing to it (a dead
+    holder's orphan container); (None, None) when every one is busy."""
     for d in slots:
         if (lock := _lock(root / f"{d.name}.lock")) is None:
             continue
         if d.is_dir():                    # not evicted meanwhile
-            if (d / DIRTY).exists():
+            if stop_writers(d) or (d / DIRTY).exists():
                 _clear(d)
             return lock, d
         lock.close()
@@ -165,11 +175,12 @@ def _new_slot(root: Path, prefix: str, origin: Path | None):
 
 
 @contextlib.contextmanager
-def output_tree(source_tree: Path, image: str, base: str,
-                wanted: dict[str, str]) -> Iterator[Path]:
+def output_tree(source_tree: Path, image: str, base: str, wanted: dict[str, str],
+                stop_writers: Writers = _no_writers) -> Iterator[Path]:
     """An output directory for building SOURCE_TREE with IMAGE and a recipe of
     BASE + WANTED options: the cheapest free warm slot (copied first when it is
-    not an exact match and there is room), else a temporary directory."""
+    not an exact match and there is room), else a temporary directory.
+    STOP_WRITERS(slot) is called with a slot's lock held, before it is used."""
     keep = limit()
     if keep == 0:
         yield from _temporary()
@@ -178,7 +189,7 @@ def output_tree(source_tree: Path, image: str, base: str,
     prefix = _prefix(source_tree, image)
     slots = sorted((d for d in root.glob(f"{prefix}-*") if d.is_dir()),
                    key=lambda d: cost(d, base, wanted))
-    lock, work = _pick(root, slots)
+    lock, work = _pick(root, slots, stop_writers)
     moving = cost(work, base, wanted) if work is not None else COLD
     if len(slots) < PER_SOURCE and (work is None or 0 < moving < COLD):
         new_lock, fresh = _new_slot(root, prefix, work)
@@ -197,7 +208,7 @@ def output_tree(source_tree: Path, image: str, base: str,
         yield work
     finally:
         lock.close()
-    _evict(root, keep)
+    _evict(root, keep, stop_writers)
 
 
 def _temporary() -> Iterator[Path]:

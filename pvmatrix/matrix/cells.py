@@ -35,5 +35,6 @@ class Task:
     def payload(self) -> dict:
         """What the worker gets: plain data only."""
         return {"key": self.key, "stage": self.stage, "kernel": self.kernel, "func": self.func,
-                "args": self.args, "cells": [c.to_dict() for c in self.cells]}
+                "args": self.args, "cells": [c.to_dict() for c in self.cells],
+                "resources": dict(self.resources)}
 

@@ -22,13 +22,14 @@ def register(sub) -> None:
 
     r = sub.add_parser("run", help="run the matrix of a spec (default: the shipped one)")
     r.add_argument("spec", nargs="?", default=None)
-    r.add_argument("--resume", action="store_true", help="continue the last unfinished run of the spec")
+    r.add_argument("--resume", action="store_true", help="continue the last unfinished run of the spec, "
+                        "the way it started (its --recheck, --retries, --bisect and store)")
     r.add_argument("--recheck", action="store_true",
                    help="boot again (and retry failed builds) even when verdicts are cached")
     r.add_argument("--scheduler", metavar="ADDR",
                    help="Dask scheduler tcp://HOST:8786 or a scheduler file (default: embedded)")
     r.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
-    r.add_argument("--retries", type=int, default=2, metavar="N",
+    r.add_argument("--retries", type=int, default=2, metavar="N",   # records.RunFlags.retries
                    help="run each cell that regressed N more times before calling it a "
                         "regression (default: 2; 0: no retries)")
     r.add_argument("--bisect", action="store_true",
@@ -97,13 +98,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.retries < 0:
         from ..errors import UserError
         raise UserError(f"--retries {args.retries}: must be 0 or more")
-    after = None
-    if args.bisect:
-        from ..bisect.after_run import bisect_regressions
-        after = bisect_regressions
-    code, _ = run(args.spec, args.results, args.resume, args.recheck, args.scheduler,
-                  retries=args.retries, after=after)
+    from ..results.records import RunFlags
+    flags = RunFlags(recheck=args.recheck, retries=args.retries, bisect=args.bisect,
+                     store=args.store)
+    code, _ = run(args.spec, args.results, args.resume, flags, args.scheduler, after=_bisect)
     return code
+
+
+def _bisect(*args) -> None:
+    """`pvmatrix run --bisect` (or a resumed run that started with it), imported only then."""
+    from ..bisect.after_run import bisect_regressions
+    bisect_regressions(*args)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
@@ -112,6 +117,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from ..paths import write_output
     from ..report import html, render
     from ..results.store import open_run
     run = open_run(args.results, args.run)
@@ -120,8 +126,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         text = render(run, args.format)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
+        write_output(args.output, text)
         print(f"{args.format} report of run {run.id} -> {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -129,18 +134,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..errors import UserError
+    from ..paths import write_output
     from ..report import kcidb
     from ..results.store import open_run
     run = open_run(args.results, args.kcidb)
     data = kcidb.to_kcidb(run)
     text = json.dumps(data, indent=2, default=str) + "\n"
     if args.output:
-        try:
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(text)
-        except OSError as exc:
-            raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        write_output(args.output, text)
         print(f"KCIDB export of run {run.id} -> {args.output} ({len(data['checkouts'])} checkouts, "
               f"{len(data['builds'])} builds, {len(data['tests'])} tests)", file=sys.stderr)
     else:
@@ -173,6 +174,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from tabulate import tabulate
     from ..errors import UserError
     from ..results.index import Index
+    if not (args.results / "index.sqlite").is_file() and not args.results.is_dir():
+        raise UserError(f"--results {args.results}: no such results directory")
     index = Index(args.results)
     rows = index.history(args.cell)
     index.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +12,7 @@ from pathlib import Path
 from ..analyze.facts import AnalysisFacts
 from ..build.facts import BuildFacts
 from ..errors import status_of
-from ..paths import DATA, cache_dir
+from ..paths import DATA, cache_dir, write_whole
 from ..records import BLOCKED, PASS, BootFacts, Evidence, Status, Verdict
 from ..sources.facts import PackageFacts, SourceFacts
 
@@ -199,25 +197,40 @@ def _path(key: str) -> Path:
     return cache_dir("matrix", "outcomes") / f"{key}.json"
 
 
-def load(key: str) -> TaskOutcome | None:
-    """The outcome kept for input KEY (marked cached), or None."""
+def place(cell_id: str, kernel: str) -> str:
+    """A cell's place in its kernel's row: its id without the row's name (plan.py
+    names every cell KERNEL/PLACE), the same whatever the row is called."""
+    return cell_id.removeprefix(f"{kernel}/")
+
+
+def relabel(out: TaskOutcome, task: dict) -> TaskOutcome:
+    """OUT as TASK's own outcome: its key, its row, and its cells under TASK's cell
+    ids, matched by their place in the row. The cache is keyed by what a verdict
+    rests on, not by names, so a hit may come from a row of another name (renamed,
+    or the same kernel twice): the run's records, its tasks/ (what --resume
+    reuses) and its retries all know a task by its own key and cells."""
+    by_place = {place(cid, out.kernel): c for cid, c in out.cells.items()}
+    out.key, out.kernel = task["key"], task["kernel"]
+    out.cells = {c["id"]: by_place[p] for c in task["cells"]
+                 if (p := place(c["id"], task["kernel"])) in by_place}
+    return out
+
+
+def load(key: str, task: dict) -> TaskOutcome | None:
+    """The outcome kept for input KEY as TASK's own (relabel()), marked cached; or None."""
     try:
         out = TaskOutcome.from_dict(json.loads(_path(key).read_text()))
     except (OSError, ValueError, KeyError, TypeError):   # a file of an older shape: redo
         return None
     out.cached = True
-    return out
+    return relabel(out, task)
 
 
 def save(key: str, outcome: TaskOutcome) -> None:
     """Keep OUTCOME for its input key, if every cell ended in a lasting status."""
     if any(c.verdict.status not in CACHEABLE for c in outcome.cells.values()):
         return
-    path = _path(key)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(outcome.to_dict(), fh)
-    os.replace(tmp, path)
+    write_whole(_path(key), json.dumps(outcome.to_dict()))
 
 
 def data_file(name: str) -> str:

@@ -4,10 +4,10 @@ copies of its boot logs and its reproducers (used by the runner and by retries).
 from __future__ import annotations
 
 import shlex
-import shutil
 import time
 from pathlib import Path
 
+from ..paths import copy_whole, write_whole
 from ..records import BROKEN, Verdict
 from ..results import provenance, store
 from ..results.records import CellRecord, TaskDef, safe_name
@@ -39,10 +39,10 @@ def keep_logs(run: store.Run, rec: CellRecord, suffix: str = "") -> None:
         return
     base = run.dir / "logs" / f"{safe_name(rec.cell.id)}{suffix}"
     base.parent.mkdir(exist_ok=True)
-    shutil.copyfile(serial, f"{base}.serial.log")
+    copy_whole(serial, Path(f"{base}.serial.log"))
     logs["serial_copy"] = f"logs/{base.name}.serial.log"
     if script and Path(script).is_file():
-        shutil.copyfile(script, f"{base}.qemu.sh")
+        copy_whole(script, Path(f"{base}.qemu.sh"))
         Path(f"{base}.qemu.sh").chmod(0o755)
         logs["qemu_script_copy"] = f"logs/{base.name}.qemu.sh"
     if not suffix:
@@ -56,7 +56,7 @@ def reproducers(run: store.Run, rec: CellRecord) -> None:
     cell = rec.cell.id
     command = f"pvmatrix rerun {shlex.quote(str(run.dir.resolve()))} {shlex.quote(cell)}"
     path = run.dir / "logs" / f"{safe_name(cell)}.rerun.sh"
-    path.write_text(f"#!/bin/sh\n# Reruns cell {cell} of run {run.id} from the cached inputs it used\n"
+    write_whole(path, f"#!/bin/sh\n# Reruns cell {cell} of run {run.id} from the cached inputs it used\n"
                     f"# (a real boot, the outcome cache bypassed); exit 0 when it passes.\n"
                     f"exec {command} \"$@\"\n")
     path.chmod(0o755)

@@ -30,11 +30,11 @@ from ..results import store
 from ..records import FAIL, PASS
 from .cells import Task
 from ..results.index import Index
-from ..results.records import CellRecord
+from ..results.records import CellRecord, RunFlags
 from .plan import Plan
 from .recording import keep_logs, make_record
 
-DEFAULT_RETRIES = 2
+DEFAULT_RETRIES = RunFlags().retries
 
 
 def attempt_of(rec: CellRecord, n: int) -> dict:

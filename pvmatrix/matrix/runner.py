@@ -3,6 +3,9 @@ it finishes, index it, and compare with the previous run of the same spec."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -10,17 +13,21 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from . import host, outcomes, scheduler
+from .. import settings
+from ..errors import PvmError, UserError
+from ..paths import write_whole
 from .outcomes import TaskOutcome
 from ..records import BROKEN, NOT_RUN, PASS, SKIP
 from ..report import html, markdown, terminal
 from ..results import store
 from ..results.compare import compare, regressions, reproduced
 from ..results.index import Index
+from ..results.records import RunFlags, RunRecord
 from .plan import Plan, make_plan
 from .progress import Progress
 from .recording import keep_logs, make_record
-from .retry import DEFAULT_RETRIES, retry_cells
-from .spec import load
+from .retry import retry_cells
+from .spec import Spec, load
 
 DEFAULT_RESULTS = Path("results")
 
@@ -32,8 +39,8 @@ AfterRun = Callable[[store.Run, store.Run, list[str], TextIO], None]
 
 def write_reports(run: store.Run) -> None:
     """report.md and report.html next to the records (the page links into the run)."""
-    (run.dir / "report.md").write_text(markdown.render(run))
-    (run.dir / "report.html").write_text(html.render(run))
+    write_whole(run.dir / "report.md", markdown.render(run))
+    write_whole(run.dir / "report.html", html.render(run))
 
 
 def _lasting(outcome: TaskOutcome) -> bool:
@@ -68,29 +75,85 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
         scheduler.wait_each(futures, on_done)
 
 
-def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = False,
-        recheck: bool = False, address: str | None = None, stream=sys.stderr,
-        show: bool = True, retries: int = DEFAULT_RETRIES,
-        after: AfterRun | None = None) -> tuple[int, store.Run]:
-    """The main job. Returns (exit code, run): 1 when a cell regressed against the
-    previous run of the same spec and RETRIES more attempts did not pass (see
-    retry.py), else 0. AFTER: called with such cells (e.g. to bisect them)."""
-    spec = load(spec_path)
-    plan = make_plan(spec, recheck)
-    results = Path(results)
-    current = store.last_unfinished(results, spec.name) if resume else None
-    if resume and current is None:
+def _stopped(run: store.Run, index: Index) -> None:
+    """Mark RUN interrupted, as far as the disk lets (a full one is why it may have
+    stopped: then run.json still says running, which --resume takes the same)."""
+    try:
+        run.update(state="interrupted", finished=time.time())
+        index.add_run(run)
+        write_reports(run)
+    except (PvmError, OSError, sqlite3.Error) as exc:
+        logging.getLogger(__name__).warning("run %s: marking it stopped: %s", run.id, exc)
+    finally:
+        index.close()
+
+
+def _continued(run: store.Run, asked: RunFlags) -> RunFlags:
+    """The flags RUN started with (ASKED for a run from before they were kept);
+    ASKED must not set one otherwise: a resumed run continues the way it started."""
+    kept = RunRecord.from_dict(run.meta).flags
+    if kept is None:
+        return asked
+    bad = kept.differing(asked)
+    if bad:
+        raise UserError(f"run {run.id} started with {_shown(kept, bad)}, and --resume continues "
+                        f"it that way: drop {_shown(asked, bad)} or start a new run")
+    return kept
+
+
+def _shown(flags: RunFlags, names: list[str]) -> str:
+    return ", ".join(f"{n}={getattr(flags, n)!r}" for n in names)
+
+
+def _open(spec: Spec, results: Path, resume: bool, asked: RunFlags,
+          stream: TextIO) -> tuple[store.Run | None, RunFlags]:
+    """The unfinished run of SPEC to resume (or None) and the flags to run with:
+    the ones it started with, else ASKED with the store in effect."""
+    found = store.last_unfinished(results, spec.name) if resume else None
+    if resume and found is None:
         print(f"pvmatrix: no unfinished run of spec {spec.name!r} in {results}; starting a new one",
               file=stream)
+    if found is not None:
+        return found, _continued(found, asked)
+    return None, dataclasses.replace(asked, store=asked.store or settings.current().store)
+
+
+def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = False,
+        flags: RunFlags = RunFlags(), address: str | None = None, stream=sys.stderr,
+        show: bool = True, after: AfterRun | None = None) -> tuple[int, store.Run]:
+    """The main job, as FLAGS ask (a resumed run: as it started). Returns (exit
+    code, run): 1 when a cell regressed against the last complete run of the same
+    spec and flags.retries more attempts did not pass (see retry.py), else 0.
+    AFTER: called with such cells when flags.bisect (to bisect them)."""
+    spec = load(spec_path)
+    if address:
+        scheduler.check(address)            # before a run directory is made
+    results = Path(results)
+    current, flags = _open(spec, results, resume, flags, stream)
+    resumed = current is not None
+    if current is None:
+        current = store.create(results, spec, host.facts(), flags)
+    with current.lock(), settings.use(dataclasses.replace(settings.current(), store=flags.store)):
+        return _run(spec, results, current, resumed, flags, address, stream, show, after)
+
+
+def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: RunFlags,
+         address: str | None, stream: TextIO, show: bool,
+         after: AfterRun | None) -> tuple[int, store.Run]:
+    """run() once its run (CURRENT, RESUMED or new, locked by this process) and
+    its FLAGS are known."""
+    plan = make_plan(spec, flags.recheck)
+    retries = flags.retries
     done: dict[str, dict] = {}
-    if current is not None:
+    if resumed:
         wanted = {t.key for t in plan.tasks}
         done = {k: v for k, v in current.outcomes().items() if k in wanted}
-        current.update(state="running")
+        current.update(state="running", flags=flags.to_dict())
         print(f"pvmatrix: resuming run {current.id}: {len(done)} of {len(plan.tasks)} tasks "
               "already done", file=stream)
-    else:
-        current = store.create(results, spec, host.facts())
+        if flags != RunFlags(store=flags.store):
+            print(f"pvmatrix: as it started: {_shown(flags, ['recheck', 'retries', 'bisect'])}",
+                  file=stream)
     index = Index(results)
     index.add_run(current)
     progress = Progress(Counter(t.stage for t in plan.tasks), stream)
@@ -111,10 +174,7 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
             changes = compare(store.open_run(results, previous), current)
     except BaseException:
         progress.end()
-        current.update(state="interrupted", finished=time.time())
-        index.add_run(current)
-        write_reports(current)
-        index.close()
+        _stopped(current, index)
         print(f"pvmatrix: run {current.id} stopped; finished cells are recorded "
               "(pvmatrix run --resume continues)", file=stream)
         raise
@@ -135,7 +195,7 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
         label = "REGRESSION" if ch.reproduced else "FLAKY"
         print(f"  {label} {ch.cell}: {'fail (flaky)' if ch.flaky_before else ch.before} -> "
               f"{ch.retries or ch.after}: {ch.reason[:120]}")
-    if after and reproduced(changes):
+    if after and flags.bisect and reproduced(changes):
         after(store.open_run(results, previous), current, [c.cell for c in reproduced(changes)],
               stream)
     return (1 if reproduced(changes) else 0), current

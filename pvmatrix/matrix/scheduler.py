@@ -14,15 +14,18 @@ gather: per task, Dask's own bookkeeping is what is left.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import socket
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlsplit
 
-from ..errors import HarnessFault
+from ..errors import HarnessFault, UserError
 from ..settings import Settings, current, use
 from . import tasks
 from .cells import Task
@@ -64,15 +67,46 @@ def _probe_resources() -> dict[str, float]:          # probing kvm takes ~50 ms:
     return res
 
 
+def scheduler_address(address: str) -> str:
+    """ADDRESS itself, or the address inside the scheduler file ADDRESS names."""
+    if not Path(address).is_file():
+        return address
+    try:
+        found = json.loads(Path(address).read_text())["address"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"--scheduler {address}: not a Dask scheduler file") from None
+    if not isinstance(found, str):
+        raise UserError(f"--scheduler {address}: not a Dask scheduler file")
+    return found
+
+
+def check(address: str) -> None:
+    """ADDRESS (or its file) names a scheduler that accepts connections: checked
+    before a run is made, and a refused port fails now, not after the client's
+    20 s of retries."""
+    target = scheduler_address(address)
+    url = urlsplit(target if "://" in target else f"tcp://{target}")
+    try:
+        host, port = url.hostname, url.port
+    except ValueError:
+        raise UserError(f"--scheduler {address}: not an address (tcp://HOST:PORT)") from None
+    if url.scheme not in ("tcp", "tls") or not host or not port:
+        return                       # another transport: the client says
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        raise HarnessFault(f"--scheduler {address}: cannot connect "
+                           f"({exc.strerror or exc})") from None
+
+
 @contextmanager
 def client(address: str | None = None) -> Iterator[tuple[object, dict | None]]:
     """A dask.distributed Client: to ADDRESS (tcp://... or a scheduler file), else to
     an embedded LocalCluster. Yields (client, local resources or None)."""
     from distributed import Client
     if address:
-        kw = {"scheduler_file": address} if Path(address).is_file() else {"address": address}
         try:
-            c = Client(**kw, timeout="20s")
+            c = Client(address=scheduler_address(address), timeout="20s")
         except (OSError, TimeoutError) as exc:
             raise HarnessFault(f"--scheduler {address}: cannot connect ({exc})") from None
         try:

@@ -24,17 +24,21 @@ was expected.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import catalog
-from ..errors import UnknownName, UserError
-from ..paths import SPECS
+from .. import catalog, configure, sources
+from ..errors import UserError
+from ..paths import KCONFIGS, SPECS
+from ..sources import packages
 
 DEFAULT = SPECS / "default.toml"
 KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain"}
 MATRIX_KEYS = {"name", "xen", "hardware", "roles", "dom0_fallback"}
+# a kernel name becomes part of paths and cell ids: no '/', no leading '.' or '-'
+KERNEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass
@@ -77,12 +81,29 @@ def _want(path: Path, key: str, value, kind, what: str, item=None):
     return value
 
 
+def _checked(path: Path, key: str, check, *args) -> None:
+    """CHECK(*ARGS), its UserError (an unknown name, a missing ref or file, a
+    broken fragment) behind the file and the key, as every spec error is."""
+    try:
+        check(*args)
+    except UserError as exc:
+        raise UserError(f"{path}: {key}: {exc}") from None
+
+
+def _name(path: Path, where: str, entry: dict) -> str:
+    name = _want(path, f"{where}.name", entry.get("name"), str, "a string")
+    if not KERNEL_NAME.fullmatch(name):
+        raise UserError(f"{path}: {where}.name: expected letters, digits, '.', '_' or '-' "
+                        f"(not first: '.', '-'; at most 64), got {name!r}")
+    return name
+
+
 def _kernel(path: Path, where: str, entry) -> KernelSpec:
     _want(path, where, entry, dict, "a table")
     unknown = set(entry) - KERNEL_KEYS
     if unknown:
         raise UserError(f"{path}: {where}: unknown key(s) {', '.join(sorted(unknown))}")
-    name = _want(path, f"{where}.name", entry.get("name"), str, "a string")
+    name = _name(path, where, entry)
     if "package" in entry:
         package = _want(path, f"{where}.package", entry["package"], str,
                         "a prebuilt kernel package, e.g. 'debian:linux-image-amd64@bookworm'")
@@ -103,13 +124,19 @@ def _kernel(path: Path, where: str, entry) -> KernelSpec:
                         "a toolchain name"))
 
 
-def _known(path: Path, key: str, kind: str, name: str) -> None:
-    """NAME is in the catalog's KIND, else the catalog's error (listing the known
-    names) behind the file and the key, as every spec error is."""
-    try:
-        catalog.get(kind, name)
-    except UnknownName as exc:
-        raise UserError(f"{path}: {key}: {exc}") from exc
+def _inputs(path: Path, where: str, k: KernelSpec) -> None:
+    """Everything kernel K names exists, before any work: its package or source,
+    toolchain, base and fragments (inside kconfigs/ or the spec's folder)."""
+    if k.prebuilt:
+        _checked(path, f"{where}.package", packages.check, k.package)
+        return
+    _checked(path, f"{where}.source", sources.check, k.source)
+    if k.toolchain != "auto":
+        _checked(path, f"{where}.toolchain", catalog.get, "toolchain", k.toolchain)
+    roots = [KCONFIGS, path.resolve().parent]
+    _checked(path, f"{where}.base", configure.base_text, k.base, roots)
+    for fragment in k.fragments:
+        _checked(path, f"{where}.fragments", configure.load, "tinyconfig", [fragment], roots)
 
 
 def _matrix(path: Path, data, spec: Spec) -> None:
@@ -121,14 +148,16 @@ def _matrix(path: Path, data, spec: Spec) -> None:
     spec.xen = _want(path, "matrix.xen", data.get("xen", spec.xen), list,
                      f"a list of Xen versions ({', '.join(catalog.names('xen'))})", item=str)
     for x in spec.xen:
-        _known(path, "matrix.xen", "xen", x)
+        _checked(path, "matrix.xen", catalog.get, "xen", x)
     spec.hardware = _want(path, "matrix.hardware", data.get("hardware", spec.hardware), list,
                           "a list of hardware profile names", item=str)
+    for h in spec.hardware:
+        _checked(path, "matrix.hardware", catalog.profile, h)
     roles = catalog.names("role")
     spec.roles = _want(path, "matrix.roles", data.get("roles", spec.roles), list,
                        f"a list of roles ({', '.join(roles)})", item=str)
     for r in spec.roles:
-        _known(path, "matrix.roles", "role", r)
+        _checked(path, "matrix.roles", catalog.get, "role", r)
     if spec.roles and (not spec.hardware):
         raise UserError(f"{path}: matrix.hardware: expected at least one profile to boot on")
     if any(catalog.get("role", r).xen for r in spec.roles) and not spec.xen:
@@ -153,6 +182,8 @@ def load(path: str | Path | None) -> Spec:
         raise UserError(f"{path}: unknown table(s) {', '.join(sorted(unknown))} "
                         "(expected [matrix] and [[kernel]])")
     entries = _want(path, "kernel", data.get("kernel"), list, "a list of [[kernel]] tables")
+    if not entries:
+        raise UserError(f"{path}: kernel: expected at least one [[kernel]], got []")
     kernels, seen = [], set()
     for i, entry in enumerate(entries):
         k = _kernel(path, f"kernel[{i}]", entry)
@@ -165,4 +196,6 @@ def load(path: str | Path | None) -> Spec:
     if spec.dom0_fallback is not None and spec.dom0_fallback not in seen:
         raise UserError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
                         f"got {spec.dom0_fallback!r}")
+    for i, k in enumerate(kernels):          # after the syntax: these may ask git or apt
+        _inputs(path, f"kernel[{i}]", k)
     return spec

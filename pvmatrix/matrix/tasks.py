@@ -11,6 +11,7 @@ harness's fault broken, what cannot run here "not run") on the task's cells.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -21,7 +22,7 @@ from . import outcomes
 from .outcomes import KernelFacts, TaskOutcome
 from ..analyze.facts import AnalysisFacts
 from ..build.facts import BuildFacts
-from ..records import BLOCKED, FAIL, NOT_RUN, PASS, SKIP, Evidence, Verdict
+from ..records import BLOCKED, FAIL, NOT_RUN, PASS, Evidence, Verdict
 # modules, not names: tests swap boot.run_cells and builder.build for fakes
 from .. import boot, build as builder, configure, sources
 from ..analyze import analyze as run_analysis
@@ -43,6 +44,18 @@ def abort() -> None:
     ABORT.set()
     container.remove_all()
     qemu.kill_all()
+
+
+def _keep(task: dict) -> bool:
+    """Whether TASK's outcome may be cached: never once the run is stopping (a boot
+    or build cut short by an interrupt says nothing of the kernel)."""
+    return outcomes.keep(task) and not ABORT.is_set()
+
+
+def _interrupted(task: dict) -> TaskOutcome:
+    """TASK's cells when the run stopped while it ran: not run, nothing kept."""
+    return outcomes.all_cells(outcomes.new(task), task, Verdict(
+        NOT_RUN, "interrupted: the run was stopped while it ran", "interrupted"))
 
 
 def execute(task: dict, **deps: TaskOutcome | None) -> TaskOutcome:
@@ -96,17 +109,18 @@ def build(task: dict, source: TaskOutcome) -> TaskOutcome:
     inputs = {"source": src.source, "identity": src.identity, "recipe": recipe.key,
               "base": args["base"], "fragments": args["fragments"], "toolchain": tc.name,
               "toolchain_image": tc.image}
-    if not args["recheck"] and (hit := outcomes.load(key)):
+    if not args["recheck"] and (hit := outcomes.load(key, task)):
         return hit                                   # a remembered failing build
     try:
-        b = builder.build(src.source, args["base"], args["fragments"], args["toolchain"])
+        b = builder.build(src.source, args["base"], args["fragments"], args["toolchain"],
+                          limits=container.Limits.of(task.get("resources") or {}))
     except PvmError as exc:
         text, log, failed = str(exc), str(exc.log or ""), isinstance(exc, BuildFailed)
         out = outcomes.all_cells(outcomes.new(task, inputs=inputs), task, Verdict(
             status_of(exc), text, "build" if failed else "builder",
             [Evidence(text, "error", log=log)]))
         out.cells[cell_id].logs = {"build": log} if log else {}
-        if failed and outcomes.keep(task):
+        if failed and _keep(task):
             outcomes.save(key, out)
         return out
     inputs.update(artifact_key=b.key, config_sha256=b.config_sha256,
@@ -136,7 +150,7 @@ def analyze(task: dict, kernel: TaskOutcome) -> TaskOutcome:
     key = outcomes.digest("analyze/1", k.kernel_id, profile.to_toml(),
                           outcomes.code_digest("analyze", "catalog.py", "data/hardware",
                                                "data/devices.toml", "data/builtin-drivers.toml"))
-    if not task["args"].get("recheck") and (hit := outcomes.load(key)):
+    if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
         return hit
     a = run_analysis(k.here(k.kernel_path), hardware=profile)
     facts = AnalysisFacts.of(a)
@@ -157,7 +171,7 @@ def analyze(task: dict, kernel: TaskOutcome) -> TaskOutcome:
             PASS if ok else FAIL,
             f"{d.driver} ({d.status})" if ok else f"no driver for {d.device.ids}",
             d.status, [Evidence(e, "coverage") for e in d.evidence[:6]]))
-    if outcomes.keep(task):
+    if _keep(task):
         outcomes.save(key, out)
     return out
 
@@ -202,14 +216,16 @@ def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> Ta
     inputs = {"kernel_id": k.kernel_id, "profile": profile.name, "harness": harness_digest(),
               **_boot_env()}
     key = outcomes.digest("boot-baremetal/1", inputs, profile.to_toml())
-    if not task["args"].get("recheck") and (hit := outcomes.load(key)):
+    if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
         return hit
     cells = boot.run_cells(_boot_kernel(k), [task["cells"][0]["role"]], device_names=names,
                       profile=profile)
+    if ABORT.is_set():
+        return _interrupted(task)
     out = outcomes.new(task, inputs=inputs)
     for c in cells:
         _from_harness(c, task["cells"][0], out)
-    if outcomes.keep(task):
+    if _keep(task):
         outcomes.save(key, out)
     return out
 
@@ -218,6 +234,9 @@ def _boot_env() -> dict:
     """Inputs of a boot besides the kernels: QEMU's version (another QEMU is
     another measurement)."""
     return {"qemu": qemu.version()}
+
+
+STATIC = "static"      # the detail of a verdict the analyzer gave without a boot
 
 
 def _cannot(analysis: TaskOutcome, role: str) -> str | None:
@@ -236,15 +255,17 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     args, cells = task["args"], {c["role"]: c for c in task["cells"]}
     profile, names = _profile_devices(args["profile"])
     out = outcomes.new(task)
-    skip = {r: why for r in cells if (why := _cannot(analysis, r))}
-    for r, why in skip.items():
-        need = catalog.get("role", r).capability
-        outcomes.cell(out, cells[r]["id"], Verdict(SKIP, why, f"no {need}",
+    static = {r: why for r in cells if (why := _cannot(analysis, r))}
+    for r, why in static.items():       # a static "no" is a fail, with its evidence
+        outcomes.cell(out, cells[r]["id"], Verdict(FAIL, why, STATIC,
                                                    [Evidence(why, "static analysis")]))
     host_role = catalog.host_role(xen=True).name     # it hosts the guests
-    guests = [r for r in cells if catalog.get("role", r).is_guest and r not in skip]
+    guests = [r for r in cells if catalog.get("role", r).is_guest and r not in static]
     dom0, guest = kernel, None
-    if host_role in skip or (not guests and host_role not in cells):
+    # never boot as dom0 (to host its own guests) a kernel the analyzer rules out
+    # as one, whether or not dom0 is among the roles
+    no_dom0 = static.get(host_role) or _cannot(analysis, host_role)
+    if no_dom0 or (not guests and host_role not in cells):
         if not guests:
             return out
         if host is not None and host_analysis is not None and \
@@ -255,7 +276,7 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
                     BLOCKED, f"dom0 fallback {host.kernel} is {bad.status}", "no dom0"))
             return out
         if host is None or host_analysis is None or _cannot(host_analysis, host_role):
-            why = skip.get(host_role, f"{host_role} not in the roles")
+            why = no_dom0 or f"{host_role} not in the roles"
             for r in guests:
                 outcomes.cell(out, cells[r]["id"], Verdict(
                     BLOCKED, f"no dom0 for it: {why} and no usable matrix.dom0_fallback",
@@ -268,12 +289,15 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
               "profile": profile.name, "roles": wanted, "harness": harness_digest(),
               **_boot_env()}
     out.inputs = inputs
-    key = outcomes.digest("boot-xen/1", inputs, profile.to_toml())
-    if not args.get("recheck") and (hit := outcomes.load(key)):
-        hit.cells.update(out.cells)
-        return hit
+    # by content: the dom0's id, not its row's name (a renamed row keeps its verdicts)
+    key = outcomes.digest("boot-xen/2", {k: v for k, v in inputs.items() if k != "dom0_kernel"},
+                          profile.to_toml())
+    if not args.get("recheck") and (hit := outcomes.load(key, task)):
+        return _as_hosted_by(hit, out, dom0.kernel)
     got = boot.run_cells(_boot_kernel(dom0.facts), wanted, args["xen"], names,
                     _boot_kernel(guest.facts) if guest else None, profile)
+    if ABORT.is_set():
+        return _interrupted(task)
     by_role = {c.role: c for c in got}
     for r in wanted:
         if r in by_role:
@@ -281,9 +305,20 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
         else:
             outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                        f"verdict for {r}", "harness"))
-    if outcomes.keep(task):
+    if _keep(task):
         outcomes.save(key, out)
     return out
+
+
+def _as_hosted_by(hit: TaskOutcome, out: TaskOutcome, dom0: str) -> TaskOutcome:
+    """A cached Xen boot (HIT) in this run's names: OUT's inputs and skipped cells,
+    and DOM0 (the row hosting it now) in each booted cell's facts."""
+    for c in hit.cells.values():
+        if c.boot is not None and c.boot.dom0 is not None:
+            c.boot = dataclasses.replace(c.boot, dom0=dom0)
+    hit.inputs = out.inputs
+    hit.cells.update(out.cells)
+    return hit
 
 
 # The task kinds: a task's "func" names one. Another kind (a test's fake) is one more entry.

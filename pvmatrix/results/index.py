@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from ..errors import NoSpace, disk
 
 from .records import CellRecord
 from .store import Run, all_runs
@@ -21,29 +25,50 @@ CREATE INDEX IF NOT EXISTS cells_by_id ON cells (cell_id, finished);
 """
 
 
+@contextmanager
+def _disk(results: Path) -> Iterator[None]:
+    """A full disk under RESULTS is errors.NoSpace (SQLite rolls back what it was writing)."""
+    try:
+        with disk(results):
+            yield
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc):                   # "database or disk is full"
+            raise NoSpace(results) from None
+        raise
+
+
 class Index:
     def __init__(self, results: Path):
-        results.mkdir(parents=True, exist_ok=True)
-        path = results / "index.sqlite"
-        fresh = not path.exists()
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.executescript(SCHEMA)
-        if fresh:
-            self.rebuild(results)
+        self.results = results
+        self.path = path = results / "index.sqlite"
+        with _disk(results):
+            results.mkdir(parents=True, exist_ok=True)
+            fresh = not path.exists()
+            self.db = sqlite3.connect(path, timeout=30)
+        try:
+            with _disk(results):
+                self.db.executescript(SCHEMA)
+                if fresh:
+                    self.rebuild(results)
+        except BaseException:
+            self.db.close()
+            if fresh:                # a half-made index would never be rebuilt
+                path.unlink(missing_ok=True)
+            raise
 
     def close(self) -> None:
         self.db.close()
 
     def add_run(self, run: Run) -> None:
         m = run.meta
-        with self.db:
+        with _disk(self.results), self.db:
             self.db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?)",
                             (run.id, m.get("spec_name"), m.get("spec_sha256"), m.get("started"),
                              m.get("finished"), m.get("state"), str(run.dir)))
 
     def add_cell(self, run_id: str, record: CellRecord) -> None:
         c, v = record.cell, record.verdict
-        with self.db:
+        with _disk(self.results), self.db:
             self.db.execute("INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?)",
                             (run_id, c.id, c.kernel, c.stage, c.column, str(v.status),
                              v.detail, v.reason, json.dumps(record.inputs, sort_keys=True),
@@ -65,9 +90,12 @@ class Index:
             "ORDER BY r.started, c.cell_id", (pattern,)).fetchall()
 
     def previous_run(self, spec_name: str, before_run: str) -> str | None:
-        """The latest other run of SPEC_NAME that recorded cells."""
+        """The baseline of BEFORE_RUN: the latest complete run of SPEC_NAME before it
+        that recorded cells (an interrupted or killed run has only some of its
+        cells, and as a baseline could hide a regression)."""
         row = self.db.execute(
             "SELECT r.run_id FROM runs r WHERE r.spec_name = ? AND r.run_id != ? AND "
+            "r.state = 'complete' AND "
             "EXISTS (SELECT 1 FROM cells c WHERE c.run_id = r.run_id) "
             "AND r.started < (SELECT COALESCE(MAX(started), 1e18) FROM runs WHERE run_id = ?) "
             "ORDER BY r.started DESC LIMIT 1", (spec_name, before_run, before_run)).fetchone()

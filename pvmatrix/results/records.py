@@ -112,6 +112,29 @@ class CellRecord:
                    boot=BootFacts.from_dict(boot) if boot is not None else None, **rest)
 
 
+@dataclass(frozen=True)
+class RunFlags:
+    """How a run was asked to run (`pvmatrix run`'s flags, the store from the flag
+    or the environment): `--resume` continues a run the way it started."""
+    recheck: bool = False
+    retries: int = 2
+    bisect: bool = False
+    store: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunFlags:
+        return cls(**data)
+
+    def differing(self, asked: RunFlags) -> list[str]:
+        """The flags ASKED sets (to other than the default) otherwise than these."""
+        default = RunFlags()
+        return [f.name for f in fields(self) if getattr(asked, f.name) != getattr(default, f.name)
+                and getattr(asked, f.name) != getattr(self, f.name)]
+
+
 @dataclass
 class RunRecord:
     """A run: its spec, the tool and host it ran on, and how far it got."""
@@ -126,21 +149,23 @@ class RunRecord:
     state: str = "running"                 # one of RUN_STATES
     finished: float | None = None
     wall_s: float | None = None            # set when the run completes
+    flags: RunFlags | None = None          # absent in runs from before it
     schema: str = RUN_SCHEMA
 
-    OPTIONAL = ("wall_s",)
+    OPTIONAL = ("wall_s", "flags")
 
     def to_dict(self) -> dict:
         data = {"schema": self.schema, "run_id": self.run_id, "spec_name": self.spec_name,
                 "spec_path": self.spec_path, "spec_sha256": self.spec_sha256,
                 "tool_version": self.tool_version, "host": self.host, "started": self.started,
                 "finished": self.finished, "state": self.state, "kernels": self.kernels,
-                "wall_s": self.wall_s}
+                "wall_s": self.wall_s, "flags": self.flags and self.flags.to_dict()}
         return _drop_none(data, self.OPTIONAL)
 
     @classmethod
     def from_dict(cls, data: dict) -> RunRecord:
-        return cls(**data)
+        flags = data.get("flags")
+        return cls(**{**data, "flags": RunFlags.from_dict(flags) if flags is not None else None})
 
 
 @lru_cache(maxsize=None)

@@ -6,37 +6,35 @@
     RESULTS/RUN_ID/cells/ID.json     one record per cell, written atomically as it finishes
                                      (records.CellRecord, schema pvmatrix.cell/1)
     RESULTS/RUN_ID/tasks/KEY.json    each finished task's outcome (what --resume reuses)
+    RESULTS/RUN_ID/.lock             locked (flock) by the process running the run
     RESULTS/index.sqlite             the index across runs (index.py)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
-import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .. import __version__
-from ..errors import UserError
-from .records import CellRecord, RunRecord, safe_name
+from ..errors import UserError, disk
+from ..paths import partial_dir, write_whole
+from .records import CellRecord, RunFlags, RunRecord, safe_name
+
+LOCK = ".lock"
 
 
 def write_json(path: Path, data) -> None:
-    """Write DATA to PATH atomically (temporary file in the same dir, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write DATA to PATH atomically (temporary file in the same dir, then rename;
+    a full disk is errors.NoSpace, and nothing is left half-written)."""
+    write_whole(path, json.dumps(data, indent=2, default=str))
 
 
 @dataclass
@@ -70,6 +68,24 @@ class Run:
                 continue                 # cannot happen with atomic writes; never fatal
         return out
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold RUN/.lock while this process runs the run (new or resumed): another
+        pvmatrix running it (a second --resume) is refused, naming the run."""
+        fd = os.open(self.dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                raise UserError(f"run {self.id} is being run by another pvmatrix (pid {holder}): "
+                                "wait for it to end, or start a new run without --resume") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)              # and with it the lock (the file stays: no race on it)
+
     def save_outcome(self, outcome: dict) -> None:
         write_json(self.dir / "tasks" / f"{outcome['key']}.json", outcome)
 
@@ -83,18 +99,27 @@ class Run:
         return found
 
 
-def create(results: Path, spec, host: dict | None = None) -> Run:
-    """A new run of SPEC under RESULTS; HOST: what it runs on (matrix.host.facts())."""
-    results.mkdir(parents=True, exist_ok=True)
+def create(results: Path, spec, host: dict | None = None, flags: RunFlags | None = None) -> Run:
+    """A new run of SPEC under RESULTS; HOST: what it runs on (matrix.host.facts());
+    FLAGS: how it was asked to run (what --resume continues with)."""
+    with disk(results):
+        results.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
     d = results / run_id
-    (d / "cells").mkdir(parents=True)
-    (d / "tasks").mkdir()
-    (d / "spec.toml").write_text(spec.text)
-    write_json(d / "run.json", RunRecord(
-        run_id=run_id, spec_name=spec.name, spec_path=str(spec.path), spec_sha256=spec.digest,
-        tool_version=__version__, host=host or {}, started=time.time(),
-        kernels=[k.name for k in spec.kernels]).to_dict())
+    tmp = partial_dir(results, "new-run")       # the run appears whole, or not at all
+    try:
+        with disk(results):
+            (tmp / "cells").mkdir()
+            (tmp / "tasks").mkdir()
+            (tmp / "spec.toml").write_text(spec.text)
+        write_json(tmp / "run.json", RunRecord(
+            run_id=run_id, spec_name=spec.name, spec_path=str(spec.path), spec_sha256=spec.digest,
+            tool_version=__version__, host=host or {}, started=time.time(),
+            kernels=[k.name for k in spec.kernels], flags=flags).to_dict())
+        tmp.chmod(0o755)
+        os.rename(tmp, d)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return Run(d)
 
 

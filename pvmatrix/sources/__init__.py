@@ -21,19 +21,34 @@ from ..errors import UserError
 from .git import commit_of, open_repo, worktree
 from .tree import Source, kernel_version
 
-__all__ = ["Source", "commit_of", "describe", "kernel_version", "open_repo", "resolve",
+__all__ = ["Source", "check", "commit_of", "describe", "kernel_version", "open_repo", "resolve",
            "sha256_remembered", "worktree"]
 
 # kind -> resolve(spec, rest after "kind:")
 KINDS = {"git": git.resolve, "tarball": tarball.resolve, "dir": directory.resolve,
          "debian": debian_source.resolve}
+# kind -> check(spec, rest): what can be known without fetching or unpacking
+CHECKS = {"git": git.check, "tarball": tarball.check, "dir": directory.check,
+          "debian": debian_source.check}
+
+
+def _kind(spec: str) -> tuple[str, str]:
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in KINDS:
+        return _guess(spec), spec
+    return kind, rest
+
+
+def check(spec: str) -> None:
+    """SPEC's form, path, git ref or Debian suite (and package, where the lists
+    are fresh), as resolve() would find them, before any fetch or unpack."""
+    kind, rest = _kind(spec)
+    CHECKS[kind](spec, rest)
 
 
 def resolve(spec: str) -> Source:
     """Turn a source spec into a Source with its tree ready on disk."""
-    kind, sep, rest = spec.partition(":")
-    if not sep or kind not in KINDS:
-        kind, rest = _guess(spec), spec
+    kind, rest = _kind(spec)
     return KINDS[kind](spec, rest)
 
 

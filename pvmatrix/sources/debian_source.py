@@ -8,6 +8,11 @@ from . import debian, packages, tarball
 from .tree import Source
 
 
+def check(spec: str, rest: str) -> None:
+    """REST is PACKAGE[@SUITE] of a known suite (see packages.check)."""
+    packages.check(rest)
+
+
 def resolve(spec: str, rest: str) -> Source:
     """REST is PACKAGE[@SUITE]; a metapackage (linux-source) is followed."""
     package = packages.resolve(rest)

@@ -13,15 +13,21 @@ from ..paths import cache_dir
 from .tree import Source, kernel_version
 
 
+def check(spec: str, rest: str) -> None:
+    """REST is a directory holding a kernel tree."""
+    path = Path(rest)
+    if not path.is_dir():
+        raise UserError(f"directory source {spec!r}: {path} is not a directory")
+    kernel_version(path)
+
+
 def resolve(spec: str, rest: str) -> Source:
     """A local tree, identified by the sha256 of its files' paths and contents.
 
     Per-file digests are remembered by (size, mtime) in one memo per tree, so
     a repeat only stats the files."""
+    check(spec, rest)
     path = Path(rest)
-    if not path.is_dir():
-        raise UserError(f"directory source {spec!r}: {path} is not a directory")
-    kernel_version(path)
     memo_path = cache_dir("identity") / (
         "dir-" + hashlib.sha256(str(path.resolve()).encode()).hexdigest() + ".json")
     memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}

@@ -15,14 +15,24 @@ if TYPE_CHECKING:
     import git
 
 
-def resolve(spec: str, rest: str) -> Source:
-    """REST is PATH@REF."""
+def _commit(spec: str, rest: str) -> tuple[git.Repo, str]:
+    """REST is PATH@REF: the repository and REF's commit id."""
     path, sep, ref = rest.rpartition("@")
     if not sep or not path or not ref:
         raise UserError(f"git source {spec!r}: expected git:PATH@REF")
     what = f"git source {spec!r}: "
     repo = open_repo(Path(path), what)
-    commit = commit_of(repo, ref, what, Path(path))
+    return repo, commit_of(repo, ref, what, Path(path))
+
+
+def check(spec: str, rest: str) -> None:
+    """The repository exists and holds the ref; nothing is checked out."""
+    _commit(spec, rest)
+
+
+def resolve(spec: str, rest: str) -> Source:
+    """REST is PATH@REF."""
+    repo, commit = _commit(spec, rest)
     tree = cache_dir("trees") / f"git-{commit}"
     if not (tree / "Makefile").exists():
         worktree(repo, tree, commit)

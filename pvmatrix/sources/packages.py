@@ -16,7 +16,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import catalog
 from ..digest import sha256_id
+from ..errors import UserError
 from ..paths import cache_dir
 from . import debian
 
@@ -54,6 +56,18 @@ def concrete(name: str, depends: list[str]) -> str:
         return name
     family = "-".join(name.split("-")[:2]) + "-"
     return next((d for d in depends if d.startswith(family)), name)
+
+
+def check(spec: str) -> None:
+    """debian:PACKAGE[@SUITE] names a known suite and, where the suites' lists
+    are fresh, a package they hold; nothing is downloaded."""
+    name, suite = parse(spec)
+    debian.check_name(name)
+    if suite is not None:
+        catalog.get("suite", suite)
+    tried = [suite] if suite else debian.suites()
+    if all(debian.listed(name, s) is False for s in tried):
+        raise UserError(f"Debian package {name} not found in suite(s) {', '.join(tried)}")
 
 
 def resolve(spec: str) -> Package:

@@ -5,20 +5,24 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
 from ..digest import sha256_remembered
-from ..errors import UserError
-from ..paths import cache_dir
+from ..errors import UserError, disk
+from ..paths import cache_dir, partial_dir
 from .tree import Source, kernel_version
+
+
+def check(spec: str, rest: str) -> None:
+    """REST is the path of a file (unpacked only when resolved)."""
+    if not Path(rest).is_file():
+        raise UserError(f"tarball source {spec!r}: {rest} does not exist")
 
 
 def resolve(spec: str, rest: str) -> Source:
     """REST is the tarball's path."""
+    check(spec, rest)
     path = Path(rest)
-    if not path.is_file():
-        raise UserError(f"tarball source {spec!r}: {path} does not exist")
     try:
         digest = sha256_remembered(path)
     except OSError as exc:
@@ -32,9 +36,9 @@ def resolve(spec: str, rest: str) -> Source:
 
 def _unpack(spec: str, path: Path, tree: Path) -> None:
     """The kernel tree of the tarball at PATH, renamed into place as TREE whole."""
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=tree.parent))
+    tmp = partial_dir(tree.parent, "unpack")
     try:
-        with tarfile.open(path) as tar:
+        with disk(tree.parent), tarfile.open(path) as tar:
             tar.extractall(tmp, filter="tar")
         kroot = _kernel_root(tmp)
         os.rename(kroot, tree) if kroot != tmp else os.rename(tmp, tree)

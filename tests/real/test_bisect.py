@@ -94,10 +94,11 @@ def test_run_bisect_names_the_commit_after_a_reproduced_regression(series, recip
                         f'source = "git:{repo}@{ref}"\nbase = "tinyconfig"\nfragments = [{frags}]\n')
         return str(path)
 
-    code, first = runner.run(spec("good"), results, retries=1, show=False)
+    from pvmatrix.results.records import RunFlags
+    code, first = runner.run(spec("good"), results, flags=RunFlags(retries=1), show=False)
     assert code == 0
-    code, second = runner.run(spec("bad"), results, retries=1, show=False,
-                              after=after_run.bisect_regressions)
+    code, second = runner.run(spec("bad"), results, flags=RunFlags(retries=1, bisect=True),
+                              show=False, after=after_run.bisect_regressions)
     assert code == 1                                   # a reproduced regression
     cell = "series/dom0/xen-4.17/default"
     got = json.loads((second.dir / "bisect" / f"{cell.replace('/', '_')}.json").read_text())

@@ -18,7 +18,8 @@ from pvmatrix.errors import UnknownName
 
 RECORDS = {"toolchain": catalog.Toolchain, "suite": catalog.Suite, "xen": catalog.XenRelease,
            "role": catalog.Role, "device": catalog.QemuDevice,
-           "hardware": catalog.HardwareProfile, "driver": catalog.BuiltinDriver}
+           "hardware": catalog.HardwareProfile, "driver": catalog.BuiltinDriver,
+           "death": catalog.Death}
 PACKAGE = Path(catalog.__file__).parent
 
 

@@ -1,6 +1,7 @@
 """The results store: atomic records, the index rebuilt from run directories."""
 
 import json
+import os
 
 import pytest
 
@@ -13,10 +14,9 @@ def test_a_record_is_whole_or_absent(tmp_path, monkeypatch):
     path = tmp_path / "cell.json"
     store.write_json(path, {"verdict": {"status": "pass"}})
 
-    def torn(data, fh, **kw):            # dies half way through writing
-        fh.write('{"verdict": {"sta')
+    def torn(fd):                        # dies after writing, before the rename
         raise KeyboardInterrupt
-    monkeypatch.setattr(json, "dump", torn)
+    monkeypatch.setattr(os, "fsync", torn)
     with pytest.raises(KeyboardInterrupt):
         store.write_json(path, {"verdict": {"status": "fail"}})
     monkeypatch.undo()

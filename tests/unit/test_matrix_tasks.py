@@ -1,5 +1,5 @@
 """Task logic in process, with the boot harness replaced by a stand-in: how
-its verdicts map onto the status taxonomy, skips from the analyzer, blocked
+its verdicts map onto the status taxonomy, static fails from the analyzer, blocked
 cells, the dom0 fallback, "not run" when the harness cannot do a role, and
 verdicts cached by their inputs."""
 
@@ -77,13 +77,15 @@ def statuses(out):
 def test_harness_verdicts_map_to_the_taxonomy(harness):
     h = harness(verdicts={"domU-pv": ("fail", "Kernel panic - not syncing", "panic")})
     out = tasks.execute(xen_task(), kernel=outcome("k"), analysis=outcome("k", capabilities=caps(pvh=False)))
-    assert statuses(out) == {"dom0": "pass", "domU-pv": "fail", "domU-pvh": "skip"}
+    assert statuses(out) == {"dom0": "pass", "domU-pv": "fail", "domU-pvh": "fail"}
     assert h.calls == [("/k/k", ["dom0", "domU-pv"], None)]     # PVH not booted: the option is off
     pv = out.cells["k/domU-pv"].verdict
     assert pv.detail == "panic"
     assert pv.evidence[0].log.endswith("serial.log")
     assert pv.evidence[0].line == 12
-    assert "pvh_domu: no" in out.cells["k/domU-pvh"].verdict.reason
+    pvh = out.cells["k/domU-pvh"].verdict
+    assert "pvh_domu: no" in pvh.reason and pvh.detail == "static"    # a static no: a fail
+    assert pvh.evidence[0].note == "static analysis"
     assert out.cells["k/domU-pv"].boot == BootFacts("tcg", 0.0, {}, "label", "", False, {}, "k")
     assert out.cells["k/domU-pvh"].boot is None            # not booted: no boot facts
 
@@ -101,22 +103,52 @@ def test_verdicts_are_cached_by_inputs_and_recheck_boots_again(harness):
     assert len(h.calls) == 3                     # a changed kernel is booted again
 
 
+def test_a_cached_xen_boot_is_found_by_content_under_another_row_name(harness):
+    """The same kernel in a row renamed from "a" to "b": the boot is not redone,
+    and its verdicts are b's own cells, hosted by b."""
+    h = harness()
+    args = dict(analysis=outcome("k", capabilities=caps()))
+    tasks.execute(xen_task("a"), kernel=outcome("a", kernel_id="same"), **args)
+    again = tasks.execute(xen_task("b"), kernel=outcome("b", kernel_id="same"), **args)
+    assert len(h.calls) == 1 and again.cached
+    assert (again.key, again.kernel) == ("boot-xen-1", "b")
+    assert statuses(again) == {"dom0": "pass", "domU-pv": "pass", "domU-pvh": "pass"}
+    assert set(again.cells) == {"b/dom0", "b/domU-pv", "b/domU-pvh"}
+    assert {c.boot.dom0 for c in again.cells.values()} == {"b"}
+    assert again.inputs["dom0_kernel"] == "b"
+
+
 def test_guests_of_a_kernel_that_cannot_be_dom0_run_under_the_fallback(harness):
     h = harness()
     out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
                         analysis=outcome("cloud", capabilities=caps(dom0=False)),
                         host=outcome("generic"), host_analysis=outcome("generic", capabilities=caps()))
-    assert statuses(out) == {"dom0": "skip", "domU-pv": "pass", "domU-pvh": "pass"}
+    assert statuses(out) == {"dom0": "fail", "domU-pv": "pass", "domU-pvh": "pass"}
     assert h.calls == [("/k/generic", ["domU-pv", "domU-pvh"], "/k/cloud")]
     assert out.inputs["dom0_kernel"] == "generic"
     assert out.cells["cloud/domU-pv"].boot.dom0 == "generic"      # the kernel that hosted it
+
+
+def test_a_kernel_that_cannot_be_dom0_never_hosts_its_guests(harness):
+    """dom0 not among the roles: the guests still never boot under the kernel as
+    dom0 (one such boot ran 291 s to its deadline); the fallback hosts them."""
+    h = harness()
+    out = tasks.execute(xen_task("cloud", roles=("domU-pv", "domU-pvh")), kernel=outcome("cloud"),
+                        analysis=outcome("cloud", capabilities=caps(dom0=False)),
+                        host=outcome("generic"), host_analysis=outcome("generic", capabilities=caps()))
+    assert h.calls == [("/k/generic", ["domU-pv", "domU-pvh"], "/k/cloud")]
+    assert statuses(out) == {"domU-pv": "pass", "domU-pvh": "pass"}
+    alone = tasks.execute(xen_task("cloud", roles=("domU-pv",)), kernel=outcome("cloud"),
+                          analysis=outcome("cloud", capabilities=caps(dom0=False)))
+    assert statuses(alone) == {"domU-pv": "blocked"} and len(h.calls) == 1
+    assert "pv_dom0: no" in alone.cells["cloud/domU-pv"].verdict.reason
 
 
 def test_without_a_fallback_guests_are_blocked(harness):
     harness()
     out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
                         analysis=outcome("cloud", capabilities=caps(dom0=False)))
-    assert statuses(out) == {"dom0": "skip", "domU-pv": "blocked", "domU-pvh": "blocked"}
+    assert statuses(out) == {"dom0": "fail", "domU-pv": "blocked", "domU-pvh": "blocked"}
 
 
 def test_guests_are_blocked_when_the_fallback_did_not_pass(harness):
@@ -127,7 +159,7 @@ def test_guests_are_blocked_when_the_fallback_did_not_pass(harness):
     out = tasks.execute(xen_task("cloud"), kernel=outcome("cloud"),
                         analysis=outcome("cloud", capabilities=caps(dom0=False)),
                         host=outcome("generic", status="broken"), host_analysis=blocked)
-    assert statuses(out) == {"dom0": "skip", "domU-pv": "blocked", "domU-pvh": "blocked"}
+    assert statuses(out) == {"dom0": "fail", "domU-pv": "blocked", "domU-pvh": "blocked"}
     assert "dom0 fallback generic is broken" in out.cells["cloud/domU-pv"].verdict.reason
     assert h.calls == []
 
@@ -163,3 +195,36 @@ def test_failed_dependency_blocks_every_cell_naming_it(harness):
     assert set(statuses(out).values()) == {"blocked"}
     assert out.cells["k/dom0"].verdict.reason == "k/build is fail"
     assert h.calls == []
+
+
+def test_an_interrupted_boot_stores_no_verdict(harness):
+    """Ctrl-C / SIGTERM while QEMU ran: tasks.abort() set ABORT; whatever the
+    harness judged then is not the kernel's: not run, and nothing cached."""
+    h = harness(verdicts={"dom0": ("fail", "missing marker 'stage=done'", "failed")})
+    real = h.__call__
+
+    def stopped_midway(*a, **kw):
+        tasks.ABORT.set()
+        return real(*a, **kw)
+    import pvmatrix.boot as boot_mod
+    boot_mod.run_cells = stopped_midway
+    args = dict(kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
+    try:
+        out = tasks.execute(xen_task(), **args)
+    finally:
+        tasks.ABORT.clear()
+    assert set(statuses(out).values()) == {"not run"}
+    assert out.cells["k/dom0"].verdict.reason.startswith("interrupted")
+    boot_mod.run_cells = real
+    again = tasks.execute(xen_task(), **args)
+    assert not again.cached and len(h.calls) == 2          # booted again: nothing was kept
+
+
+def test_a_harness_interrupt_is_not_run_and_not_cached(harness):
+    from pvmatrix.errors import Interrupted
+    h = harness(raises=Interrupted("interrupted: the boot was stopped"))
+    args = dict(kernel=outcome("k"), analysis=outcome("k", capabilities=caps()))
+    out = tasks.execute(xen_task(), **args)
+    assert set(statuses(out).values()) == {"not run"}
+    h.raises = None
+    assert not tasks.execute(xen_task(), **args).cached

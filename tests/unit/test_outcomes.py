@@ -150,7 +150,7 @@ def test_the_outcome_cache_keeps_a_typed_outcome(private_cache):
     out = outcomes.new(task, AnalysisFacts("6.1.0"), {"kernel_id": "x"})
     outcomes.cell(out, "k/analyze", Verdict(FAIL, "no driver", "missing"))
     outcomes.save("key-1", out)
-    hit = outcomes.load("key-1")
+    hit = outcomes.load("key-1", task)
     assert hit.cached and hit.facts == out.facts and hit.cells == out.cells
     _same(json.loads((private_cache / "matrix" / "outcomes" / "key-1.json").read_text()),
           out.to_dict())

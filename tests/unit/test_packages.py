@@ -6,6 +6,7 @@ and boot."""
 
 import io
 import shutil
+import struct
 import subprocess
 import tarfile
 from pathlib import Path
@@ -61,6 +62,18 @@ def _source_tarball() -> bytes:
     return buf.getvalue()
 
 
+def _boot_header() -> bytes:
+    """The smallest image boot accepts: a boot protocol 2.15 header whose
+    (gzip-magic) payload lies inside the file."""
+    data = bytearray(0x408)
+    data[0x1F1] = 1                                       # setup_sects: payload at 0x400
+    data[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", data, 0x206, 0x020F)
+    struct.pack_into("<II", data, 0x248, 0, 8)            # payload_offset, payload_length
+    data[0x400:0x402] = b"\x1f\x8b"
+    return bytes(data)
+
+
 @pytest.fixture
 def bookworm(private_cache):
     """The bookworm suite with the fixture index as its fresh lists, and the
@@ -72,7 +85,7 @@ def bookworm(private_cache):
     debs = apt / "debs"
     debs.mkdir()
     image = _deb(debs, f"linux-image-{RELEASE}", "6.1.176-1", {
-        f"boot/vmlinuz-{RELEASE}": b"\0" * 0x202 + b"HdrS",
+        f"boot/vmlinuz-{RELEASE}": _boot_header(),
         f"boot/config-{RELEASE}": b"CONFIG_XEN=y\n",
         f"lib/modules/{RELEASE}/modules.dep": b"",
         f"lib/modules/{RELEASE}/kernel/drivers/x.ko": b"\x7fELF"})

@@ -81,3 +81,18 @@ def test_records_written_now_are_valid(tmp_path):
         assert CellRecord.from_dict(rec).to_dict() == rec
     boots = {r["cell"]["id"]: CellRecord.from_dict(r).boot for r in run.records() if r["boot"]}
     assert boots == FAKE_BOOTS                    # typed in, the same typed facts back
+
+
+def test_run_flags_are_kept_and_a_run_from_before_them_reads_as_it_was(tmp_path):
+    from pvmatrix.results.records import RunFlags
+    old = _load(RUNS[0])
+    assert "flags" not in old
+    validate(old)
+    assert RunRecord.from_dict(old).flags is None
+    assert RunRecord.from_dict(old).to_dict() == old
+    new = {**old, "flags": {"recheck": True, "retries": 0, "bisect": False, "store": "s3://b/p"}}
+    validate(new)
+    assert RunRecord.from_dict(new).flags == RunFlags(True, 0, False, "s3://b/p")
+    assert RunRecord.from_dict(new).to_dict() == new
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**old, "flags": {**new["flags"], "jobs": 4}})

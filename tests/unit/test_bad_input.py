@@ -1,0 +1,218 @@
+"""Bad input to every subcommand, through the real command line: exit 2, one
+line on stderr, no traceback, nothing left behind, and nothing quoted from a
+file that is not a Kconfig fragment. Bad input fails before any container or
+QEMU starts, so the table runs in seconds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from matrix_helpers import fake_run, small_spec
+
+SECRET = "SECRET-FIRST-LINE-do-not-publish"
+GOOD_KERNEL = '[[kernel]]\nname = "k"\nsource = "dir:{tree}"\n'
+
+
+def _spec(body: str) -> str:
+    return '[matrix]\nroles = []\nhardware = ["default"]\n' + body
+
+
+# name -> spec text ({tree}, {repo}, {secret} are filled in)
+SPECS = {
+    "malformed": "[matrix\n",
+    "no-kernels": "kernel = []\n",
+    "unknown-xen": '[matrix]\nxen = ["9.9"]\n' + GOOD_KERNEL,
+    "unknown-role": '[matrix]\nroles = ["domU-hvm"]\n' + GOOD_KERNEL,
+    "unknown-hardware": _spec("").replace('"default"', '"no-such-box"') + GOOD_KERNEL,
+    "unknown-toolchain": _spec(GOOD_KERNEL + 'toolchain = "gcc-1"\n'),
+    "unknown-suite": _spec('[[kernel]]\nname = "k"\nsource = "debian:linux-source-6.1@nosuch"\n'),
+    "unknown-source-form": _spec('[[kernel]]\nname = "k"\nsource = "svn:/x"\n'),
+    "unknown-package-suite": _spec('[[kernel]]\nname = "k"\npackage = "debian:linux-image-amd64@nosuch"\n'),
+    "missing-ref": _spec('[[kernel]]\nname = "k"\nsource = "git:{repo}@no-such-ref"\n'),
+    "missing-dir": _spec('[[kernel]]\nname = "k"\nsource = "dir:/no/such/tree"\n'),
+    "unknown-fragment": _spec(GOOD_KERNEL + 'fragments = ["no-such-fragment"]\n'),
+    "broken-fragment": _spec(GOOD_KERNEL + 'fragments = ["{specdir}/broken.config"]\n'),
+    "unknown-base": _spec(GOOD_KERNEL + 'base = "sillyconfig"\n'),
+    "unsafe-name": _spec('[[kernel]]\nname = "../../escape"\nsource = "dir:{tree}"\n'),
+    "empty-name": _spec('[[kernel]]\nname = ""\nsource = "dir:{tree}"\n'),
+    "dot-name": _spec('[[kernel]]\nname = ".hidden"\nsource = "dir:{tree}"\n'),
+    "secret-fragment": _spec(GOOD_KERNEL + 'fragments = ["{secret}"]\n'),
+    "secret-base": _spec(GOOD_KERNEL + 'base = "{secret}"\n'),
+    "shadow-fragment": _spec(GOOD_KERNEL + 'fragments = ["/etc/shadow"]\n'),
+    "escape-by-name": _spec(GOOD_KERNEL + 'fragments = ["../../../../../../etc/ssl/openssl"]\n'),
+}
+
+# (what, argv); {T} is the test's folder, {run} a recorded run's id
+CASES = [
+    *[(f"plan {name}", ["plan", f"{{T}}/specs/{name}.toml"]) for name in SPECS],
+    *[(f"run {name}", ["run", f"{{T}}/specs/{name}.toml", "--results", "{T}/results"])
+      for name in ("malformed", "no-kernels", "unsafe-name", "secret-fragment", "missing-ref")],
+    ("run --retries -1", ["run", "{T}/specs/good.toml", "--retries", "-1", "--results", "{T}/results"]),
+    ("run bad scheduler file", ["run", "{T}/specs/good.toml", "--scheduler", "{T}/specs/good.toml",
+                                "--results", "{T}/results"]),
+    ("run new results", ["run", "{T}/specs/unsafe-name.toml", "--results", "{T}/new-results"]),
+    ("plan no such spec", ["plan", "{T}/specs/none.toml"]),
+    ("build -j -1", ["build", "dir:{T}/tree", "-j", "-1"]),
+    ("build missing ref", ["build", "git:{T}/repo@no-such-ref"]),
+    ("build no such dir", ["build", "dir:{T}/none"]),
+    ("build secret fragment", ["build", "dir:{T}/tree", "-f", "{secret}"]),
+    ("build secret base", ["build", "dir:{T}/tree", "--base", "{secret}"]),
+    ("build unknown toolchain", ["build", "dir:{T}/tree", "--toolchain", "gcc-1"]),
+    ("source no such repo", ["source", "git:{T}/none@main"]),
+    ("source unknown form", ["source", "{T}/none"]),
+    ("toolchains --prepare unknown", ["toolchains", "--prepare", "gcc-1"]),
+    ("rerun no such run", ["rerun", "{T}/none", "k/build"]),
+    ("report no such run", ["report", "nope", "--results", "{T}/results"]),
+    ("report -o a directory", ["report", "{run}", "--results", "{T}/results", "-o", "{T}/specs"]),
+    ("report --format unknown", ["report", "{run}", "--format", "pdf"]),
+    ("export -o a directory", ["export", "--kcidb", "{run}", "--results", "{T}/results",
+                               "-o", "{T}/specs"]),
+    ("export no such run", ["export", "--kcidb", "nope", "--results", "{T}/results"]),
+    ("compare no such runs", ["compare", "a", "b", "--results", "{T}/results"]),
+    ("history no such cell", ["history", "nope/", "--results", "{T}/results"]),
+    ("history new results", ["history", "nope/", "--results", "{T}/new-history"]),
+    ("analyze no such kernel", ["analyze", "{T}/none"]),
+    ("analyze -j -1", ["analyze", "{T}/tree", "-j", "-1"]),
+    ("hw show unknown", ["hw", "show", "no-such-box"]),
+    ("hw import no such file", ["hw", "import", "{T}/none"]),
+    ("hw import -o a directory", ["hw", "import", "{lspci}", "-o", "{T}/specs"]),
+    ("hw without command", ["hw"]),
+    ("boot no such kernel", ["boot", "{T}/none"]),
+    ("boot unknown xen", ["boot", "{T}/none", "--xen", "9.9"]),
+    ("boot unknown hardware", ["boot", "{T}/none", "--hardware", "no-such-box"]),
+    ("bisect no such repo", ["bisect", "--repo", "{T}/none", "--good", "a", "--bad", "b", "--cell", "dom0"]),
+    ("bisect -o a directory", ["bisect", "--repo", "{T}/repo", "--good", "a", "--bad", "b", "--cell", "dom0",
+                               "-o", "{T}/specs"]),
+    ("bisect missing ref", ["bisect", "--repo", "{T}/repo", "--good", "HEAD", "--bad", "no-such-ref",
+                            "--cell", "dom0"]),
+    ("bisect-config no such configs", ["bisect-config", "--source", "dir:{T}/tree", "--good", "{T}/none",
+                                       "--bad", "{T}/none", "--cell", "dom0"]),
+    ("list unknown", ["list", "nothing"]),
+    ("unknown command", ["frobnicate"]),
+]
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A private cache and results, a kernel-like tree, a git repo, a secret."""
+    t = tmp_path_factory.mktemp("bad")
+    tree = t / "tree"
+    tree.mkdir()
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\nSUBLEVEL = 0\n")
+    repo = t / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "README").write_text("x\n")
+    _git(repo, "add", "README")
+    _git(repo, "commit", "-qm", "one")
+    secret = t / "secret.txt"
+    secret.write_text(f"{SECRET}\nCONFIG_X=y\n")
+    specs = t / "specs"
+    specs.mkdir()
+    (specs / "broken.config").write_text("CONFIG_OK=y\nCONFIG_A=maybe\n")
+    fill = {"tree": tree, "repo": repo, "secret": secret, "specs": specs, "specdir": specs}
+    for name, text in {**SPECS, "good": _spec(GOOD_KERNEL)}.items():
+        (specs / f"{name}.toml").write_text(text.format(**fill))
+    env = {**os.environ, "PVMATRIX_CACHE": str(t / "cache"), "PYTHONPATH": str(REPO)}
+    old = os.environ.get("PVMATRIX_CACHE")
+    os.environ["PVMATRIX_CACHE"] = str(t / "cache")
+    try:
+        run = fake_run(t / "results", small_spec(t, "fake"))
+    finally:
+        os.environ.pop("PVMATRIX_CACHE") if old is None else os.environ.update(PVMATRIX_CACHE=old)
+    (t / "work").mkdir()
+    lspci = REPO / "tests/fixtures/analyze/pci-host/lspci-nvmm.txt"
+    return {"T": t, "run": run.id, "secret": secret, "lspci": lspci, "env": env}
+
+
+def _files(top: Path) -> set[str]:
+    """Every path under TOP, but the private cache (free to fill)."""
+    return {str(p.relative_to(top)) for p in top.rglob("*")
+            if not p.relative_to(top).parts[0] == "cache"}
+
+
+@pytest.mark.parametrize("argv", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(world, argv):
+    t = world["T"]
+    args = [a.format(T=t, run=world["run"], secret=world["secret"], lspci=world["lspci"])
+            for a in argv]
+    before = _files(t)
+    done = subprocess.run([sys.executable, "-m", "pvmatrix.cli", *args], cwd=t / "work",
+                          env=world["env"], capture_output=True, text=True, timeout=60)
+    lines = done.stderr.splitlines()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("pvmatrix: error: "), done.stderr
+    assert SECRET not in done.stderr + done.stdout
+    assert _files(t) == before, "left behind: " + ", ".join(sorted(_files(t) ^ before))
+
+
+def test_a_spec_names_file_key_and_value(world):
+    """An unknown hardware profile (once named only by its value) and an unsafe
+    kernel name: the file, the key and the value."""
+    t = world["T"]
+    for name, key, value in [("unknown-hardware", "matrix.hardware", "'no-such-box'"),
+                             ("unsafe-name", "kernel[0].name", "'../../escape'"),
+                             ("no-kernels", "kernel", "[]"),
+                             ("missing-ref", "kernel[0].source", "'no-such-ref'"),
+                             ("secret-fragment", "kernel[0].fragments", "secret.txt"),
+                             ("shadow-fragment", "kernel[0].fragments", "/etc/shadow")]:
+        done = subprocess.run([sys.executable, "-m", "pvmatrix.cli", "plan",
+                               str(t / "specs" / f"{name}.toml")], env=world["env"],
+                              capture_output=True, text=True, timeout=60)
+        assert f"{t}/specs/{name}.toml: {key}: " in done.stderr and value in done.stderr, done.stderr
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs, filled up (root only; else skipped)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    try:
+        (mnt / "results").mkdir()
+        with open(mnt / "fill", "wb") as fh:
+            try:
+                fh.write(b"\0" * 128 * 1024)
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_index(world, full_disk):
+    for argv in (["history", "x/", "--results", str(full_disk / "results")],
+                 ["report", world["run"], "--results", str(world["T"] / "results"),
+                  "-o", str(full_disk / "report.md")]):
+        done = subprocess.run([sys.executable, "-m", "pvmatrix.cli", *argv], env=world["env"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("pvmatrix: error: no space left on device under "
+                                      f"{full_disk}/"), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+    assert not (full_disk / "results" / "index.sqlite").exists()   # it would never be rebuilt
+
+
+def test_a_closed_pipe_ends_quietly(world):
+    """`pvmatrix report ... | head`: the reader left; no traceback, SIGPIPE's exit code."""
+    child = subprocess.Popen([sys.executable, "-m", "pvmatrix.cli", "report", world["run"],
+                              "--format", "json", "--results", str(world["T"] / "results")],
+                             env=world["env"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141 and err == "", err
