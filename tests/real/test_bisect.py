@@ -78,6 +78,15 @@ def test_config_bisect_names_file_locking(tmp_path, debian_61):
 
 
 @pytest.mark.slow
+def _beside(spec_dir: Path, fragment: str) -> str:
+    """FRAGMENT as a spec may name it: a kconfigs/ name, or a copy in the spec's folder."""
+    if "/" not in fragment or not Path(fragment).is_absolute():
+        return fragment
+    copy = spec_dir / Path(fragment).name
+    shutil.copyfile(fragment, copy)
+    return str(copy)
+
+
 def test_run_bisect_names_the_commit_after_a_reproduced_regression(series, recipe, tmp_path):
     """Two runs of one spec, its kernel moved from the good to the bad commit:
     the dom0 cell regresses, is retried, and `run --bisect` names the culprit."""
@@ -88,7 +97,7 @@ def test_run_bisect_names_the_commit_after_a_reproduced_regression(series, recip
 
     def spec(ref: str) -> str:
         path = tmp_path / f"spec-{ref}.toml"
-        frags = ", ".join(f'"{f}"' for f in recipe.fragments)
+        frags = ", ".join(f'"{_beside(tmp_path, f)}"' for f in recipe.fragments)
         path.write_text(f'[matrix]\nname = "series"\nxen = ["4.17"]\nhardware = ["default"]\n'
                         f'roles = ["dom0"]\n\n[[kernel]]\nname = "series"\n'
                         f'source = "git:{repo}@{ref}"\nbase = "tinyconfig"\nfragments = [{frags}]\n')
