@@ -91,3 +91,11 @@ def _no_abort_left_set():
     yield
     from pvmatrix.matrix import tasks
     tasks.ABORT.clear()
+
+
+@pytest.fixture
+def short_grace(monkeypatch):
+    """The harness's grace after a death line, shortened: what is tested is that the
+    boot ends a grace after the line instead of at its deadline, not the grace itself."""
+    from pvmatrix.boot import qemu
+    monkeypatch.setattr(qemu, "GRACE_S", 0.5)

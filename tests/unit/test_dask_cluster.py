@@ -202,10 +202,15 @@ def test_task_waits_for_a_resource_no_worker_offers_then_runs_when_one_joins(clu
         futures = scheduler.submit_all(c, [analyze, boot], offered, {})
         assert futures[analyze.key].result(timeout=30)["inputs"]["worker"] == "cpu-only"
 
-        time.sleep(3)                     # qemu=1: no worker has it, so it must wait
-        assert futures[boot.key].status == "pending"
-        state = c.run_on_scheduler(lambda dask_scheduler, k=boot.key: dask_scheduler.tasks[k].state)
-        assert state == "no-worker"
+        # qemu=1: no worker has it, so the scheduler parks it as no-worker and it waits
+        def state() -> str:
+            return c.run_on_scheduler(lambda dask_scheduler, k=boot.key: dask_scheduler.tasks[k].state)
+        end = time.monotonic() + 10
+        while state() != "no-worker" and time.monotonic() < end:
+            time.sleep(0.1)
+        assert state() == "no-worker"
+        time.sleep(0.5)                   # and it stays there
+        assert futures[boot.key].status == "pending" and state() == "no-worker"
 
         cluster.start_worker("qemu-host", "CPU=1 MEM=1 qemu=1")
         out = futures[boot.key].result(timeout=45)

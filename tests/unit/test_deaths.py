@@ -72,7 +72,7 @@ def _writer(serial, script: str) -> list[str]:
     return ["sh", "-c", script.replace("SERIAL", str(serial))]
 
 
-def test_an_early_exception_ends_the_boot_at_once_as_a_panic(tmp_path):
+def test_an_early_exception_ends_the_boot_at_once_as_a_panic(tmp_path, short_grace):
     """A real boot's first lines, then the early exception handler's line (no
     "Kernel panic" follows: the kernel halts): stopped a grace period after it,
     judged a panic quoting the line, not a timeout at the deadline."""
