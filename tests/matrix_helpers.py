@@ -96,6 +96,7 @@ class FakeStages:
     def __init__(self, tmp: Path):
         from collections import Counter
         self.tmp, self.calls, self.boot = tmp, Counter(), ("pass", "reached userspace")
+        self.ruled_out: set[str] = set()      # capabilities the analyzer says no to
 
     def install(self, monkeypatch) -> None:
         import pvmatrix.boot as boot
@@ -134,7 +135,8 @@ class FakeStages:
         from pvmatrix.analyze.coverage import DeviceCoverage
         from pvmatrix.analyze.verdicts import Capability
         self.calls["analyze"] += 1
-        caps = [Capability(name, name, True, "built-in", [f"{name}: yes"])
+        caps = [Capability(name, name, name not in self.ruled_out, "built-in",
+                           [f"{name}: {'no' if name in self.ruled_out else 'yes'}"])
                 for name in ("pv_domu", "pvh_domu", "pv_dom0")]
         return Analysis(files=None, release="6.1.0", capabilities=caps,
                         devices=[DeviceCoverage(d, "built-in", d.qemu) for d in hardware.devices])

@@ -23,9 +23,13 @@ def register(sub) -> None:
     r = sub.add_parser("run", help="run the matrix of a spec (default: the shipped one)")
     r.add_argument("spec", nargs="?", default=None)
     r.add_argument("--resume", action="store_true", help="continue the last unfinished run of the spec, "
-                        "the way it started (its --recheck, --retries, --bisect and store)")
+                        "the way it started (its --recheck, --confirm, --retries, --bisect and store)")
     r.add_argument("--recheck", action="store_true",
                    help="boot again (and retry failed builds) even when verdicts are cached")
+    r.add_argument("--confirm", action="store_true",
+                   help="boot the roles the static analysis rules out (e.g. dom0 of a kernel "
+                        "without CONFIG_XEN_DOM0) anyway: their cells get the boot's verdict "
+                        "and keep the static evidence")
     r.add_argument("--scheduler", metavar="ADDR",
                    help="Dask scheduler tcp://HOST:8786 or a scheduler file (default: embedded)")
     r.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
@@ -100,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"--retries {args.retries}: must be 0 or more")
     from ..results.records import RunFlags
     flags = RunFlags(recheck=args.recheck, retries=args.retries, bisect=args.bisect,
-                     store=args.store)
+                     store=args.store, confirm=args.confirm)
     code, _ = run(args.spec, args.results, args.resume, flags, args.scheduler, after=_bisect)
     return code
 

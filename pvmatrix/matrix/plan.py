@@ -44,8 +44,9 @@ def _devices(profile: str) -> list[tuple[str, str]]:
     return [(d.qemu or d.name, d.name) for d in load_profile(profile).devices]
 
 
-def make_plan(spec: Spec, recheck: bool = False) -> Plan:
-    """The tasks of SPEC; RECHECK forces boots (and failed builds) to run again."""
+def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
+    """The tasks of SPEC; RECHECK forces boots (and failed builds) to run again;
+    CONFIRM boots the Xen roles the analyzer rules out (tasks.boot_xen)."""
     tasks: list[Task] = []
     kernel_task: dict[str, Task] = {}
     analysis: dict[tuple[str, str], Task] = {}
@@ -97,7 +98,10 @@ def make_plan(spec: Spec, recheck: bool = False) -> Plan:
             for x in spec.xen:
                 cells = [Cell(f"{k.name}/{r}/xen-{x}/{p}", "boot", k.name, f"{r} Xen {x}" + suffix,
                               role=r, xen=x, hardware=p) for r in roles]
+                # only when set: a plan without it keeps its task keys
+                more = {"confirm": True} if confirm else {}
                 tasks.append(Task("boot", k.name, "boot_xen",
-                                  {"profile": p, "xen": x, "roles": roles, "recheck": recheck},
+                                  {"profile": p, "xen": x, "roles": roles, "recheck": recheck,
+                                   **more},
                                   xdeps, cells, RESOURCES["boot_xen"]))
     return Plan(spec, tasks)

@@ -142,7 +142,7 @@ def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: Ru
          after: AfterRun | None) -> tuple[int, store.Run]:
     """run() once its run (CURRENT, RESUMED or new, locked by this process) and
     its FLAGS are known."""
-    plan = make_plan(spec, flags.recheck)
+    plan = make_plan(spec, flags.recheck, flags.confirm)
     retries = flags.retries
     done: dict[str, dict] = {}
     if resumed:
@@ -152,8 +152,8 @@ def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: Ru
         print(f"pvmatrix: resuming run {current.id}: {len(done)} of {len(plan.tasks)} tasks "
               "already done", file=stream)
         if flags != RunFlags(store=flags.store):
-            print(f"pvmatrix: as it started: {_shown(flags, ['recheck', 'retries', 'bisect'])}",
-                  file=stream)
+            shown = _shown(flags, ['recheck', 'retries', 'bisect', 'confirm'])
+            print(f"pvmatrix: as it started: {shown}", file=stream)
     index = Index(results)
     index.add_run(current)
     progress = Progress(Counter(t.stage for t in plan.tasks), stream)

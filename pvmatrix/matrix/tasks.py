@@ -198,10 +198,13 @@ def _profile_devices(name: str):
 
 
 def _from_harness(c: boot.Cell, role_cell: dict, out: TaskOutcome,
-                  dom0: str | None = None) -> None:
+                  dom0: str | None = None, static: str | None = None) -> None:
     """One harness Cell into OUT: its verdict (the role's seconds go to durations)
-    and its boot facts (DOM0: the kernel that hosted a Xen boot)."""
+    and its boot facts (DOM0: the kernel that hosted a Xen boot). STATIC: why the
+    analyzer ruled the role out (booted anyway by --confirm), kept in the verdict."""
     v = c.verdict
+    if static:
+        v = _confirmed(v, static)
     serial = str(c.boot.dir / "serial.log")
     outcomes.cell(out, role_cell["id"], Verdict(v.status, v.reason, v.detail, v.evidence),
                   durations={"role_s": c.seconds, "boot_s": c.boot.wall_s},
@@ -237,6 +240,19 @@ def _boot_env() -> dict:
 
 
 STATIC = "static"      # the detail of a verdict the analyzer gave without a boot
+STATIC_NOTE = "static analysis"
+
+
+def _confirmed(v: Verdict, why: str) -> Verdict:
+    """The boot's verdict V of a role the analyzer ruled out (WHY), booted by
+    --confirm: the boot decides, and the static evidence comes first."""
+    return Verdict(v.status, f"{v.reason} (booted by --confirm; the static analysis said {why})",
+                   v.detail, [Evidence(why, STATIC_NOTE), *v.evidence])
+
+
+def _static_fail(out: TaskOutcome, role_cell: dict, why: str) -> None:
+    """A static "no" (WHY) into OUT: a fail with its evidence, not booted."""
+    outcomes.cell(out, role_cell["id"], Verdict(FAIL, why, STATIC, [Evidence(why, STATIC_NOTE)]))
 
 
 def _cannot(analysis: TaskOutcome, role: str) -> str | None:
@@ -254,40 +270,47 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
              host_analysis: TaskOutcome | None = None) -> TaskOutcome:
     args, cells = task["args"], {c["role"]: c for c in task["cells"]}
     profile, names = _profile_devices(args["profile"])
+    confirm = bool(args.get("confirm"))
     out = outcomes.new(task)
     static = {r: why for r in cells if (why := _cannot(analysis, r))}
-    for r, why in static.items():       # a static "no" is a fail, with its evidence
-        outcomes.cell(out, cells[r]["id"], Verdict(FAIL, why, STATIC,
-                                                   [Evidence(why, "static analysis")]))
+    ruled_out = {} if confirm else static    # --confirm boots them anyway
+    for r, why in ruled_out.items():
+        _static_fail(out, cells[r], why)
     host_role = catalog.host_role(xen=True).name     # it hosts the guests
-    guests = [r for r in cells if catalog.get("role", r).is_guest and r not in static]
+    guests = [r for r in cells if catalog.get("role", r).is_guest and r not in ruled_out]
+
+    def block(reason: str) -> TaskOutcome:
+        """The guests not booted: blocked for REASON (a static no stays a fail)."""
+        for r in guests:
+            if r in static:
+                _static_fail(out, cells[r], static[r])
+            else:
+                outcomes.cell(out, cells[r]["id"], Verdict(BLOCKED, reason, "no dom0"))
+        return out
     dom0, guest = kernel, None
     # never boot as dom0 (to host its own guests) a kernel the analyzer rules out
-    # as one, whether or not dom0 is among the roles
-    no_dom0 = static.get(host_role) or _cannot(analysis, host_role)
+    # as one, whether or not dom0 is among the roles; unless --confirm boots it
+    # as dom0 (its role is a cell): then its guests run under it, blocked if it fails
+    no_dom0 = None if confirm and host_role in cells else \
+        static.get(host_role) or _cannot(analysis, host_role)
     if no_dom0 or (not guests and host_role not in cells):
         if not guests:
             return out
         if host is not None and host_analysis is not None and \
                 not (host.passed and host_analysis.passed):
             bad = host if not host.passed else host_analysis
-            for r in guests:
-                outcomes.cell(out, cells[r]["id"], Verdict(
-                    BLOCKED, f"dom0 fallback {host.kernel} is {bad.status}", "no dom0"))
-            return out
+            return block(f"dom0 fallback {host.kernel} is {bad.status}")
         if host is None or host_analysis is None or _cannot(host_analysis, host_role):
             why = no_dom0 or f"{host_role} not in the roles"
-            for r in guests:
-                outcomes.cell(out, cells[r]["id"], Verdict(
-                    BLOCKED, f"no dom0 for it: {why} and no usable matrix.dom0_fallback",
-                    "no dom0"))
-            return out
+            return block(f"no dom0 for it: {why} and no usable matrix.dom0_fallback")
         dom0, guest = host, kernel
     wanted = ([host_role] if dom0 is kernel and host_role in cells else []) + guests
     inputs = {"kernel_id": kernel.facts.kernel_id, "xen": args["xen"],
               "dom0_kernel": dom0.kernel, "dom0_kernel_id": dom0.facts.kernel_id,
               "profile": profile.name, "roles": wanted, "harness": harness_digest(),
               **_boot_env()}
+    if confirm and static:     # a boot --confirm forced (without a static no it changes nothing)
+        inputs["confirm"] = True
     out.inputs = inputs
     # by content: the dom0's id, not its row's name (a renamed row keeps its verdicts)
     key = outcomes.digest("boot-xen/2", {k: v for k, v in inputs.items() if k != "dom0_kernel"},
@@ -301,7 +324,7 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     by_role = {c.role: c for c in got}
     for r in wanted:
         if r in by_role:
-            _from_harness(by_role[r], cells[r], out, dom0.kernel)
+            _from_harness(by_role[r], cells[r], out, dom0.kernel, static.get(r))
         else:
             outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                        f"verdict for {r}", "harness"))

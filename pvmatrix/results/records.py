@@ -120,9 +120,14 @@ class RunFlags:
     retries: int = 2
     bisect: bool = False
     store: str | None = None
+    confirm: bool = False          # --confirm: boot the roles the analyzer rules out
+
+    # kept only when set: a run from before them writes back as it was read
+    OPTIONAL = ("confirm",)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items()
+                if not (k in self.OPTIONAL and v == getattr(RunFlags, k))}
 
     @classmethod
     def from_dict(cls, data: dict) -> RunFlags:

@@ -145,3 +145,48 @@ def test_same_run_on_an_external_dask_scheduler(tmp_path):
         for p in reversed(procs):
             p.terminate()
             p.wait(timeout=30)
+
+
+CLOUD_DOM0 = """[matrix]
+name = "cloud-dom0"
+roles = ["dom0"]
+hardware = ["default"]
+
+[[kernel]]
+name = "cloud"
+package = "debian:linux-image-cloud-amd64@bookworm"
+"""
+
+
+@pytest.mark.slow
+def test_confirm_boots_the_cloud_kernel_as_dom0_and_keeps_the_static_no(tmp_path):
+    """Debian's cloud kernel has no XEN_DOM0: its dom0 cell is a static fail,
+    not booted; `run --confirm` boots it as dom0 anyway (one Xen boot, up to its
+    deadline), and the cell's verdict is the boot's, after the static evidence."""
+    spec, results = tmp_path / "cloud.toml", tmp_path / "results"
+    spec.write_text(CLOUD_DOM0)
+    cell = "cells/cloud_dom0_xen-4.17_default.json"
+    plain = run_cli(spec, results)
+    assert plain.returncode == 0, plain.stderr
+    (first,) = store.all_runs(results)
+    rec = json.loads((first.dir / cell).read_text())
+    v = rec["verdict"]
+    assert (v["status"], v["detail"]) == ("fail", "static"), v
+    assert v["reason"].startswith("pv_dom0: no") and rec["boot"] is None
+    assert [e["note"] for e in v["evidence"]] == ["static analysis"]
+
+    done = run_cli(spec, results, "--confirm")
+    assert done.returncode == 0, done.stdout + done.stderr
+    confirmed = store.all_runs(results)[-1]
+    assert confirmed.meta["flags"]["confirm"] is True
+    rec = json.loads((confirmed.dir / cell).read_text())
+    v = rec["verdict"]
+    assert rec["task_def"]["args"]["confirm"] is True and rec["inputs"]["confirm"] is True
+    # without XEN_DOM0 it never reaches its init (it halts): a fail from the boot
+    assert v["status"] == "fail" and v["detail"] in ("crashed", "panic", "failed", "timeout"), v
+    assert "--confirm" in v["reason"] and "the static analysis said pv_dom0: no" in v["reason"]
+    static, *booted = v["evidence"]
+    assert static["note"] == "static analysis" and static["text"].startswith("pv_dom0: no")
+    assert booted and all(e["note"] != "static analysis" for e in booted)
+    assert any(e.get("line") and e.get("log", "").endswith("serial.log") for e in booted), booted
+    assert rec["boot"] is not None and rec["logs"]["serial"]

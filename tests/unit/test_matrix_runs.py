@@ -127,6 +127,29 @@ def test_resume_continues_with_the_flags_the_run_started_with(stages, tmp_path, 
     assert resumed.meta["flags"]["recheck"] is True
 
 
+def test_confirm_is_kept_and_a_resumed_run_still_boots_what_the_analyzer_rules_out(
+        stages, tmp_path, monkeypatch):
+    results, spec = tmp_path / "results", row_spec(tmp_path, "k")
+    spec.write_text(spec.read_text().replace('roles = ["baremetal"]', 'roles = ["dom0"]'))
+    stages.ruled_out = {"pv_dom0"}
+    stages.boot = ("fail", "missing marker 'stage=init'")
+    with monkeypatch.context() as m:
+        interrupt_after(m, "analyze")
+        with pytest.raises(KeyboardInterrupt):
+            run(spec, results, flags=RunFlags(confirm=True, retries=0))
+    (stopped,) = store.all_runs(results)
+    assert stopped.meta["flags"]["confirm"] is True
+    _, resumed, said = run(spec, results, resume=True)  # no flags given
+    assert resumed.id == stopped.id and "confirm=True" in said
+    assert stages.calls["boot"] == 1                    # booted (then or now), not a static fail
+    rec = json.loads((resumed.dir / "cells" / "k_dom0_xen-4.17_default.json").read_text())
+    v = rec["verdict"]
+    assert (v["status"], v["detail"]) == ("fail", "judge")       # the boot's verdict
+    assert "--confirm" in v["reason"] and "static analysis said pv_dom0: no" in v["reason"]
+    assert v["evidence"][0]["note"] == "static analysis"
+    assert rec["task_def"]["args"]["confirm"] is True and rec["inputs"]["confirm"] is True
+
+
 def test_resume_refuses_other_flags_than_the_run_started_with(stages, tmp_path, monkeypatch):
     from pvmatrix.errors import UserError
     results, spec = tmp_path / "results", row_spec(tmp_path, "k")

@@ -67,6 +67,19 @@ def test_plan_is_a_graph_source_build_analyze_boot():
     assert [t.key for t in make_plan(spec.load(None)).tasks] == [t.key for t in plan.tasks]
 
 
+def test_confirm_changes_only_the_xen_boot_tasks():
+    """--confirm travels in the Xen boots' args; a plan without it keeps its keys."""
+    plain = make_plan(spec.load(None))
+    assert [t.key for t in make_plan(spec.load(None), confirm=False).tasks] == \
+        [t.key for t in plain.tasks]
+    assert all("confirm" not in t.args for t in plain.tasks)
+    confirmed = make_plan(spec.load(None), confirm=True)
+    for a, b in zip(plain.tasks, confirmed.tasks):
+        xen = a.func == "boot_xen"
+        assert (a.key != b.key) == xen and b.args.get("confirm", False) is xen
+        assert [c.id for c in a.cells] == [c.id for c in b.cells]
+
+
 def test_plan_command_lists_cells_without_running():
     done = pvmatrix("plan")
     assert done.returncode == 0, done.stderr

@@ -15,6 +15,8 @@ from pvmatrix.records import BootFacts, Evidence, Status, Verdict
 from pvmatrix.errors import PvmError
 from pvmatrix.matrix import outcomes, tasks
 
+from conftest import FIXTURES
+
 
 def caps(dom0=True, pv=True, pvh=True):
     def c(v):
@@ -37,15 +39,17 @@ def outcome(kernel, status="pass", capabilities=None, kernel_id=None):
     return out
 
 
-def xen_task(kernel="k", roles=("dom0", "domU-pv", "domU-pvh"), recheck=False):
+def xen_task(kernel="k", roles=("dom0", "domU-pv", "domU-pvh"), recheck=False, confirm=False):
+    more = {"confirm": True} if confirm else {}        # as plan.make_plan sets it
     return {"key": "boot-xen-1", "stage": "boot", "kernel": kernel, "func": "boot_xen",
-            "args": {"profile": "default", "xen": "4.17", "roles": list(roles), "recheck": recheck},
+            "args": {"profile": "default", "xen": "4.17", "roles": list(roles), "recheck": recheck,
+                     **more},
             "cells": [{"id": f"{kernel}/{r}", "role": r} for r in roles]}
 
 
 class Harness:
     """Stands in for pvmatrix.boot.run_cells; returns given verdicts per role
-    ((status, reason, the judge's word); default: a pass)."""
+    ((status, reason, the judge's word), or a whole Verdict; default: a pass)."""
     def __init__(self, tmp_path, verdicts=None, raises=None):
         self.calls, self.verdicts, self.raises, self.dir = [], verdicts or {}, raises, tmp_path
 
@@ -56,8 +60,12 @@ class Harness:
             raise self.raises
         b = Boot("xen", self.dir, "tcg", wall_s=30.0)
         serial = str(self.dir / "serial.log")
-        return [HarnessCell(r, "label", xen, [], Verdict(*self.verdicts.get(r, ("pass", "fine", "ok")),
-                            [Evidence(f"PVM {r} line", "", 12, serial)]), 5.0, b) for r in wanted]
+        return [HarnessCell(r, "label", xen, [], self._verdict(r, serial), 5.0, b) for r in wanted]
+
+    def _verdict(self, role, serial):
+        v = self.verdicts.get(role, ("pass", "fine", "ok"))
+        return v if isinstance(v, Verdict) else Verdict(*v, [Evidence(f"PVM {role} line", "", 12,
+                                                                       serial)])
 
 
 @pytest.fixture
@@ -228,3 +236,89 @@ def test_a_harness_interrupt_is_not_run_and_not_cached(harness):
     assert set(statuses(out).values()) == {"not run"}
     h.raises = None
     assert not tasks.execute(xen_task(), **args).cached
+
+
+# -- --confirm: boot what the analyzer rules out --------------------------
+
+def cloud_as_dom0():
+    """The harness's verdict on a real boot of Debian's 6.1 cloud kernel (no
+    XEN_DOM0) as dom0: it halts before its init, judged at the deadline."""
+    from pvmatrix.boot import roles
+    from pvmatrix.boot.markers import parse_file
+    from pvmatrix.boot.verdicts import BootOutcome, judge_host
+    lines = parse_file(FIXTURES / "serial" / "cloud-as-dom0-halted.log")
+    return judge_host(roles.get("dom0"), lines, BootOutcome(timed_out=True, wall_s=110.0),
+                      ["pv", "pvh"])
+
+
+def test_confirm_boots_a_ruled_out_dom0_and_the_cell_keeps_both_evidences(harness):
+    h = harness(verdicts={"dom0": cloud_as_dom0()})
+    args = dict(kernel=outcome("cloud"), analysis=outcome("cloud", capabilities=caps(dom0=False)))
+    plain = tasks.execute(xen_task("cloud", roles=("dom0",)), **args)
+    assert h.calls == []                                  # without --confirm: not booted
+    assert plain.cells["cloud/dom0"].verdict.detail == "static"
+    out = tasks.execute(xen_task("cloud", roles=("dom0",), confirm=True), **args)
+    assert h.calls == [("/k/cloud", ["dom0"], None)]
+    v = out.cells["cloud/dom0"].verdict
+    assert (str(v.status), v.detail) == ("fail", "timeout")            # the boot's verdict
+    assert v.reason.startswith("no 'stage=init' before the deadline")
+    assert "--confirm" in v.reason and "the static analysis said pv_dom0: no" in v.reason
+    static, *booted = v.evidence
+    assert (static.note, static.text) == ("static analysis", "pv_dom0: no (CONFIG_X=n)")
+    assert booted and booted[-1].text == "(XEN) Hardware Dom0 halted: halting machine"
+    assert out.cells["cloud/dom0"].boot is not None and "serial" in out.cells["cloud/dom0"].logs
+
+
+def test_confirm_boots_the_kernel_as_dom0_with_its_guests(harness):
+    """Without --confirm the fallback hosts the guests; with it the kernel is
+    booted as dom0 with them, as any dom0 (its failure blocks them)."""
+    h = harness(verdicts={"dom0": cloud_as_dom0(),
+                          "domU-pv": ("blocked", "dom0 timeout", "not run"),
+                          "domU-pvh": ("blocked", "dom0 timeout", "not run")})
+    args = dict(kernel=outcome("cloud"), analysis=outcome("cloud", capabilities=caps(dom0=False)),
+                host=outcome("generic"), host_analysis=outcome("generic", capabilities=caps()))
+    tasks.execute(xen_task("cloud"), **args)
+    out = tasks.execute(xen_task("cloud", confirm=True), **args)
+    assert h.calls == [("/k/generic", ["domU-pv", "domU-pvh"], "/k/cloud"),
+                       ("/k/cloud", ["dom0", "domU-pv", "domU-pvh"], None)]
+    assert statuses(out) == {"dom0": "fail", "domU-pv": "blocked", "domU-pvh": "blocked"}
+    assert out.inputs["dom0_kernel"] == "cloud" and out.inputs["confirm"] is True
+    assert "static analysis" not in out.cells["cloud/domU-pv"].verdict.reason   # not ruled out
+
+
+def test_confirm_boots_a_ruled_out_guest_and_a_pass_keeps_the_static_no(harness):
+    h = harness()
+    out = tasks.execute(xen_task(confirm=True), kernel=outcome("k"),
+                        analysis=outcome("k", capabilities=caps(pvh=False)))
+    assert h.calls == [("/k/k", ["dom0", "domU-pv", "domU-pvh"], None)]
+    assert statuses(out) == {"dom0": "pass", "domU-pv": "pass", "domU-pvh": "pass"}
+    pvh = out.cells["k/domU-pvh"].verdict
+    assert pvh.detail == "ok" and "the static analysis said pvh_domu: no" in pvh.reason
+    assert [e.note for e in pvh.evidence] == ["static analysis", ""]
+
+
+def test_confirm_cannot_boot_a_guest_without_a_dom0_it_stays_a_static_fail(harness):
+    h = harness()
+    out = tasks.execute(xen_task("cloud", roles=("domU-pv", "domU-pvh"), confirm=True),
+                        kernel=outcome("cloud"),
+                        analysis=outcome("cloud", capabilities=caps(dom0=False, pvh=False)))
+    assert h.calls == []              # dom0 not a role: it never hosts its own guests
+    assert statuses(out) == {"domU-pv": "blocked", "domU-pvh": "fail"}
+    assert out.cells["cloud/domU-pvh"].verdict.detail == "static"
+
+
+def test_the_outcome_cache_tells_a_confirmed_boot_from_a_plain_one(harness):
+    h = harness(verdicts={"domU-pvh": ("fail", "missing marker 'stage=init'", "failed")})
+    args = dict(kernel=outcome("k"), analysis=outcome("k", capabilities=caps(pvh=False)))
+    tasks.execute(xen_task(), **args)
+    first = tasks.execute(xen_task(confirm=True), **args)
+    again = tasks.execute(xen_task(confirm=True), **args)
+    plain = tasks.execute(xen_task(), **args)
+    assert len(h.calls) == 2 and again.cached and plain.cached
+    assert first.cells["k/domU-pvh"].verdict.detail == "failed"
+    assert again.cells["k/domU-pvh"].verdict.to_dict() == first.cells["k/domU-pvh"].verdict.to_dict()
+    assert plain.cells["k/domU-pvh"].verdict.detail == "static"
+    # nothing ruled out: --confirm changes nothing, and reuses the plain boot
+    ok = dict(kernel=outcome("k2"), analysis=outcome("k2", capabilities=caps()))
+    tasks.execute(xen_task("k2"), **ok)
+    assert tasks.execute(xen_task("k2", confirm=True), **ok).cached and len(h.calls) == 3

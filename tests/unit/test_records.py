@@ -96,3 +96,10 @@ def test_run_flags_are_kept_and_a_run_from_before_them_reads_as_it_was(tmp_path)
     assert RunRecord.from_dict(new).to_dict() == new
     with pytest.raises(jsonschema.ValidationError):
         validate({**old, "flags": {**new["flags"], "jobs": 4}})
+    assert RunRecord.from_dict(new).flags.confirm is False     # flags kept before --confirm
+    confirmed = {**old, "flags": {**new["flags"], "confirm": True}}
+    validate(confirmed)
+    assert RunRecord.from_dict(confirmed).flags == RunFlags(True, 0, False, "s3://b/p", True)
+    assert RunRecord.from_dict(confirmed).to_dict() == confirmed
+    with pytest.raises(jsonschema.ValidationError):
+        validate({**old, "flags": {**new["flags"], "confirm": "yes"}})
