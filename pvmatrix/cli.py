@@ -9,7 +9,6 @@ function-local (tests/unit/test_imports.py checks it).
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import signal

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..build.facts import BuildFacts
+from ..paths import write_whole
 from ..matrix.outcomes import Facts, KernelFacts, facts_of
 from ..results.compare import statuses
 from ..results.records import safe_name
@@ -83,8 +84,8 @@ def run_jobs(todo: list[Job], run_dir: Path, say) -> list[dict]:
         except Exception as exc:          # the run is done: a bisection must not undo its exit
             text = str(exc).strip().splitlines()
             summary = {"cell": job.cell, "error": text[-1] if text else type(exc).__name__}
-        (run_dir / "bisect" / f"{safe_name(job.cell)}.json").write_text(
-            json.dumps(summary, indent=2, default=str))
+        write_whole(run_dir / "bisect" / f"{safe_name(job.cell)}.json",
+                    json.dumps(summary, indent=2, default=str))
         results.append(summary)
     return results
 

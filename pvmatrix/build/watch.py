@@ -20,9 +20,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from .. import settings
+from ..paths import PACKAGE
 from .owner import LABEL, Owner
 
 POLL_S = 2.0
@@ -38,7 +38,7 @@ def start(url: str, owner: Owner) -> None:
         if (url, owner.token) in _started:
             return
         read, write = os.pipe()            # both non-inheritable: only the watcher gets READ
-        package_root = str(Path(__file__).resolve().parents[2])
+        package_root = str(PACKAGE.parent)
         env = settings.current().child_env()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         subprocess.Popen([sys.executable, "-m", "pvmatrix.build.watch", str(read), url, owner.token],

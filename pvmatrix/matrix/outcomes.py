@@ -12,12 +12,11 @@ from pathlib import Path
 from ..analyze.facts import AnalysisFacts
 from ..build.facts import BuildFacts
 from ..errors import status_of
-from ..paths import DATA, cache_dir, write_whole
+from ..paths import DATA, PACKAGE, cache_dir, write_whole
 from ..records import BLOCKED, PASS, BootFacts, Evidence, Status, Verdict
 from ..sources.facts import PackageFacts, SourceFacts
 
 CACHEABLE = ("pass", "fail", "skip")
-PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def digest(*parts) -> str:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import subprocess
 from functools import lru_cache
-from pathlib import Path
 
 from .. import __version__, settings
+from ..paths import PACKAGE as PACKAGE_DIR
 from ..records import BootFacts
 
-PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 @lru_cache(maxsize=1)
