@@ -223,7 +223,7 @@ class Death:
     example: str
 
 
-DEATH_KINDS = ("panic", "oops", "xen", "domain")
+DEATH_KINDS = ("panic", "oops", "xen", "domain", "halt")
 
 
 def _hex(value: int | None, width: int) -> str:

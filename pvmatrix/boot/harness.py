@@ -77,7 +77,7 @@ def _say(msg: str) -> None:
 
 def _host_crash(line: Line) -> bool:
     signs = crash_signs([line])
-    return line.region == "host" and bool(signs["xen"] or signs["panic"])
+    return line.region == "host" and bool(signs["xen"] or signs["panic"] or signs["halt"])
 
 
 def _device_modules(kernel: Kernel, devs: list[devmod.Device], profile) -> list[str] | None:

@@ -101,17 +101,18 @@ def death_pattern(kind: str) -> re.Pattern:
 
 def death_kind(line: Line) -> str | None:
     """The kind of death LINE announces: "xen" or "domain" for Xen's own lines
-    (a Xen crash wins), "panic" or "oops" for the kernel's; None for none."""
+    (a Xen crash wins), "panic" or "oops" for the kernel's, "halt" for either
+    halting the machine; None for none."""
     if line.is_marker or line.tag:
         return None
-    kinds = ("xen", "domain") if line.is_xen else ("panic", "oops")
+    kinds = ("xen", "domain", "halt") if line.is_xen else ("panic", "oops", "halt")
     return next((k for k in kinds if death_pattern(k).search(line.text)), None)
 
 
 def crash_signs(lines: list[Line]) -> dict[str, list[Line]]:
-    """Lines showing a Xen crash, a kernel panic or an oops, by kind (a domain
-    crash is judged per guest: see verdicts._domain_crash)."""
-    out: dict[str, list[Line]] = {"xen": [], "panic": [], "oops": []}
+    """Lines showing a Xen crash, a kernel panic, an oops or a halt, by kind (a
+    domain crash is judged per guest: see verdicts._domain_crash)."""
+    out: dict[str, list[Line]] = {"xen": [], "panic": [], "oops": [], "halt": []}
     for ln in lines:
         kind = death_kind(ln)
         if kind in out:

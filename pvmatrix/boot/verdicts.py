@@ -13,8 +13,8 @@ from .roles import Role
 
 # The judge's own words, kept as Verdict.detail: ok passes, the others fail,
 # and a guest dom0 did not run is blocked (reports show e.g. "fail: panic").
-OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, NOT_RUN = (
-    "ok", "failed", "panic", "crashed", "oops", "timeout", "not run")
+OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, HALTED, NOT_RUN = (
+    "ok", "failed", "panic", "crashed", "oops", "timeout", "halted", "not run")
 ERRORISH = re.compile(r"error|fail|cannot|unable|denied|errno|not |no ", re.I)
 
 
@@ -68,6 +68,18 @@ def _crash(region_lines: list[Line], all_lines: list[Line], region: str) -> Verd
     return None
 
 
+def _halted(region_lines: list[Line], all_lines: list[Line], missing: str,
+            seconds: float | None = None) -> Verdict | None:
+    """A machine halted before the role's MISSING marker: its halt line, not a
+    missing marker found at the deadline."""
+    halts = crash_signs(region_lines)["halt"]
+    if not halts:
+        return None
+    hit = halts[0]
+    return _verdict(HALTED, f"halted before {missing!r}: {hit.text.strip()}",
+                    _ev(_around(all_lines, hit, 6, 2)), seconds)
+
+
 def _missing(role: Role, lines: list[Line], subst: dict[str, str]) -> list[str]:
     return [p for p in role.expect if not find(lines, p, subst)]
 
@@ -107,6 +119,8 @@ def judge_host(role: Role, lines: list[Line], outcome: BootOutcome,
     if not missing:
         return _verdict(OK, "every expected marker seen",
                         _ev([find(markers, p) for p in role.expect], "expected marker"))
+    if halted := _halted(host, lines, missing[0]):
+        return halted
     out = [ln for ln in host if ln.tag]
     ev = _failed_checks(markers, out)
     if outcome.timed_out and not ev:
@@ -168,6 +182,9 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
                         f"{retry.fields.get('after')}; flaky)",
                         ev + [Evidence(retry.text, "retried", retry.no)]
                         + _ev(first[-1:], "first attempt"), seconds)
+    if halted := _halted([ln for ln in mine if ln.region == g], lines, missing[0].format(**subst),
+                         seconds):
+        return halted
     console = [ln for ln in mine if ln.region == g and not ln.is_marker]
     if state == "timeout" or (exit_ is None and outcome.timed_out):
         return _verdict(TIMEOUT, f"no {missing[0]!r} before the guest deadline",

@@ -185,7 +185,7 @@ def _yes(value) -> str:
 def harness_digest() -> str:
     """The boot harness's code and data: a verdict made by another harness is not reused."""
     return outcomes.code_digest("boot", "catalog.py", "data/boot", "data/roles.toml",
-                                "data/xen.toml", "data/devices.toml")
+                                "data/xen.toml", "data/devices.toml", "data/deaths.toml")
 
 
 def _boot_kernel(facts: KernelFacts):

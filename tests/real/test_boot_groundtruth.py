@@ -62,8 +62,8 @@ def test_debian_cloud_kernel_no_dom0_but_pv_domu(tmp_path_factory):
     from pvmatrix.boot.kernel import load
     cloud = load(CLOUD)
     as_dom0 = harness.run_cells(cloud, ["dom0"])[0]
-    # without XEN_DOM0 it never reaches its init: a crash, panic or hang, never ok
-    assert as_dom0.verdict.detail in ("crashed", "panic", "failed", "timeout"), _explain(as_dom0)
+    # without XEN_DOM0 it halts before its init (59 s in): judged at the halt
+    assert as_dom0.verdict.detail == "halted", _explain(as_dom0)     # at its halt, not the deadline
     assert as_dom0.verdict.evidence
     host = from_build(build.build(DEBIAN_61, "tinyconfig", FRAGMENTS))
     cells = {c.role: c for c in harness.run_cells(host, ["dom0", "domU-pv"], guest_kernel=cloud)}

@@ -183,7 +183,7 @@ def test_confirm_boots_the_cloud_kernel_as_dom0_and_keeps_the_static_no(tmp_path
     v = rec["verdict"]
     assert rec["task_def"]["args"]["confirm"] is True and rec["inputs"]["confirm"] is True
     # without XEN_DOM0 it never reaches its init (it halts): a fail from the boot
-    assert v["status"] == "fail" and v["detail"] in ("crashed", "panic", "failed", "timeout"), v
+    assert v["status"] == "fail" and v["detail"] == "halted", v      # judged at its halt (59 s)
     assert "--confirm" in v["reason"] and "the static analysis said pv_dom0: no" in v["reason"]
     static, *booted = v["evidence"]
     assert static["note"] == "static analysis" and static["text"].startswith("pv_dom0: no")

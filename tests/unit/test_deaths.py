@@ -96,3 +96,22 @@ def test_an_oops_is_judged_but_does_not_stop_the_boot():
     v = verdicts.judge_host(roles.get("baremetal"), parse(text), verdicts.BootOutcome())
     assert v.detail == "oops" and "[#1]" in v.reason
     assert not harness._host_crash(parse(catalog.get("death", "die-header").example)[0])
+
+
+def test_a_halted_dom0_is_judged_at_its_halt_not_at_the_deadline():
+    """Debian's cloud kernel as dom0 halts 59 s in; it used to be a timeout at 110 s."""
+    lines = parse_file(SERIAL / "cloud-as-dom0-halted.log")
+    halt = next(ln for ln in lines if "System halted" in ln.text)
+    assert harness._host_crash(halt)                    # QEMU is stopped a grace after it
+    v = verdicts.judge_host(roles.get("dom0"), lines, verdicts.BootOutcome(wall_s=62.0))
+    assert (v.detail, str(v.status)) == ("halted", "fail")
+    assert "reboot: System halted" in v.reason
+    assert any("Hardware Dom0 halted" in e.text for e in v.evidence)
+
+
+def test_a_halt_after_every_marker_is_no_failure():
+    """A kernel without ACPI powers off through Xen after its init is done: a pass."""
+    ok = (FIXTURES / "boot" / "dom0-pv-pvh-ok.log").read_text()
+    lines = parse(ok + "\n[   99.0] reboot: System halted\n(XEN) Hardware Dom0 halted: halting machine\n")
+    v = verdicts.judge_host(roles.get("dom0"), lines, verdicts.BootOutcome(wall_s=100.0))
+    assert v.detail == "ok", v.reason
