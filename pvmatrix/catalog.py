@@ -22,10 +22,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .errors import UnknownName, UserError
-from .paths import DATA
+from .paths import DATA, confined
 
 UNKNOWN = "X"   # fills a PCI field a profile does not know: only "*" matches it
 
@@ -391,10 +391,12 @@ def host_role(xen: bool) -> Role:
     return next(r for r in _records("role").values() if not r.is_guest and r.xen == xen)
 
 
-def profile(name_or_path: str | Path) -> HardwareProfile:
-    """A shipped hardware profile by name, or a profile TOML file by path."""
+def profile(name_or_path: str | Path, roots: Sequence[Path] | None = None) -> HardwareProfile:
+    """A shipped hardware profile by name, or a profile TOML file by path; with
+    ROOTS (a spec's), the file must lie inside one of them."""
     path = Path(name_or_path)
-    if path.is_file():
+    if path.is_file() and not (DATA / "hardware" / f"{name_or_path}.toml").is_file():
+        confined(path, roots, "hardware profile", str(name_or_path))
         return _profile(path.stem, read_toml(path, "hardware profile"), path)
     return get("hardware", str(name_or_path), hint="or give a TOML file")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UnknownName, UserError
-from .paths import KCONFIGS
+from .paths import KCONFIGS, confined, inside
 
 MAKE_BASES = ("tinyconfig", "allnoconfig", "defconfig", "allmodconfig", "allyesconfig",
               "kvm_guest.config", "xen.config")
@@ -53,29 +53,15 @@ class Recipe:
                        for s, v in self.options.items())
 
 
-def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    real = path.resolve()
-    return any(real.is_relative_to(r.resolve()) for r in roots)
-
-
-def _confined(path: Path, roots: Sequence[Path] | None, what: str, name: str) -> Path:
-    """PATH, if ROOTS is None (a path the user named) or it lies inside one of
-    them after symlinks (a spec is untrusted input)."""
-    if roots is not None and not _inside(path, roots):
-        allowed = ", ".join(str(r) for r in roots)
-        raise UserError(f"{what} {name!r}: outside the folders a spec may use ({allowed})")
-    return path
-
-
 def fragment_path(name: str, roots: Sequence[Path] | None = None) -> Path:
     """A fragment by name (kconfigs/NAME.config) or by path; with ROOTS, a path
-    must lie inside one of them (see _confined)."""
+    must lie inside one of them (see paths.confined)."""
     named = KCONFIGS / f"{name}.config"
-    if named.is_file() and _inside(named, [KCONFIGS]):
+    if named.is_file() and inside(named, [KCONFIGS]):
         return named
     path = Path(name)
     if path.is_file():
-        return _confined(path, roots, "config fragment", name)
+        return confined(path, roots, "config fragment", name)
     known = sorted(str(p.relative_to(KCONFIGS).with_suffix("")) for p in KCONFIGS.rglob("*.config"))
     raise UnknownName("config fragment", name, known, "or give a fragment file")
 
@@ -108,14 +94,14 @@ def _read(path: Path, name: str) -> str:
 
 def base_text(base: str, roots: Sequence[Path] | None = None) -> str:
     """The text of config base BASE ("" for a make target), checked line by line;
-    with ROOTS, a file must lie inside one of them (see _confined)."""
+    with ROOTS, a file must lie inside one of them (see paths.confined)."""
     if base in MAKE_BASES:
         return ""
     path = Path(base)
     if not path.is_file():
         raise UserError(f"config base {base!r} is neither a make target "
                         f"({', '.join(MAKE_BASES)}) nor a config file")
-    text = _read(_confined(path, roots, "config base", base), base)
+    text = _read(confined(path, roots, "config base", base), base)
     parse_config(text, base)
     return text
 

@@ -7,6 +7,7 @@ import socket
 import tempfile
 from importlib.resources import files
 from pathlib import Path
+from typing import Sequence
 
 from . import settings
 from .errors import UserError, disk
@@ -113,3 +114,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def inside(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether PATH lies inside one of ROOTS, after symlinks."""
+    real = Path(path).resolve()
+    return any(real.is_relative_to(Path(r).resolve()) for r in roots)
+
+
+def confined(path: Path, roots: Sequence[Path] | None, what: str, name: str) -> Path:
+    """PATH, if ROOTS is None (a path the user named) or it lies inside one of
+    them after symlinks (a spec is untrusted input)."""
+    if roots is not None and not inside(path, roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise UserError(f"{what} {name!r}: outside the folders a spec may use ({allowed})")
+    return path

@@ -152,7 +152,7 @@ def _matrix(path: Path, data, spec: Spec) -> None:
     spec.hardware = _want(path, "matrix.hardware", data.get("hardware", spec.hardware), list,
                           "a list of hardware profile names", item=str)
     for h in spec.hardware:
-        _checked(path, "matrix.hardware", catalog.profile, h)
+        _checked(path, "matrix.hardware", catalog.profile, h, [path.resolve().parent])
     roles = catalog.names("role")
     spec.roles = _want(path, "matrix.roles", data.get("roles", spec.roles), list,
                        f"a list of roles ({', '.join(roles)})", item=str)

@@ -53,6 +53,7 @@ SPECS = {
     "secret-fragment": _spec(GOOD_KERNEL + 'fragments = ["{secret}"]\n'),
     "secret-base": _spec(GOOD_KERNEL + 'base = "{secret}"\n'),
     "shadow-fragment": _spec(GOOD_KERNEL + 'fragments = ["/etc/shadow"]\n'),
+    "outside-hardware": _spec("").replace('"default"', '"/etc/passwd"') + GOOD_KERNEL,
     "escape-by-name": _spec(GOOD_KERNEL + 'fragments = ["../../../../../../etc/ssl/openssl"]\n'),
 }
 
@@ -254,7 +255,8 @@ def test_a_spec_names_file_key_and_value(world, in_process):
                              ("no-kernels", "kernel", "[]"),
                              ("missing-ref", "kernel[0].source", "'no-such-ref'"),
                              ("secret-fragment", "kernel[0].fragments", "secret.txt"),
-                             ("shadow-fragment", "kernel[0].fragments", "/etc/shadow")]:
+                             ("shadow-fragment", "kernel[0].fragments", "/etc/shadow"),
+                             ("outside-hardware", "matrix.hardware", "outside the folders")]:
         code, out, err = in_process(["plan", str(t / "specs" / f"{name}.toml")])
         assert f"{t}/specs/{name}.toml: {key}: " in err and value in err, err
 
