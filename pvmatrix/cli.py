@@ -16,7 +16,7 @@ import sys
 import time
 
 from . import __version__, catalog, settings
-from .errors import FULL, NoSpace, PvmError, UnknownName, UserError
+from .errors import PvmError, UnknownName, UserError, full_disk
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:
@@ -144,13 +144,6 @@ def _quiet_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
-def _fault(exc: OSError) -> PvmError | None:
-    """A disk fault stated in one line (whoever's disk it is), else None."""
-    if exc.errno in FULL:
-        return NoSpace(exc.filename or "a cache or results path")
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
@@ -162,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _quiet_pipe()
     except OSError as exc:
-        if (fault := _fault(exc)) is None:
+        if (fault := full_disk(exc)) is None:
             raise
         return _error(fault)
     except PvmError as exc:

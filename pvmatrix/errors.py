@@ -101,6 +101,16 @@ def disk(path: Path | str) -> Iterator[None]:
         raise
 
 
+def full_disk(exc: BaseException, where: Path | str = "a cache or results path") -> NoSpace | None:
+    """EXC as NoSpace when it is a full disk (ENOSPC, the quota), else None; a
+    write() names no file: then WHERE it was writing under."""
+    if isinstance(exc, NoSpace):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in FULL:
+        return NoSpace(exc.filename or where)
+    return None
+
+
 class QemuDidNotStart(HarnessFault):
     """QEMU exited before the guest could run (bad option, no memory, missing binary)."""
 

@@ -14,7 +14,7 @@ from typing import Callable, TextIO
 
 from . import host, outcomes, scheduler
 from .. import settings
-from ..errors import PvmError, UserError
+from ..errors import NoSpace, PvmError, UserError
 from ..paths import write_whole
 from .outcomes import TaskOutcome
 from ..records import BROKEN, NOT_RUN, PASS, SKIP
@@ -48,6 +48,14 @@ def _lasting(outcome: TaskOutcome) -> bool:
     return all(c.verdict.status not in (BROKEN, NOT_RUN) for c in outcome.cells.values())
 
 
+def _full_disk(outcome: TaskOutcome) -> NoSpace | None:
+    """A task that found the disk full stops the run, in one line: its cells are
+    recorded broken (redone by --resume), and no later task would fare better."""
+    prefix = str(NoSpace("")).strip()
+    return next((NoSpace(c.verdict.reason.removeprefix(prefix).strip())
+                 for c in outcome.cells.values() if c.verdict.detail == NoSpace.__name__), None)
+
+
 def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
             progress: Progress, done: dict[str, dict]) -> None:
     """Run PLAN's tasks, recording each cell as its task finishes."""
@@ -69,6 +77,8 @@ def execute(plan: Plan, run: store.Run, index: Index, address: str | None,
             run.save_outcome(outcome.to_dict())
         progress.finished(task.stage, task.kernel, statuses, outcome.seconds, outcome.cached,
                           first_bad[:100])
+        if (full := _full_disk(outcome)) is not None:
+            raise full
 
     with scheduler.client(address) as (c, offered):
         futures = scheduler.submit_all(c, plan.tasks, offered, done)

@@ -16,8 +16,8 @@ import hashlib
 import threading
 import time
 
-from .. import catalog
-from ..errors import BuildFailed, PvmError, status_of
+from .. import catalog, settings
+from ..errors import BuildFailed, PvmError, full_disk, status_of
 from . import outcomes
 from .outcomes import KernelFacts, TaskOutcome
 from ..analyze.facts import AnalysisFacts
@@ -65,7 +65,7 @@ def execute(task: dict, **deps: TaskOutcome | None) -> TaskOutcome:
         own = {k: v for k, v in deps.items() if not k.startswith("host")}   # a fallback is optional
         out = outcomes.blocked_by(task, own) or FUNCS[task["func"]](task, **deps)
     except Exception as exc:          # a task never raises: the cell says what went wrong
-        out = outcomes.broken(task, exc)
+        out = outcomes.broken(task, full_disk(exc, settings.current().cache_root()) or exc)
     out.seconds = round(time.monotonic() - start, 3)
     try:
         out.provenance = outcomes.provenance_of(task, deps, out)

@@ -127,3 +127,39 @@ def test_the_outcome_cache_on_a_full_disk_keeps_no_half_written_outcome(small_fs
         outcomes.save("key-1", out)
     assert list((small_fs / "matrix" / "outcomes").iterdir()) == []
     assert outcomes.load("key-1", task) is None
+
+
+def test_a_task_that_fills_the_disk_stops_the_run_in_one_line_keeping_finished_cells(
+        small_fs, tmp_path, monkeypatch, private_cache):
+    """A boot writing into a really full filesystem (ENOSPC inside a Dask task)
+    stops the run with the one line, not as one more broken cell of a run that
+    goes on; the cells finished before it stay recorded, and --resume redoes it."""
+    from pvmatrix.matrix import runner
+    from pvmatrix.results import store
+    monkeypatch.setenv("PVMATRIX_CACHE", str(small_fs))
+    stages = FakeStages(tmp_path)
+    stages.install(monkeypatch)
+    fake_boot = stages.run_cells
+
+    def boot_on_full_disk(*args, **kw):
+        with (small_fs / "disk.img").open("wb") as fh:
+            fh.write(b"\0" * 512 * 1024)          # twice the filesystem: a real ENOSPC
+        return fake_boot(*args, **kw)
+    monkeypatch.setattr("pvmatrix.boot.run_cells", boot_on_full_disk)
+    results = tmp_path / "results"
+    with pytest.raises(NoSpace) as err:
+        runner.run(str(row_spec(tmp_path, "k")), results, show=False, stream=open(os.devnull, "w"))
+    assert str(err.value) == f"no space left on device under {small_fs}"   # the task's cache
+    run = store.all_runs(results)[-1]
+    assert run.meta["state"] == "interrupted"
+    got = {r["cell"]["id"]: r["verdict"] for r in run.records()}
+    assert got["k/build"]["status"] == "pass", got
+    boot = next(v for c, v in got.items() if "baremetal" in c)
+    assert (boot["status"], boot["detail"]) == ("broken", "NoSpace"), boot
+
+    (small_fs / "disk.img").unlink()
+    monkeypatch.setattr("pvmatrix.boot.run_cells", fake_boot)
+    code, resumed = runner.run(str(row_spec(tmp_path, "k")), results, resume=True, show=False,
+                               stream=open(os.devnull, "w"))
+    assert resumed.id == run.id and code == 0
+    assert json.loads((resumed.dir / "run.json").read_text())["state"] == "complete"
