@@ -61,7 +61,7 @@ def _print_unmet(unmet: list[dict]) -> None:
     from tabulate import tabulate
     print(f"  {len(unmet)} option(s) asked for did not stick:")
     rows = [(u["symbol"], u["wanted"], u["got"], u["fragment"], u["reason"]) for u in unmet]
-    print(tabulate(rows, headers=["option", "wanted", "got", "fragment", "why"]))
+    print(tabulate(rows, headers=["option", "wanted", "got", "fragment", "why"], disable_numparse=True))
 
 
 def cmd_toolchains(args) -> int:

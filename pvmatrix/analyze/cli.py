@@ -60,12 +60,12 @@ def print_analysis(result) -> None:
     rows = [(c["name"], _yes(c["supported"]), c["form"] or "", "; ".join(c["evidence"]))
             for c in data["capabilities"]]
     print()
-    print(tabulate(rows, headers=["capability", "", "form", "evidence"]))
+    print(tabulate(rows, headers=["capability", "", "form", "evidence"], disable_numparse=True))
     if data["hardware"]:
         rows = [(d["name"][:44], d["ids"], d["qemu"] or "", d["status"], d["driver"] or "",
                  d["evidence"][0] if d["evidence"] else "") for d in data["hardware"]["devices"]]
         print(f"\nhardware profile {data['hardware']['profile']}:")
-        print(tabulate(rows, headers=["device", "ids", "qemu", "status", "driver", "evidence"]))
+        print(tabulate(rows, headers=["device", "ids", "qemu", "status", "driver", "evidence"], disable_numparse=True))
     for problem in data["problems"]:
         print(f"warning: {problem}", file=sys.stderr)
 

@@ -62,7 +62,7 @@ def _steps_table(steps) -> str:
     from tabulate import tabulate
     rows = [(s.label[:60], s.outcome, s.status, "built" if s.built else "cached",
              f"{s.build_s:.0f}", f"{s.boot_s:.0f}", (s.note or s.reason)[:60]) for s in steps]
-    return tabulate(rows, headers=["tried", "answer", "cell", "kernel", "build s", "boot s", ""])
+    return tabulate(rows, headers=["tried", "answer", "cell", "kernel", "build s", "boot s", ""], disable_numparse=True)
 
 
 def cmd_bisect(args) -> int:

@@ -71,7 +71,7 @@ def _print(cells) -> None:
              f"{c.boot.wall_s:.1f}", f"{c.boot.peak_rss_mb:.0f}", c.verdict.reason[:70])
             for c in cells]
     print(tabulate(rows, headers=["role", "kernel", "xen", "verdict", "role s", "boot s",
-                                  "peak MB", "why"]))
+                                  "peak MB", "why"], disable_numparse=True))
     for c in cells:
         for name, hw in c.devices.items():
             extra = ""

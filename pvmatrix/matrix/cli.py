@@ -88,7 +88,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         res = " ".join(f"{k}={v:g}" for k, v in t.resources.items()) or "-"
         for c in t.cells:
             rows.append((t.stage, c.id, c.column, t.key[:len(t.stage) + 9], ", ".join(t.deps) or "-", res))
-    print(tabulate(rows, headers=["stage", "cell", "column", "task", "after", "resources"]))
+    print(tabulate(rows, headers=["stage", "cell", "column", "task", "after", "resources"], disable_numparse=True))
     print(f"\n{len(plan.cells)} cells in {len(plan.tasks)} tasks, spec {plan.spec.name} "
           f"({plan.spec.path})")
     return 0
@@ -165,7 +165,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"runs {a.id} and {b.id}: no cell changed status")
         return 0
     print(tabulate([(ch.kind, ch.cell, ch.before, ch.after, ch.reason[:80]) for ch in changes],
-                   headers=["change", "cell", a.id, b.id, "why (now)"]))
+                   headers=["change", "cell", a.id, b.id, "why (now)"], disable_numparse=True))
     n = sum(ch.kind == "regression" for ch in changes)
     flaky = sum(ch.kind == "regression" and not ch.reproduced for ch in changes)
     print(f"\n{n} regression(s){f' ({flaky} flaky)' if flaky else ''}, "
@@ -189,5 +189,5 @@ def cmd_history(args: argparse.Namespace) -> int:
     print(tabulate([(run, time.strftime("%Y-%m-%d %H:%M", time.gmtime(started or 0)), state, cell,
                      status, detail, reason[:70])
                     for run, started, state, cell, status, detail, reason in rows],
-                   headers=["run", "started", "run state", "cell", "status", "detail", "why"]))
+                   headers=["run", "started", "run state", "cell", "status", "detail", "why"], disable_numparse=True))
     return 0

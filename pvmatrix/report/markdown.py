@@ -29,7 +29,7 @@ def render(run) -> str:
            f"{host.get('mem_gib')} GiB, {host.get('qemu') or 'no QEMU'}, accel {host.get('accel')}.",
            ""]
     rows = [[k, g.versions.get(k, "")] + [_cell(g.get(k, c)) for c in g.columns] for k in g.kernels]
-    out.append(tabulate(rows, headers=["kernel", "version", *g.columns], tablefmt="github"))
+    out.append(tabulate(rows, headers=["kernel", "version", *g.columns], tablefmt="github", disable_numparse=True))
     out += ["", "Legend: " + ", ".join(f"{v} {k}" for k, v in MARK.items()), ""]
     counts = g.counts()
     out.append("Cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".")

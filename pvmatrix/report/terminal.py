@@ -15,7 +15,7 @@ def render(run) -> str:
     meta = g.meta
     lines = [f"run {meta['run_id']} (spec {meta['spec_name']}, pvmatrix {meta['tool_version']}, "
              f"{meta.get('state')})",
-             tabulate(rows, headers=["kernel", "version", *g.columns]), ""]
+             tabulate(rows, headers=["kernel", "version", *g.columns], disable_numparse=True), ""]
     counts = g.counts()
     lines.append("cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     for rec in g.records:
