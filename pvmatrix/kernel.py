@@ -2,14 +2,18 @@
 
 A kernel is a directory: a build's artifacts (bzImage, vmlinux, config,
 System.map, modules/lib/modules/RELEASE), an unpacked Debian linux-image
-package (boot/vmlinuz-*, boot/config-*, lib/modules/RELEASE), or any tree
-shaped like either. `in_dir` finds the parts; any may be missing.
+package (boot/vmlinuz-*, boot/config-*, lib/modules/RELEASE; since 6.19
+usr/lib/modules/RELEASE/vmlinuz and config), or any tree shaped like
+either. `in_dir` finds the parts; any may be missing.
 """
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import HarnessFault
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,13 @@ def in_dir(root: Path, label: str, identity: str = "") -> Kernel:
     return Kernel(
         label,
         image=_first(root, ["bzImage", "vmlinuz", "arch/x86/boot/bzImage"],
-                     ["vmlinuz-*", "boot/vmlinuz-*", "boot/vmlinuz", "boot/bzImage"]),
+                     ["vmlinuz-*", "boot/vmlinuz-*", "boot/vmlinuz", "boot/bzImage",
+                      "usr/lib/modules/*/vmlinuz"]),
         vmlinux=_first(root, ["vmlinux"], []),
-        config=_first(root, ["config", ".config"], ["config-*", "boot/config-*"]),
-        system_map=_first(root, ["System.map"], ["System.map-*", "boot/System.map-*"]),
+        config=_first(root, ["config", ".config"],
+                      ["config-*", "boot/config-*", "usr/lib/modules/*/config"]),
+        system_map=_first(root, ["System.map"],
+                          ["System.map-*", "boot/System.map-*", "usr/lib/modules/*/System.map"]),
         modules=_modules_dir(root), identity=identity)
 
 
@@ -63,3 +70,22 @@ def _modules_dir(root: Path) -> Path | None:
     if (root / "modules" / "modules.order").exists():
         return root / "modules"
     return None
+
+
+def busybox() -> Path:
+    for p in (Path("/bin/busybox"), Path("/usr/bin/busybox")):
+        if p.is_file():
+            return p
+    raise HarnessFault("busybox is not installed on this host (apt-get install busybox-static)")
+
+
+def make_module_indexes(tree: Path) -> None:
+    """modules.dep, modules.alias and modules.symbols for the modules tree TREE
+    (BASE/lib/modules/RELEASE), made with busybox depmod: a Debian kernel
+    package ships none (its postinst makes them); the boot inits read the
+    text ones."""
+    base = tree.parent.parent.parent
+    done = subprocess.run([str(busybox()), "depmod", "-b", str(base), tree.name],
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not (tree / "modules.alias").exists():
+        raise HarnessFault(f"kernel {tree}: depmod failed: {done.stderr.strip()[:200]}")

@@ -17,8 +17,8 @@ def locate(kernel: str | Path) -> Kernel:
     or debian:PACKAGE[@SUITE] (a metapackage is followed, the package fetched)."""
     given = str(kernel)
     if given.startswith("debian:"):
-        package = packages.resolve(given)
-        return _checked(in_dir(debian.unpacked(package.deb), given, package.digest))
+        package = packages.resolve_kernel(given)
+        return _checked(in_dir(packages.unpacked_kernel(package), given, package.digest))
     path = Path(kernel).expanduser()
     if not path.exists():
         raise UserError(f"{kernel}: no such file or directory")

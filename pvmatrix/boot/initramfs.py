@@ -12,10 +12,9 @@ from __future__ import annotations
 import lzma
 from pathlib import Path
 
-from ..errors import HarnessFault
 from ..paths import DATA
 from . import cpio
-from ..kernel import Kernel
+from ..kernel import Kernel, busybox
 from ..analyze.bzimage import extract_vmlinux
 
 BOOT_DATA = DATA / "boot"
@@ -30,13 +29,6 @@ DOM0_APPLETS = ("sh", "cat", "cut", "sed", "grep", "tr", "dd", "sleep", "awk", "
                 "ip", "losetup", "mount", "mv", "timeout", "pidof")
 # class drivers udev would load through a non-PCI modalias (scsi:t-0x00 ...)
 STORAGE_CLASS_MODULES = ("sd_mod",)
-
-
-def busybox() -> Path:
-    for p in (Path("/bin/busybox"), Path("/usr/bin/busybox")):
-        if p.is_file():
-            return p
-    raise HarnessFault("busybox is not installed on this host (apt-get install busybox-static)")
 
 
 def _norm(name: str) -> str:

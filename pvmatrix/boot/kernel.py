@@ -9,14 +9,12 @@ type is pvmatrix.kernel.Kernel, shared with build and analyze.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from ..analyze.bzimage import read_boot_image
-from ..errors import HarnessFault, NotSupported, UserError
+from ..errors import NotSupported, UserError
 from ..kernel import Kernel, in_dir
-from ..sources import debian, packages
-from .initramfs import busybox
+from ..sources import packages
 
 
 def from_dir(path: Path, label: str | None = None, identity: str = "") -> Kernel:
@@ -50,24 +48,11 @@ def _bootable(kernel: Kernel, path: Path) -> Kernel:
 
 
 def from_debian(spec: str) -> Kernel:
-    """debian:PACKAGE[@SUITE]: a Debian kernel image package (a metapackage is
-    followed), unpacked in the cache."""
-    package = packages.resolve(spec)
-    kernel = from_dir(debian.unpacked(package.deb), package.name.removeprefix("linux-image-"),
-                      package.digest)
-    if kernel.modules is not None and not (kernel.modules / "modules.dep").exists():
-        _depmod(kernel.modules)
-    return kernel
-
-
-def _depmod(tree: Path) -> None:
-    """A kernel package ships no module indexes (its postinst makes them):
-    make the text ones with busybox depmod (the boot inits read those)."""
-    base = tree.parent.parent.parent          # BASE/lib/modules/RELEASE
-    done = subprocess.run([str(busybox()), "depmod", "-b", str(base), tree.name],
-                          capture_output=True, text=True)
-    if done.returncode != 0 or not (tree / "modules.dep").exists():
-        raise HarnessFault(f"kernel {tree}: depmod failed: {done.stderr.strip()[:200]}")
+    """debian:PACKAGE[@SUITE]: a Debian kernel image (a metapackage followed to
+    every package holding its files), unpacked in the cache with its module
+    indexes."""
+    package = packages.resolve_kernel(spec)
+    return from_dir(packages.unpacked_kernel(package), package.abi, package.digest)
 
 
 def load(spec: str | Path) -> Kernel:

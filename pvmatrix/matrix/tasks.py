@@ -80,12 +80,12 @@ def source(task: dict) -> TaskOutcome:
     args, cell_id = task["args"], task["cells"][0]["id"]
     try:
         if args["package"]:        # debian:linux-image-X[@SUITE] (a metapackage is followed)
-            p = packages.resolve(args["package"])
+            p = packages.resolve_kernel(args["package"])
             out = outcomes.new(task, PackageFacts(p), {"package": args["package"], "resolved": p.name,
-                                                       "deb": str(p.deb), "identity": p.digest})
+                                                       "deb": str(p.image.deb), "identity": p.digest})
             outcomes.cell(out, cell_id, Verdict(PASS, f"{p.name} {p.version}", "prebuilt",
-                                                [Evidence(f"{p.deb} ({p.digest})", "package")]),
-                          logs={})
+                                                [Evidence(f"{q.deb} ({q.digest})", "package")
+                                                 for q in p.parts]), logs={})
             return out
         src = sources.resolve(args["source"])
         facts = SourceFacts(src.spec, src.identity, src.version, str(src.tree))

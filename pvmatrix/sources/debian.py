@@ -7,6 +7,7 @@ lists directory and archive cache under the pvmatrix cache.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -14,7 +15,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .. import catalog, settings
 from ..digest import sha256_remembered
@@ -140,22 +141,22 @@ def suite_of(deb: Path) -> str:
     return deb.parent.parent.name
 
 
-def unpacked(deb: Path) -> Path:
-    """The files of DEB, for every stage: unpacked once into the cache, keyed by
-    the package's sha256, and renamed into place whole (a reader never sees a
-    half-unpacked tree; of two concurrent unpackers the first rename wins). A
-    failed unpack leaves nothing behind; one of a killed process is removed at
-    the next call; a full disk is one line (errors.NoSpace)."""
-    dest = cache_dir("debs") / sha256_remembered(deb)
+def unpacked(*debs: Path, finish: Callable[[Path], None] | None = None) -> Path:
+    """The files of DEBS, for every stage: unpacked once into the cache, keyed by
+    the packages' sha256 (one .deb alone: its own), FINISH(tree) run on the
+    tree, and renamed into place whole (a reader never sees a half-made tree;
+    of two concurrent unpackers the first rename wins). A failure leaves
+    nothing behind; the tree of a killed process is removed at the next call; a
+    full disk is one line (errors.NoSpace)."""
+    dest = cache_dir("debs") / _tree_key(debs, finish is not None)
     if dest.exists():
         return dest
     tmp = partial_dir(dest.parent, "unpack")
     try:
-        done = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True)
-        if done.returncode != 0:
-            if "No space left on device" in done.stderr or "Disk quota exceeded" in done.stderr:
-                raise NoSpace(dest.parent)
-            raise HarnessFault(f"cannot unpack {deb}: {_first_line(done.stderr)}")
+        for deb in debs:
+            _unpack(deb, tmp, dest.parent)
+        if finish is not None:
+            finish(tmp)
         try:
             os.rename(tmp, dest)
         except OSError:
@@ -164,6 +165,23 @@ def unpacked(deb: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _tree_key(debs: tuple[Path, ...], finished: bool) -> str:
+    """One .deb as it is: its sha256; several, or a finished tree: the sha256
+    over theirs (a tree made from the same packages another way is another tree)."""
+    digests = [sha256_remembered(d) for d in debs]
+    if len(digests) == 1 and not finished:
+        return digests[0]
+    return hashlib.sha256("\n".join(["tree/1", *digests]).encode()).hexdigest()
+
+
+def _unpack(deb: Path, into: Path, cache: Path) -> None:
+    done = subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], capture_output=True, text=True)
+    if done.returncode != 0:
+        if "No space left on device" in done.stderr or "Disk quota exceeded" in done.stderr:
+            raise NoSpace(cache)
+        raise HarnessFault(f"cannot unpack {deb}: {_first_line(done.stderr)}")
 
 
 def _first_line(text: str) -> str:

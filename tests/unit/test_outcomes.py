@@ -23,7 +23,7 @@ from pvmatrix.matrix import outcomes
 from pvmatrix.matrix.outcomes import TaskOutcome, facts_of
 from pvmatrix.records import FAIL, PASS, BootFacts, Verdict
 from pvmatrix.sources.facts import PackageFacts, SourceFacts
-from pvmatrix.sources.packages import Package
+from pvmatrix.sources.packages import Package, Prebuilt
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 TASK_FILES = sorted(RESULTS.glob("*/tasks/*.json"))
@@ -67,8 +67,15 @@ def test_provenance_of_a_recorded_source_or_build_task_is_made_as_before():
             deps = {name: TaskOutcome.from_dict(done[k]) for name, k in defs[key]["deps"].items()
                     if k in done}
             task = {"key": key, "stage": data["stage"]}
-            assert outcomes.provenance_of(task, deps, TaskOutcome.from_dict(data)) \
-                == data["provenance"], key
+            made = outcomes.provenance_of(task, deps, TaskOutcome.from_dict(data))
+            # every package of a prebuilt kernel is named since the split packaging
+            packaged = made.pop("packages", None)
+            assert made == data["provenance"], key
+            if packaged is not None:
+                p = next(d for d in [TaskOutcome.from_dict(data), *deps.values()]
+                         if isinstance(d.facts, PackageFacts)).facts.package
+                assert packaged == [{"name": p.name, "version": p.version, "suite": p.suite,
+                                     "sha256": p.digest}], key
             checked += 1
     assert checked
 
@@ -93,13 +100,29 @@ def test_build_facts_are_what_a_build_task_always_returned():
 def test_package_facts_wrap_the_resolved_package():
     p = Package("linux-image-6.1.0-31-amd64", "bookworm", Path("/c/x_6.1.128-1_amd64.deb"),
                 "6.1.128-1", "sha256:" + "d" * 64)
-    facts = PackageFacts(p)
+    facts = PackageFacts(Prebuilt((p,)))
     assert facts.to_dict() == {"package": p.name, "suite": "bookworm", "deb": str(p.deb),
                                "version": "6.1.128-1", "kernel_id": p.digest,
                                "kernel_path": str(p.deb), "boot_kernel": p.spec}
     assert facts_of("source", facts.to_dict()) == facts
     assert facts_of("source", SourceFacts("dir:/s", "sha256:2", "6.1.0", "/s").to_dict()) \
         == SourceFacts("dir:/s", "sha256:2", "6.1.0", "/s")
+
+
+def test_package_facts_of_a_split_kernel_name_every_package():
+    abi = "7.2.13+deb14-cloud-amd64"
+    parts = tuple(Package(f"linux-{kind}-{abi}", "sid", Path(f"/c/linux-{kind}-{abi}_7.2.13-1_amd64.deb"),
+                          "7.2.13-1", f"sha256:{n}" * 1) for n, kind in
+                  enumerate(["image", "base", "binary", "modules"]))
+    facts = PackageFacts(Prebuilt(parts))
+    data = facts.to_dict()
+    assert data["kernel_path"] == data["boot_kernel"] == f"debian:linux-image-{abi}@sid"
+    assert data["kernel_id"] not in {q.digest for q in parts}
+    assert [q["package"] for q in data["parts"]] == [q.name for q in parts]
+    assert facts_of("source", data) == facts
+    assert [q["name"] for q in facts.provenance()["packages"]] == [q.name for q in parts]
+    assert facts.provenance()["packages"][3] == {"name": f"linux-modules-{abi}", "version": "7.2.13-1",
+                                                 "suite": "sid", "sha256": "sha256:3"}
 
 
 def test_analysis_facts_keep_the_first_evidence_and_devices_by_qemu_name():

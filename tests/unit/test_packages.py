@@ -107,13 +107,17 @@ def test_prebuilt_metapackage_resolves_to_the_concrete_package(bookworm):
 @needs_apt
 def test_one_unpack_of_a_deb_serves_analyze_and_boot(bookworm):
     image, _ = bookworm
-    tree = debian.unpacked(image)
-    assert debian.unpacked(image) == tree and tree.name == sha256_id(image).removeprefix("sha256:")
+    plain = debian.unpacked(image)
+    assert debian.unpacked(image) == plain and plain.name == sha256_id(image).removeprefix("sha256:")
+    kernel = packages.resolve_kernel("debian:linux-image-amd64@bookworm")
+    assert kernel.parts == (packages.resolve("debian:linux-image-amd64@bookworm"),)   # old packaging
+    tree = packages.unpacked_kernel(kernel)          # with module indexes: a tree of its own
+    assert (tree / "lib" / "modules" / RELEASE / "modules.alias").is_file()
     found = locate("debian:linux-image-amd64@bookworm")
     assert found.image == tree / "boot" / f"vmlinuz-{RELEASE}"
     assert found.modules == tree / "lib" / "modules" / RELEASE and found.release == RELEASE
     assert found.identity == sha256_id(image)
-    assert locate(image).image == found.image          # the .deb itself: the same unpack
+    assert locate(image).image == plain / "boot" / f"vmlinuz-{RELEASE}"   # the .deb itself
     booted = boot_kernel.load("debian:linux-image-amd64@bookworm")
     assert (booted.label, booted.image, booted.identity) == (RELEASE, found.image, found.identity)
 
