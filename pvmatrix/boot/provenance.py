@@ -31,8 +31,11 @@ def xen_build(xen: Xen) -> dict:
 
 
 def userspace_image(cpio: Path) -> dict:
-    """The dom0 userspace: image tag (by Containerfile digest), engine image id, cpio sha256."""
+    """The dom0 userspace: the suite and toolstack it comes from, image tag (by
+    Containerfile digest), engine image id, cpio sha256."""
     m = re.fullmatch(r"dom0-xen([\d.]+)-([0-9a-f]+)\.cpio", cpio.name)
     tag = f"pvmatrix/dom0:xen{m.group(1)}-{m.group(2)}" if m else None
-    return {"tag": tag, "image_id": engine.image_id(tag) if tag else None, "cpio": str(cpio),
+    rel = catalog.all("xen").get(m.group(1)) if m else None
+    return {"suite": rel.suite if rel else None, "utils": rel.utils if rel else None,
+            "tag": tag, "image_id": engine.image_id(tag) if tag else None, "cpio": str(cpio),
             "cpio_sha256": sha256_id(cpio)}
