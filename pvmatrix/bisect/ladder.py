@@ -102,7 +102,7 @@ def bisect(ladder: str, versions: str | None, cell: CellSpec, dom0: str | None =
 
     def step(i: int) -> Step:
         r = found[i]
-        say(f"bisect: {r.abi} ({r.version}): booting {cell}")
+        say(f"bisect: {r.abi} ({r.version}): running {cell}")
         s = probe_package(r.abi, r.spec, cell, dom0)
         say(f"bisect: {r.abi} is {s.outcome} ({s.status}: {s.reason[:100]})"
             + (" [remembered]" if s.boot_cached else ""))
