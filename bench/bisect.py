@@ -90,6 +90,8 @@ def main() -> int:
         "goal": "warm_step_ratio <= 0.20; steps <= log2_bound (+1 when git's midpoint is uneven)",
     }
     out = HERE / "results" / "bisect.json"
+    if out.exists() and "ladder" in (before := json.loads(out.read_text())):
+        result["ladder"] = before["ladder"]       # bench/bisect_ladder.py's entry
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0 if result["first_bad_is_culprit"] else 1

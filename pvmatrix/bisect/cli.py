@@ -58,20 +58,41 @@ def _save(result: dict, output: str | None, kind: str) -> Path:
     return path
 
 
-def _steps_table(steps) -> str:
+def _steps_table(steps, prebuilt: bool = False) -> str:
     from tabulate import tabulate
-    rows = [(s.label[:60], s.outcome, s.status, "built" if s.built else "cached",
-             f"{s.build_s:.0f}", f"{s.boot_s:.0f}", (s.note or s.reason)[:60]) for s in steps]
-    return tabulate(rows, headers=["tried", "answer", "cell", "kernel", "build s", "boot s", ""], disable_numparse=True)
+    rows = [(s.label[:60], s.outcome, s.status,
+             "prebuilt" if prebuilt else "built" if s.built else "cached", f"{s.build_s:.0f}",
+             "remembered" if s.boot_cached else f"{s.boot_s:.0f}", (s.note or s.reason)[:60])
+            for s in steps]
+    return tabulate(rows, headers=["tried", "answer", "cell", "kernel", "build s", "boot s", ""],
+                    disable_numparse=True)
+
+
+def _modes(args) -> None:
+    """A ladder takes its ends from the suite; a git tree needs both refs."""
+    if args.ladder and (args.good or args.bad):
+        raise UserError("--ladder takes its ends from the suite (narrow them with --versions), "
+                        "not --good/--bad")
+    if not args.ladder and not (args.good and args.bad):
+        raise UserError("bisect needs --good and --bad (commits of --repo), or --ladder")
+    if args.versions is not None and not args.ladder:
+        raise UserError("--versions narrows a --ladder")
 
 
 def cmd_bisect(args) -> int:
     _check_output(args.output)
+    _modes(args)
+    if args.ladder:
+        return _ladder(args)
     from .commits import Recipe, bisect
     from .probe import CellSpec
     cell = CellSpec.parse(args.cell, args.xen, args.hardware)
-    r = bisect(args.repo, args.good, args.bad, cell, Recipe(args.base, args.fragment, args.toolchain),
-               _dom0(args.dom0), say=_say)
+    r = bisect(args.repo or ".", args.good, args.bad, cell,
+               Recipe(args.base, args.fragment, args.toolchain), _dom0(args.dom0), say=_say)
+    return _commit_report(r, args.output)
+
+
+def _commit_report(r, output: str | None) -> int:
     print(_steps_table(r.endpoints + r.steps))
     print(f"\n{len(r.steps)} step(s) for {r.candidates} candidate commit(s) "
           f"(log2 bound {r.log2_bound})")
@@ -87,8 +108,36 @@ def cmd_bisect(args) -> int:
         print("no single first bad commit: skipped commits hide it; it is one of:")
         for c in r.could_be:
             print(f"  {c}")
-    print(f"result: {_save(r.to_dict(), args.output, 'bisect')}")
+    print(f"result: {_save(r.to_dict(), output, 'bisect')}")
     return 0 if r.first_bad else 1
+
+
+def _ladder(args) -> int:
+    """`pvmatrix bisect --ladder`: the first ABI that breaks the cell, then (with
+    --repo) the first commit between the two upstream versions."""
+    from .commits import Recipe
+    from .ladder import bisect
+    from .probe import CellSpec
+    cell = CellSpec.parse(args.cell, args.xen, args.hardware)
+    r = bisect(args.ladder, args.versions, cell, _dom0(args.dom0), args.repo,
+               Recipe(args.base, args.fragment, args.toolchain), say=_say)
+    print(_steps_table(r.endpoints + r.steps, prebuilt=True))
+    print(f"\n{r.kernels_booted} kernel(s) booted, {len(r.endpoints + r.steps)} answer(s) for "
+          f"{len(r.rungs)} ABI(s) (bound ceil(log2 N) + 2 = {r.boot_bound})")
+    if r.first_bad:
+        print(f"first bad ABI: {r.first_bad} (last good: {r.last_good})")
+    else:
+        print("no single first bad ABI: skipped rungs hide it; it is one of:")
+        for p in r.could_be:
+            print(f"  {p}")
+    if r.commits:
+        c = r.commits
+        print(f"commits {c['good_tag']}..{c['bad_tag']}: " + (
+            f"first bad commit {c['first_bad']} {c['subject']}" if c["first_bad"]
+            else f"skipped commits hide it: {' '.join(x[:12] for x in c['could_be'])}"))
+    print(f"result: {_save(r.to_dict(), args.output, 'bisect-ladder')}")
+    found = r.commits["first_bad"] if r.commits else r.first_bad
+    return 0 if found else 1
 
 
 def cmd_bisect_config(args) -> int:
@@ -113,10 +162,17 @@ def cmd_bisect_config(args) -> int:
 
 
 def register(sub) -> None:
-    b = sub.add_parser("bisect", help="find the first commit of a git tree that breaks a cell")
-    b.add_argument("--repo", default=".", help="the git tree (default: the current directory)")
-    b.add_argument("--good", required=True, help="a ref where the cell passes")
-    b.add_argument("--bad", required=True, help="a later ref where it does not")
+    b = sub.add_parser("bisect", help="find the first commit of a git tree, or the first "
+                                      "kernel ABI of a Debian suite (--ladder), that breaks a cell")
+    b.add_argument("--repo", help="the git tree (default: the current directory); with --ladder, "
+                                  "go on to bisect its commits between the two upstream versions")
+    b.add_argument("--good", help="a ref where the cell passes")
+    b.add_argument("--bad", help="a later ref where it does not")
+    b.add_argument("--ladder", metavar="PACKAGE",
+                   help="bisect the prebuilt kernels of a suite, oldest to newest, e.g. "
+                        "debian:linux-image-amd64@trixie-backports (nothing is built)")
+    b.add_argument("--versions", metavar="RANGE",
+                   help="the ladder's upstream versions, as PEP 440 specifiers: '>=6.18,<7.1'")
     b.add_argument("--base", default="tinyconfig", help="config base (as for pvmatrix build)")
     b.add_argument("-f", "--fragment", action="append", default=[], help="config fragment")
     _cell_args(b)

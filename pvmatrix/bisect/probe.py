@@ -65,6 +65,7 @@ class Step:
     build_s: float = 0.0
     boot_s: float = 0.0
     note: str = ""
+    boot_cached: bool = False        # the cell's answer came from an earlier boot
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,12 +88,11 @@ class CellRun:
     reason: str
     evidence: list[str]
     seconds: float = 0.0
+    cached: bool = False             # remembered from an earlier boot: none now
 
 
-def _boot(built, cell: CellSpec, dom0: str | None, profile) -> CellRun:
+def _boot(kernel, cell: CellSpec, dom0: str | None, profile) -> CellRun:
     names = profile.qemu_devices
-    built.fetch()                    # a remote artifact store: local files first
-    kernel = from_build(built)
     if dom0 and catalog.get("role", cell.role).is_guest:
         cells = run_cells(load_kernel(dom0), [cell.role], cell.xen, names, kernel, profile)
     else:
@@ -104,20 +104,32 @@ def _boot(built, cell: CellSpec, dom0: str | None, profile) -> CellRun:
     return CellRun(c.verdict.status.value, c.verdict.reason, evidence, c.boot.wall_s)
 
 
+def _built_kernel(built):
+    built.fetch()                    # a remote artifact store: local files first
+    return from_build(built)
+
+
 def run_cell(built, cell: CellSpec, dom0: str | None = None) -> CellRun:
-    """Boot BUILT (a build.Build) in CELL's role; DOM0 (a kernel as the boot
-    harness loads it: an artifact dir, debian:PACKAGE) hosts a domU cell
-    instead of the kernel itself. A fail is booted once more before it is
-    believed (boots under TCG flake now and then): fail then pass is "flaky",
-    which bisection skips. Pass and confirmed fail are remembered."""
+    """Boot BUILT (a build.Build) in CELL's role (see run_kernel)."""
+    return run_kernel(built.key, lambda: _built_kernel(built), cell, dom0)
+
+
+def run_kernel(key: str, kernel_of, cell: CellSpec, dom0: str | None = None) -> CellRun:
+    """Boot the kernel KERNEL_OF() gives (content id KEY) in CELL's role; DOM0 (a
+    kernel as the boot harness loads it: an artifact dir, debian:PACKAGE) hosts
+    a domU cell instead of the kernel itself. A fail is booted once more before
+    it is believed (boots under TCG flake now and then): fail then pass is
+    "flaky", which bisection skips. Pass and confirmed fail are remembered, by
+    KEY, for every later bisection."""
     profile = load_profile(cell.hardware)
-    key = outcomes.digest("bisect-cell/2", built.key, dom0, str(cell),
+    key = outcomes.digest("bisect-cell/2", key, dom0, str(cell),
                           profile.to_toml(), harness_digest())
     if (memo := _memo_path(key)).exists():
-        return CellRun(**{**json.loads(memo.read_text()), "seconds": 0.0})
-    got = _boot(built, cell, dom0, profile)
+        return CellRun(**{**json.loads(memo.read_text()), "seconds": 0.0, "cached": True})
+    kernel = kernel_of()
+    got = _boot(kernel, cell, dom0, profile)
     if got.status == "fail":
-        again = _boot(built, cell, dom0, profile)
+        again = _boot(kernel, cell, dom0, profile)
         got.seconds += again.seconds
         if again.status != "fail":
             return CellRun("flaky", f"{got.reason}; then {again.status} on a second boot (flaky)",
@@ -149,7 +161,17 @@ def probe(label: str, built, cell: CellSpec, dom0: str | None = None) -> Step:
     """Run CELL on an already built kernel."""
     got = run_cell(built, cell, dom0)
     return Step(label, outcome_of(got.status), got.status, got.reason, got.evidence, built.key,
-                not built.cached, built.build_s if not built.cached else 0.0, got.seconds)
+                not built.cached, built.build_s if not built.cached else 0.0, got.seconds,
+                boot_cached=got.cached)
+
+
+def probe_package(label: str, spec: str, cell: CellSpec, dom0: str | None = None) -> Step:
+    """Run CELL on a prebuilt kernel package (debian:PACKAGE@SUITE): nothing is
+    built; its boots are remembered by the package's content, as a build's are."""
+    kernel = load_kernel(spec)
+    got = run_kernel(kernel.identity or spec, lambda: kernel, cell, dom0)
+    return Step(label, outcome_of(got.status), got.status, got.reason, got.evidence,
+                kernel.identity, boot_s=got.seconds, note=spec, boot_cached=got.cached)
 
 
 def check_end(step: Step, want: str, what: str, cell: CellSpec) -> None:

@@ -19,12 +19,19 @@ was expected.
     [[kernel]]                        # a prebuilt Debian kernel package
     name = "debian-6.1-generic"
     package = "debian:linux-image-amd64@bookworm"
+
+    [[kernel]]                        # a ladder: one row per kernel ABI of the suite
+    name = "bpo"                      # rows bpo-6.18.5, bpo-6.18.9, ...
+    package = "debian:linux-image-amd64@trixie-backports"
+    ladder = true                     # every ABI; or, instead, only a range:
+    versions = ">=6.18,<7.1"          # PEP 440 specifiers over the upstream version
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +39,10 @@ from pathlib import Path
 from .. import catalog, configure, sources
 from ..errors import UserError
 from ..paths import KCONFIGS, SPECS
-from ..sources import packages
+from ..sources import ladder, packages
 
 DEFAULT = SPECS / "default.toml"
-KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain"}
+KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain", "ladder", "versions"}
 MATRIX_KEYS = {"name", "xen", "hardware", "roles", "dom0_fallback"}
 # a kernel name becomes part of paths and cell ids: no '/', no leading '.' or '-'
 KERNEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
@@ -50,6 +57,8 @@ class KernelSpec:
     fragments: list[str] = field(default_factory=list)
     toolchain: str = "auto"
     package: str | None = None
+    ladder: bool = False             # PACKAGE is a flavour: one row per ABI of its suite
+    versions: str | None = None      # the ladder's range (PEP 440 specifiers), else every ABI
 
     @property
     def prebuilt(self) -> bool:
@@ -113,7 +122,10 @@ def _kernel(path: Path, where: str, entry) -> KernelSpec:
         extra = set(entry) & {"source", "base", "fragments", "toolchain"}
         if extra:
             raise UserError(f"{path}: {where}: a prebuilt package takes no {', '.join(sorted(extra))}")
-        return KernelSpec(name=name, package=package)
+        return _ladder(path, where, entry, KernelSpec(name=name, package=package))
+    if set(entry) & {"ladder", "versions"}:
+        raise UserError(f"{path}: {where}: ladder and versions take a prebuilt package "
+                        "(package = 'debian:linux-image-FLAVOUR@SUITE'), not a source")
     return KernelSpec(
         name=name,
         source=_want(path, f"{where}.source", entry.get("source"), str, "a source string"),
@@ -122,6 +134,38 @@ def _kernel(path: Path, where: str, entry) -> KernelSpec:
                         "a list of fragment names", item=str),
         toolchain=_want(path, f"{where}.toolchain", entry.get("toolchain", "auto"), str,
                         "a toolchain name"))
+
+
+def _ladder(path: Path, where: str, entry: dict, k: KernelSpec) -> KernelSpec:
+    """K with its ladder keys: `versions` makes a ladder of its own; `ladder =
+    false` with a range says two things at once."""
+    k.ladder = _want(path, f"{where}.ladder", entry.get("ladder", "versions" in entry), bool,
+                     "true or false")
+    if "versions" in entry:
+        k.versions = _want(path, f"{where}.versions", entry["versions"], str,
+                           "version specifiers, e.g. '>=6.18,<7.1'")
+        if not k.ladder:
+            raise UserError(f"{path}: {where}: versions makes a ladder; drop ladder = false")
+    if k.ladder:
+        _checked(path, f"{where}.package", ladder.check, k.package, k.versions)
+    return k
+
+
+def _rows(path: Path, where: str, k: KernelSpec) -> list[KernelSpec]:
+    """K's rows: itself, or one per ABI of its ladder (this asks apt)."""
+    if not k.ladder:
+        return [k]
+    try:
+        rungs = ladder.ladder(k.package, k.versions)
+    except UserError as exc:
+        raise UserError(f"{path}: {where}: {exc}") from None
+    rows = []
+    for name, rung in zip(ladder.row_names(k.name, rungs), rungs):
+        if not KERNEL_NAME.fullmatch(name):
+            raise UserError(f"{path}: {where}.name: row {name!r} of the ladder is not a "
+                            "valid kernel name (at most 64 letters, digits, '.', '_', '-')")
+        rows.append(KernelSpec(name=name, package=rung.spec))
+    return rows
 
 
 def _inputs(path: Path, where: str, k: KernelSpec) -> None:
@@ -193,9 +237,14 @@ def load(path: str | Path | None) -> Spec:
         kernels.append(k)
     spec = Spec(path, kernels, name=path.stem, text=text)
     _matrix(path, data.get("matrix", {}), spec)
+    rows = [(i, row) for i, k in enumerate(kernels) for row in _rows(path, f"kernel[{i}]", k)]
+    spec.kernels, seen = [row for _, row in rows], {row.name for _, row in rows}
+    if clash := next((n for n, c in Counter(r.name for _, r in rows).items() if c > 1), None):
+        raise UserError(f"{path}: kernel: a ladder's row {clash!r} is also another kernel's name")
     if spec.dom0_fallback is not None and spec.dom0_fallback not in seen:
         raise UserError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
                         f"got {spec.dom0_fallback!r}")
-    for i, k in enumerate(kernels):          # after the syntax: these may ask git or apt
-        _inputs(path, f"kernel[{i}]", k)
+    for i, k in rows:                        # after the syntax: these may ask git or apt
+        if not kernels[i].ladder:            # a ladder's rows came from the suite's lists
+            _inputs(path, f"kernel[{i}]", k)
     return spec
