@@ -85,9 +85,9 @@ def resolve(spec: str) -> Package:
 def _followed(name: str, suite: str) -> str:
     """concrete(NAME), remembered until the suite's lists are next refreshed."""
     debian.refresh(suite)                    # a day old: a new kernel may be out
-    stamp = cache_dir("apt", suite) / "updated"
+    stamp = debian.stamp(suite)
     lists = stamp.stat().st_mtime_ns if stamp.exists() else 0
-    key = hashlib.sha256(f"{name}@{suite}:{lists}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{name}@{suite}:{stamp.parent.name}:{lists}".encode()).hexdigest()[:24]
     memo = cache_dir("packages") / f"{key}.json"
     if memo.exists():
         return json.loads(memo.read_text())
