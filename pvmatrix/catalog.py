@@ -7,6 +7,7 @@ unknown name is one error, errors.UnknownName, listing the known ones:
     kind       data                   record
     toolchain  toolchains.toml        Toolchain        a Debian suite and its compiler
     suite      suites.toml            Suite            a Debian suite packages come from
+                                                       (from `mirror()`: no host is data)
     xen        xen.toml               XenRelease       a Xen release (`default(kind)`)
     role       roles.toml             Role             what a matrix cell boots
     device     devices.toml           QemuDevice       a QEMU device: PCI ids and plumbing
@@ -24,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import settings
+from .aptsources import HOST_APT, host_mirror
 from .errors import UnknownName, UserError
 from .paths import DATA, confined
 
@@ -42,15 +45,16 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Suite:
-    """A Debian suite pvmatrix fetches packages from (in the file's order)."""
+    """A Debian suite pvmatrix fetches packages from (in the file's order), from
+    the mirror in effect (`mirror()`)."""
     name: str
     components: str
-    mirror: str
 
     @property
     def base_image(self) -> str:
-        """The content tag of the suite's bootstrapped base image."""
-        return f"pvmatrix/base:{self.name}-{_digest(self.name, self.mirror, 'minbase')}"
+        """The content tag of the suite's bootstrapped base image: its mirror's
+        content (a snapshot mirror is another archive)."""
+        return f"pvmatrix/base:{self.name}-{_digest(self.name, mirror(), 'minbase')}"
 
 
 @dataclass(frozen=True)
@@ -238,7 +242,7 @@ def _quote(text: str) -> str:
 # context: the whole file for a file kind, the file's path for a folder kind.
 
 def _suite(name: str, e: dict, f: dict) -> Suite:
-    return Suite(name, e["components"], e.get("mirror", f["mirror"]))
+    return Suite(name, e["components"])
 
 
 def _toolchain(name: str, e: dict, f: dict) -> Toolchain:
@@ -385,6 +389,12 @@ def default(kind: str) -> Any:
     return get(kind, _file(kind)["default"])
 
 
+def mirror(etc: Path = HOST_APT) -> str:
+    """The Debian archive mirror in effect: the settings' (--mirror, or the
+    spec's key), else the one the host's apt sources under ETC use."""
+    return settings.current().mirror or host_mirror(names("suite"), etc)
+
+
 def host_role(xen: bool) -> Role:
     """The role whose kernel QEMU boots directly: under Xen (it hosts the guest
     roles) or on bare metal."""
@@ -427,8 +437,7 @@ TABLES: dict[str, tuple[str, list[str], Row]] = {
                               t.image)),
     "hardware": ("hardware", ["profile", "devices", "description"],
                  lambda p: (p.name, len(p.devices), p.description)),
-    "suites": ("suite", ["suite", "components", "mirror"],
-               lambda s: (s.name, s.components, s.mirror)),
+    "suites": ("suite", ["suite", "components"], lambda s: (s.name, s.components)),
     "devices": ("device", ["device", "kind", "ids", "PCI function"],
                 lambda d: (d.name, d.kind, d.pci.ids if d.pci else "-",
                            d.pci.name if d.pci else "-")),

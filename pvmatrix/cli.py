@@ -92,6 +92,13 @@ def cmd_source(args) -> int:
     return 0
 
 
+# the commands that may fetch Debian packages: they take --mirror
+FETCHING = ("build", "source", "toolchains", "plan", "run", "rerun", "boot", "analyze", "bisect",
+            "bisect-config")
+MIRROR_HELP = ("Debian archive mirror URL (default: the spec's `mirror`, else the Debian archive "
+               "of this host's apt sources)")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with a bad flag stated in one line like every other input error."""
 
@@ -123,6 +130,8 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list a catalog: what varies (roles, Xen versions, ...)")
     ls.add_argument("what", choices=list(catalog.TABLES))
     ls.set_defaults(func=cmd_list)
+    for name in FETCHING:
+        sub.choices[name].add_argument("--mirror", metavar="URL", help=MIRROR_HELP)
     return p
 
 
@@ -150,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         _check(args)
-        with settings.use(settings.Settings.from_env(store=getattr(args, "store", None))):
+        with settings.use(settings.Settings.from_env(store=getattr(args, "store", None),
+                                                     mirror=getattr(args, "mirror", None))):
             return args.func(args)
     except BrokenPipeError:
         return _quiet_pipe()

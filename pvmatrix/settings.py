@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterator, Mapping
 
+from .aptsources import check_url
 from .errors import UserError
 
 ACCELS = ("tcg", "kvm")
@@ -44,6 +45,10 @@ def _count(unit: str) -> Callable[[str, str], int]:
     return parse
 
 
+def _mirror(name: str, value: str) -> str:
+    return check_url(value, name)
+
+
 def _accel(name: str, value: str) -> str:
     if value not in ACCELS:
         raise UserError(f"{name}={value!r}: not one of {', '.join(ACCELS)}")
@@ -63,9 +68,10 @@ VARIABLES: dict[str, tuple[tuple[str, ...], Callable]] = {
     "boot_keep_mb": (("PVMATRIX_BOOT_KEEP_MB",), _count("MiB")),
     "docker_host": (("DOCKER_HOST",), _text),
     "runtime_dir": (("XDG_RUNTIME_DIR",), _path),
+    "mirror": ((), _mirror),                 # a flag or the spec's key, never the environment
 }
 # What a run decides for all its tasks; the rest is each host's own.
-TRAVELS = ("cache", "store", "s3_endpoint", "xl_debug")
+TRAVELS = ("cache", "store", "s3_endpoint", "xl_debug", "mirror")
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Settings:
     boot_keep_mb: int = 4096             # PVMATRIX_BOOT_KEEP_MB
     docker_host: str | None = None       # DOCKER_HOST
     runtime_dir: Path | None = None      # XDG_RUNTIME_DIR
+    mirror: str | None = None            # --mirror, else the spec's (else the host's apt sources)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

@@ -56,7 +56,7 @@ def ensure_base(client, suite: str) -> str:
     tag = base_tag(suite)
     if _has_image(client, tag):
         return tag
-    mirror = catalog.get("suite", suite).mirror
+    mirror = catalog.mirror()
     _say(f"bootstrapping Debian {suite} base image (once)")
     with tempfile.TemporaryDirectory(prefix="pvmatrix-boot-") as tmp:
         root = Path(tmp) / "root"

@@ -136,6 +136,7 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     spec and flags.retries more attempts did not pass (see retry.py), else 0.
     AFTER: called with such cells when flags.bisect (to bisect them)."""
     spec = load(spec_path)
+    chosen = spec.run_settings()            # the mirror, before a run directory is made
     if address:
         scheduler.check(address)            # before a run directory is made
     results = Path(results)
@@ -143,7 +144,7 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     resumed = current is not None
     if current is None:
         current = store.create(results, spec, host.facts(), flags)
-    with current.lock(), settings.use(dataclasses.replace(settings.current(), store=flags.store)):
+    with current.lock(), settings.use(dataclasses.replace(chosen, store=flags.store)):
         return _run(spec, results, current, resumed, flags, address, stream, show, after)
 
 

@@ -2,6 +2,8 @@
 which hardware, in which roles. Every error names the file, the key and what
 was expected.
 
+    mirror = "http://HOST/debian"     # the Debian archive (default: the host's apt sources)
+
     [matrix]
     name = "default"                  # runs of one name are compared (default: file stem)
     xen = ["4.17"]
@@ -29,6 +31,7 @@ was expected.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections import Counter
@@ -36,7 +39,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import catalog, configure, sources
+from .. import catalog, configure, settings, sources
+from ..aptsources import check_url
 from ..errors import UserError
 from ..paths import KCONFIGS, SPECS
 from ..sources import ladder, packages
@@ -74,6 +78,7 @@ class Spec:
     hardware: list[str] = field(default_factory=lambda: ["default"])
     roles: list[str] = field(default_factory=lambda: catalog.names("role"))
     dom0_fallback: str | None = None
+    mirror: str | None = None          # the Debian archive, unless --mirror names one
     text: str = ""
 
     @property
@@ -82,6 +87,14 @@ class Spec:
 
     def kernel(self, name: str) -> KernelSpec:
         return next(k for k in self.kernels if k.name == name)
+
+    def run_settings(self) -> settings.Settings:
+        """The settings in effect with the mirror chosen once for the whole run,
+        so every task uses it, here or on a worker: --mirror, else this spec's,
+        else the host's apt sources'."""
+        now = settings.current()
+        with settings.use(dataclasses.replace(now, mirror=now.mirror or self.mirror)):
+            return dataclasses.replace(now, mirror=catalog.mirror())
 
 
 def _want(path: Path, key: str, value, kind, what: str, item=None):
@@ -221,10 +234,13 @@ def load(path: str | Path | None) -> Spec:
         raise UserError(f"spec {path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"spec {path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"kernel", "matrix"}
+    unknown = set(data) - {"kernel", "matrix", "mirror"}
     if unknown:
         raise UserError(f"{path}: unknown table(s) {', '.join(sorted(unknown))} "
-                        "(expected [matrix] and [[kernel]])")
+                        "(expected mirror, [matrix] and [[kernel]])")
+    mirror = data.get("mirror")
+    if mirror is not None:
+        mirror = check_url(_want(path, "mirror", mirror, str, "a mirror URL"), f"{path}: mirror")
     entries = _want(path, "kernel", data.get("kernel"), list, "a list of [[kernel]] tables")
     if not entries:
         raise UserError(f"{path}: kernel: expected at least one [[kernel]], got []")
@@ -235,16 +251,18 @@ def load(path: str | Path | None) -> Spec:
             raise UserError(f"{path}: kernel[{i}].name: duplicate kernel name {k.name!r}")
         seen.add(k.name)
         kernels.append(k)
-    spec = Spec(path, kernels, name=path.stem, text=text)
+    spec = Spec(path, kernels, name=path.stem, mirror=mirror, text=text)
     _matrix(path, data.get("matrix", {}), spec)
-    rows = [(i, row) for i, k in enumerate(kernels) for row in _rows(path, f"kernel[{i}]", k)]
-    spec.kernels, seen = [row for _, row in rows], {row.name for _, row in rows}
-    if clash := next((n for n, c in Counter(r.name for _, r in rows).items() if c > 1), None):
-        raise UserError(f"{path}: kernel: a ladder's row {clash!r} is also another kernel's name")
-    if spec.dom0_fallback is not None and spec.dom0_fallback not in seen:
-        raise UserError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
-                        f"got {spec.dom0_fallback!r}")
-    for i, k in rows:                        # after the syntax: these may ask git or apt
-        if not kernels[i].ladder:            # a ladder's rows came from the suite's lists
-            _inputs(path, f"kernel[{i}]", k)
+    now = settings.current()
+    with settings.use(dataclasses.replace(now, mirror=now.mirror or spec.mirror)):
+        rows = [(i, row) for i, k in enumerate(kernels) for row in _rows(path, f"kernel[{i}]", k)]
+        spec.kernels, seen = [row for _, row in rows], {row.name for _, row in rows}
+        if clash := next((n for n, c in Counter(r.name for _, r in rows).items() if c > 1), None):
+            raise UserError(f"{path}: kernel: a ladder's row {clash!r} is also another kernel's name")
+        if spec.dom0_fallback is not None and spec.dom0_fallback not in seen:
+            raise UserError(f"{path}: matrix.dom0_fallback: expected the name of a [[kernel]], "
+                            f"got {spec.dom0_fallback!r}")
+        for i, k in rows:                    # after the syntax: these may ask git or apt
+            if not kernels[i].ladder:        # a ladder's rows came from the suite's lists
+                _inputs(path, f"kernel[{i}]", k)
     return spec

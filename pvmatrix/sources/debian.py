@@ -1,7 +1,10 @@
 """Debian packages fetched with apt into a private cache.
 
-The host's apt state is never touched: each suite has its own sources list,
-lists directory and archive cache under the pvmatrix cache.
+The host's apt state is never touched: each suite has its own archive cache
+under the pvmatrix cache, and a sources list and lists directory per mirror
+(catalog.mirror(): --mirror, the spec's, else the host's), so the lists of two
+mirrors never mix. The .debs are shared: a package version is the same file on
+every mirror.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ from typing import Callable, Iterator
 from .. import catalog, settings
 from ..digest import sha256_remembered
 from ..errors import HarnessFault, NoSpace, UserError
-from ..paths import cache_dir, partial_dir
+from ..paths import cache_dir, cache_root, partial_dir
 
 LISTS_MAX_AGE_S = 24 * 3600
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+# what apt-get update says of a suite the mirror does not carry
+NOT_CARRIED = ("does not have a Release file", "404  Not Found", "404 Not Found")
+
+
+class NotCarried(UserError):
+    """The mirror has no such suite: the user's mirror or suite is wrong."""
 
 
 def suites() -> list[str]:
@@ -41,23 +50,37 @@ def _locked(suite: str, what: str = "apt") -> Iterator[None]:
         yield
 
 
+def lists_dir(suite: str, mirror: str | None = None) -> Path:
+    """SUITE's apt state from MIRROR (default: the mirror in effect): its sources
+    list, lists, package cache and `updated` stamp (made by the first apt run)."""
+    mirror = mirror or catalog.mirror()
+    return cache_root() / "apt" / suite / "mirrors" / hashlib.sha256(mirror.encode()).hexdigest()[:16]
+
+
+def stamp(suite: str) -> Path:
+    """The file whose mtime is the last apt-get update of SUITE from the mirror in effect."""
+    return lists_dir(suite) / "updated"
+
+
 def _apt(suite: str, *args: str, tool: str = "apt-get") -> subprocess.CompletedProcess:
     conf = catalog.get("suite", suite)
+    mirror = catalog.mirror()
     root = cache_dir("apt", suite)
-    src = root / "sources.list"
-    for d in ("lists/partial", "cache/archives/partial", "debs"):
-        (root / d).mkdir(parents=True, exist_ok=True)
+    state = lists_dir(suite, mirror)
+    src = state / "sources.list"
+    for d in (state / "lists/partial", root / "cache/archives/partial", root / "debs"):
+        d.mkdir(parents=True, exist_ok=True)
     opts = [
         f"-o=Dir::Etc::SourceList={src}", "-o=Dir::Etc::SourceParts=/dev/null",
-        f"-o=Dir::State::Lists={root}/lists", f"-o=Dir::Cache={root}/cache",
+        f"-o=Dir::State::Lists={state}/lists", f"-o=Dir::Cache={root}/cache",
         # kept (images often turn it off): a look-up then takes 0.2 s, not 0.9 s
-        f"-o=Dir::Cache::pkgcache={root}/cache/pkgcache.bin",
-        f"-o=Dir::Cache::srcpkgcache={root}/cache/srcpkgcache.bin",
+        f"-o=Dir::Cache::pkgcache={state}/pkgcache.bin",
+        f"-o=Dir::Cache::srcpkgcache={state}/srcpkgcache.bin",
         f"-o=Dir::State::status=/dev/null", "-o=APT::Sandbox::User=root",
         "-o=Debug::NoLocking=1", "-o=APT::Get::List-Cleanup=0",
     ]
     with _locked(suite):       # every apt run of the suite reads sources.list under this lock
-        line = f"deb [signed-by={KEYRING}] {conf.mirror} {suite} {conf.components}\n"
+        line = f"deb [signed-by={KEYRING}] {mirror} {suite} {conf.components}\n"
         if not src.exists() or src.read_text() != line:   # a new mtime voids apt's pkgcache
             src.write_text(line)
         return subprocess.run([tool, "-q", *opts, *args], cwd=root / "debs",
@@ -69,23 +92,29 @@ def _fresh(stamp: Path) -> bool:
 
 
 def refresh(suite: str) -> None:
-    """apt-get update SUITE's private lists, unless they are under a day old."""
-    stamp = cache_dir("apt", suite) / "updated"
-    if _fresh(stamp):
+    """apt-get update SUITE's private lists, unless they are under a day old.
+    NotCarried: the mirror has no such suite."""
+    updated = stamp(suite)
+    if _fresh(updated):
         return
     with _locked(suite, "update"):         # the first of several concurrent callers updates
-        if _fresh(stamp):
+        if _fresh(updated):
             return
         done = _apt(suite, "update")
+        if any(s in done.stdout + done.stderr for s in NOT_CARRIED):
+            raise NotCarried(f"the mirror {catalog.mirror()} does not carry Debian suite {suite} "
+                             "(no Release file): give another mirror with --mirror URL or the "
+                             "spec's mirror key")
         if done.returncode != 0:
-            raise HarnessFault(f"apt-get update for Debian suite {suite} failed: {_first_error(done.stderr)}")
-        stamp.touch()
+            raise HarnessFault(f"apt-get update for Debian suite {suite} from {catalog.mirror()} "
+                               f"failed: {_first_error(done.stderr)}")
+        updated.touch()
 
 
 def listed(package: str, suite: str) -> bool | None:
     """Whether SUITE's lists hold PACKAGE; None when they are not fresh (a check
     at spec load downloads nothing)."""
-    if not _fresh(cache_dir("apt", suite) / "updated"):
+    if not _fresh(stamp(suite)):
         return None
     done = _apt(suite, "show", "--no-all-versions", package, tool="apt-cache")
     return done.returncode == 0 and bool(done.stdout.strip())
@@ -112,7 +141,12 @@ def download(package: str, suite: str | None = None) -> Path:
         have = sorted(debs.glob(f"{package}_*.deb"))
         if have:
             return have[-1]
-        refresh(name)
+        try:
+            refresh(name)
+        except NotCarried:
+            if suite:
+                raise
+            continue                       # looking through every suite: the mirror's will do
         done = _apt(name, "download", package)
         if done.returncode == 0:
             have = sorted(debs.glob(f"{package}_*.deb"))

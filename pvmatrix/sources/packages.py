@@ -182,10 +182,10 @@ def _remembered(what: str, name: str, suite: str, ask: Callable[[], object]):
     """ASK()'s answer about NAME in SUITE, remembered until the suite's lists
     are next refreshed."""
     debian.refresh(suite)                    # a day old: a new kernel may be out
-    stamp = cache_dir("apt", suite) / "updated"
+    stamp = debian.stamp(suite)
     lists = stamp.stat().st_mtime_ns if stamp.exists() else 0
     prefix = "" if what == "meta" else f"{what}:"          # a meta answer keeps its old key
-    key = hashlib.sha256(f"{prefix}{name}@{suite}:{lists}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{prefix}{name}@{suite}:{stamp.parent.name}:{lists}".encode()).hexdigest()[:24]
     memo = cache_dir("packages") / f"{key}.json"
     if memo.exists():
         return json.loads(memo.read_text())

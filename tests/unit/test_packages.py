@@ -16,11 +16,10 @@ import pytest
 from pvmatrix.analyze.inputs import locate
 from pvmatrix.boot import kernel as boot_kernel
 from pvmatrix.digest import sha256_id
-from pvmatrix import sources
+from pvmatrix import catalog, sources
 from pvmatrix.sources import debian, packages
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "debian" / "Packages"
-LISTS = "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
 RELEASE = "6.1.0-50-amd64"
 
 needs_apt = pytest.mark.skipif(not (shutil.which("apt-cache") and shutil.which("dpkg-deb")),
@@ -78,11 +77,12 @@ def _boot_header() -> bytes:
 def bookworm(private_cache):
     """The bookworm suite with the fixture index as its fresh lists, and the
     concrete packages already 'downloaded' into its debs directory."""
-    apt = private_cache / "apt" / "bookworm"
-    (apt / "lists").mkdir(parents=True)
-    shutil.copy(FIXTURE, apt / "lists" / LISTS)
-    (apt / "updated").touch()                      # fresh: no apt-get update
-    debs = apt / "debs"
+    state = debian.lists_dir("bookworm")          # the host's mirror, as apt names its lists
+    (state / "lists").mkdir(parents=True)
+    lists = catalog.mirror().split("://", 1)[1].replace("/", "_")
+    shutil.copy(FIXTURE, state / "lists" / f"{lists}_dists_bookworm_main_binary-amd64_Packages")
+    (state / "updated").touch()                    # fresh: no apt-get update
+    debs = private_cache / "apt" / "bookworm" / "debs"
     debs.mkdir()
     image = _deb(debs, f"linux-image-{RELEASE}", "6.1.176-1", {
         f"boot/vmlinuz-{RELEASE}": _boot_header(),
