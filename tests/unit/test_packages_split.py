@@ -16,13 +16,13 @@ from pvmatrix.analyze.inputs import locate
 from pvmatrix.boot import kernel as boot_kernel
 from pvmatrix.digest import sha256_id
 from pvmatrix.errors import UserError
-from pvmatrix.sources import packages
+from pvmatrix import catalog
+from pvmatrix.sources import debian, packages
 from pvmatrix.sources.facts import PackageFacts
 
 from .test_packages import _boot_header, _deb
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "debian" / "sid"
-LISTS = "deb.debian.org_debian_dists_sid_main_binary-amd64_Packages"
 ABI = "7.2.13+deb14-cloud-amd64"
 MODULES = f"usr/lib/modules/{ABI}"
 TPM = "kernel/drivers/char/tpm/xen-tpmfront.ko.xz"
@@ -51,11 +51,12 @@ def test_the_parts_of_a_kernel_are_its_own_abi_packages():
 def sid(private_cache):
     """The sid suite with the fixture index as its fresh lists, and stand-ins
     for the packages already 'downloaded'."""
-    apt = private_cache / "apt" / "sid"
-    (apt / "lists").mkdir(parents=True)
-    shutil.copy(FIXTURES / "Packages", apt / "lists" / LISTS)
-    (apt / "updated").touch()
-    debs = apt / "debs"
+    state = debian.lists_dir("sid")          # the host's mirror, as apt names its lists
+    (state / "lists").mkdir(parents=True)
+    lists = catalog.mirror().split("://", 1)[1].replace("/", "_")
+    shutil.copy(FIXTURES / "Packages", state / "lists" / f"{lists}_dists_sid_main_binary-amd64_Packages")
+    (state / "updated").touch()
+    debs = private_cache / "apt" / "sid" / "debs"
     debs.mkdir()
     files = {
         "base": {f"{MODULES}/System.map": b"ffffffffffffffff B The real System.map is in the "
