@@ -15,6 +15,7 @@ from typing import Callable, TextIO
 from . import host, outcomes, scheduler
 from .. import settings
 from ..errors import NoSpace, PvmError, UserError
+from ..sources import packages
 from ..paths import write_whole
 from .outcomes import TaskOutcome
 from ..records import BROKEN, NOT_RUN, PASS, SKIP
@@ -139,6 +140,10 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     chosen = spec.run_settings()            # the mirror, before a run directory is made
     if address:
         scheduler.check(address)            # before a run directory is made
+    with settings.use(chosen):              # a package missing from its suite: before any work
+        for i, k in enumerate(spec.kernels):
+            if k.package:
+                _checked_package(spec, f"kernel[{i}].package", k.package)
     results = Path(results)
     current, flags = _open(spec, results, resume, flags, stream)
     resumed = current is not None
@@ -146,6 +151,14 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
         current = store.create(results, spec, host.facts(), flags)
     with current.lock(), settings.use(dataclasses.replace(chosen, store=flags.store)):
         return _run(spec, results, current, resumed, flags, address, stream, show, after)
+
+
+def _checked_package(spec: Spec, key: str, package: str) -> None:
+    """PACKAGE is in its suite's up-to-date lists (a spec load checks only fresh ones)."""
+    try:
+        packages.check(package, fetch=True)
+    except UserError as exc:
+        raise UserError(f"{spec.path}: {key}: {exc}") from None
 
 
 def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: RunFlags,

@@ -122,13 +122,16 @@ def kernel_parts(name: str, depends: list[str]) -> list[str]:
     return [name] + [d for d in depends if own.fullmatch(d) and d != name]
 
 
-def check(spec: str) -> None:
+def check(spec: str, fetch: bool = False) -> None:
     """debian:PACKAGE[@SUITE] names a known suite and, where the suites' lists
-    are fresh, a package they hold; nothing is downloaded."""
+    are fresh, a package they hold; nothing is downloaded unless FETCH, which
+    first brings a named suite's lists up to date (a run does, before any work)."""
     name, suite = parse(spec)
     debian.check_name(name)
     if suite is not None:
         catalog.get("suite", suite)
+        if fetch:
+            debian.refresh(suite)
     tried = [suite] if suite else debian.suites()
     if all(debian.listed(name, s) is False for s in tried):
         raise UserError(f"Debian package {name} not found in suite(s) {', '.join(tried)}")

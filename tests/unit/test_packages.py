@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from pvmatrix.errors import UserError
+
 from pvmatrix.analyze.inputs import locate
 from pvmatrix.boot import kernel as boot_kernel
 from pvmatrix.digest import sha256_id
@@ -128,3 +130,27 @@ def test_debian_source_metapackage_is_its_tarball(bookworm):
     assert src.kind == "debian" and src.version == "6.1.176"
     inner = debian.unpacked(bookworm[1]) / "usr/src/linux-source-6.1.tar.xz"
     assert src.identity == sources.resolve(f"tarball:{inner}").identity
+
+
+@needs_apt
+def test_a_run_of_a_package_its_suite_lacks_is_one_line_before_any_work(bookworm, tmp_path,
+                                                                         monkeypatch):
+    """Lists a day old are not read at spec load; the run brings them up to date
+    (a stand-in for apt-get update here: the fixture lists become fresh) and a
+    missing package is the spec's fault, naming the suite; no run directory."""
+    import os
+    from pvmatrix.matrix import runner
+    stamp = debian.stamp("bookworm")
+    os.utime(stamp, (1, 1))                              # the lists are stale
+    refreshed = []
+    monkeypatch.setattr(debian, "refresh", lambda suite: (refreshed.append(suite), stamp.touch()))
+    spec = tmp_path / "missing.toml"
+    spec.write_text('[matrix]\nroles = []\nhardware = ["default"]\n'
+                    '[[kernel]]\nname = "k"\npackage = "debian:linux-image-9.9.9-amd64@bookworm"\n')
+    results = tmp_path / "results"
+    with pytest.raises(UserError) as err:
+        runner.run(str(spec), results, show=False)
+    assert str(err.value) == (f"{spec}: kernel[0].package: Debian package "
+                              "linux-image-9.9.9-amd64 not found in suite(s) bookworm")
+    assert refreshed == ["bookworm"]
+    assert not results.exists() or not any(results.iterdir())
