@@ -34,6 +34,15 @@ def pick(name: str, kernel_version: str) -> Toolchain:
     raise NotSupported(f"no toolchain covers kernel {kernel_version} (see data/toolchains.toml)")
 
 
+def expected(name: str, kernel_version: str | None) -> Toolchain | None:
+    """The toolchain a build will pick, known before the source is fetched: the
+    named one, or for "auto" the one covering KERNEL_VERSION (None: not known
+    yet). NotSupported: no toolchain covers it."""
+    if name == "auto" and kernel_version is None:
+        return None
+    return pick(name, kernel_version or "")
+
+
 def base_tag(suite: str) -> str:
     return catalog.get("suite", suite).base_image
 

@@ -80,7 +80,7 @@ def register(sub) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
-    from .plan import make_plan
+    from .plan import make_plan, toolchain_of
     from .spec import load
     plan = make_plan(load(args.spec))
     rows = []
@@ -89,6 +89,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         for c in t.cells:
             rows.append((t.stage, c.id, c.column, t.key[:len(t.stage) + 9], ", ".join(t.deps) or "-", res))
     print(tabulate(rows, headers=["stage", "cell", "column", "task", "after", "resources"], disable_numparse=True))
+    built = [(k.name, k.source, toolchain_of(k)) for k in plan.spec.kernels if not k.prebuilt]
+    if built:
+        print()
+        print(tabulate(built, headers=["kernel", "source", "toolchain"], disable_numparse=True))
     print(f"\n{len(plan.cells)} cells in {len(plan.tasks)} tasks, spec {plan.spec.name} "
           f"({plan.spec.path})")
     return 0

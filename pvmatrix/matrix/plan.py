@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import catalog
+from .. import catalog, sources
+from ..build import toolchains
+from ..errors import NotSupported
 from ..results.records import Cell
 from .cells import Task
-from .spec import Spec
+from .spec import KernelSpec, Spec
 from ..analyze.hardware import load_profile
 
 # What each kind of task holds while it runs (Dask worker resources).
@@ -105,3 +107,15 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                                    **more},
                                   xdeps, cells, RESOURCES["boot_xen"]))
     return Plan(spec, tasks)
+
+
+def toolchain_of(k: KernelSpec) -> str:
+    """Which toolchain K's build will use, as the plan shows it: its name,
+    compiler and suite; for "auto" of a version known only once fetched, so."""
+    try:
+        tc = toolchains.expected(k.toolchain, sources.named_version(k.source or ""))
+    except NotSupported as exc:
+        return str(exc)
+    if tc is None:
+        return "auto: by the kernel's version, once its source is fetched"
+    return f"{tc.name} ({tc.compiler}, Debian {tc.suite})"

@@ -21,8 +21,8 @@ from ..errors import UserError
 from .git import commit_of, open_repo, worktree
 from .tree import Source, kernel_version
 
-__all__ = ["Source", "check", "commit_of", "describe", "kernel_version", "open_repo", "resolve",
-           "sha256_remembered", "worktree"]
+__all__ = ["Source", "check", "commit_of", "describe", "kernel_version", "named_version",
+           "open_repo", "resolve", "sha256_remembered", "worktree"]
 
 # kind -> resolve(spec, rest after "kind:")
 KINDS = {"git": git.resolve, "tarball": tarball.resolve, "dir": directory.resolve,
@@ -44,6 +44,13 @@ def check(spec: str) -> None:
     are fresh), as resolve() would find them, before any fetch or unpack."""
     kind, rest = _kind(spec)
     CHECKS[kind](spec, rest)
+
+
+def named_version(spec: str) -> str | None:
+    """The kernel version SPEC names before any fetch (debian:linux-source-X.Y:
+    X.Y), else None: the version is known once the tree is."""
+    kind, rest = _kind(spec)
+    return debian_source.named_version(rest) if kind == "debian" else None
 
 
 def resolve(spec: str) -> Source:
