@@ -76,6 +76,11 @@ def test_the_inits_parse():
     dom0 = (BOOT_DATA / "dom0-init.sh").read_text()
     assert "domU-" not in dom0, "the dom0 init must not know role names"
     assert 'xl migrate -s "" "$1" "xl migrate-receive"' in dom0
+    # the go-ahead: busybox nc in dom0 (Debian's userspace may have none) and the guest
+    from pvmatrix.boot.initramfs import DOM0_APPLETS
+    assert "nc" in DOM0_APPLETS and "awk" in DOM0_APPLETS
+    assert "-l" in subprocess.run(["busybox", "nc", "--help"], capture_output=True,
+                                  text=True).stderr
 
 
 # -- the judge, on the real passing log with the lines the lifecycle scripts add.
