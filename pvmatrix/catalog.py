@@ -118,6 +118,7 @@ class Role:
     modules: tuple[str, ...] = ()  # modules its init loads
     milestones: tuple[tuple[str, str], ...] = ()   # (name, marker pattern) timed on the host
     timed_by: str | None = None   # the milestone that is the role's own time
+    lifecycle: str | None = None  # "save" / "migrate": what dom0 does to the running guest
 
     @property
     def is_guest(self) -> bool:
@@ -228,6 +229,7 @@ class Death:
 
 
 DEATH_KINDS = ("panic", "oops", "xen", "domain", "halt")
+LIFECYCLES = ("save", "migrate")   # a guest role's lifecycle (roles.toml)
 
 
 def _hex(value: int | None, width: int) -> str:
@@ -264,7 +266,21 @@ def _role(name: str, r: dict, f: dict) -> Role:
                 toolstack_errors=tuple(r.get("toolstack_errors", ())),
                 capability=r.get("capability"), cmdline=r.get("cmdline", ""),
                 modules=tuple(r.get("modules", ())),
-                milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"))
+                milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"),
+                lifecycle=_lifecycle(name, r))
+
+
+def _lifecycle(name: str, r: dict) -> str | None:
+    """A guest role's lifecycle; a guest's name keys dom0's plan.env (CMDLINE_NAME,
+    LIFE_NAME), so it must be a shell identifier."""
+    life = r.get("lifecycle")
+    if r["where"] != "host" and not r["where"].isidentifier():
+        raise UserError(f"roles.toml: role {name}: guest name {r['where']!r} must be a shell "
+                        "identifier (dom0's plan.env keys)")
+    if life is not None and (life not in LIFECYCLES or r["where"] == "host"):
+        raise UserError(f"roles.toml: role {name}: lifecycle {life!r} is not one of "
+                        f"{', '.join(LIFECYCLES)} on a guest role")
+    return life
 
 
 def _qemu_device(name: str, e: dict, f: dict) -> QemuDevice:

@@ -19,7 +19,7 @@ is the stable JSON form (schema "pvmatrix.analyze/1"):
 
 Capability names: pv_domu, pvh_domu, pv_dom0, blkfront, netfront, blkback,
 netback, xenfs, evtchn, gntdev, privcmd, hvc_console, file_locking,
-dom0_toolstack. `supported` is null when the inputs cannot tell.
+dom0_toolstack, guest_suspend, pv_domu_suspend, pvh_domu_suspend. `supported` is null when the inputs cannot tell.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def analyze(kernel: str | Path, hardware: str | Path | HardwareProfile | None = 
         result.release = (result.notes.build_salt if result.notes else "") or \
             (result.config.version if result.config else "")
     version = parse_version(result.release) or parse_version(result.config.version if result.config else "")
-    result.capabilities = capabilities(result.notes, result.config, result.scan, version)
+    result.capabilities = capabilities(result.notes, result.config, result.scan, version,
+                                       _symbols(files, result))
     if hardware is not None:
         result.profile = hardware if isinstance(hardware, HardwareProfile) else load_profile(hardware)
         result.devices = cover(result.profile, result.config, result.scan)
@@ -150,6 +151,22 @@ def _find_config(files: Kernel, elf: bytes | None, result: Analysis) -> KernelCo
     except PvmError as exc:
         result.problems.append(str(exc))
     return None
+
+
+def _symbols(files: Kernel, result: Analysis) -> set[str] | None:
+    """The names System.map lists ("ADDRESS TYPE NAME" lines), if there is one."""
+    if not files.system_map:
+        return None
+    try:
+        text = files.system_map.read_text(errors="replace")
+    except OSError as exc:
+        result.problems.append(f"{files.system_map}: cannot read ({exc.strerror})")
+        return None
+    return system_map_names(text)
+
+
+def system_map_names(text: str) -> set[str]:
+    return {parts[2] for line in text.splitlines() if len(parts := line.split()) >= 3}
 
 
 def _str(path: Path | None) -> str | None:

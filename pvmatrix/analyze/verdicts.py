@@ -27,6 +27,11 @@ COMPONENTS: dict[str, tuple[str, str, str | None]] = {
     "file_locking": ("file locking (libxl needs it)", "FILE_LOCKING", None),
 }
 TOOLSTACK_NEEDS = ["xenfs", "evtchn", "gntdev", "privcmd", "file_locking"]
+# Linux answers the toolstack's "suspend" request (xl save / migrate) only with
+# drivers/xen/manage.c's suspend handler, built under HIBERNATE_CALLBACKS (which
+# x86's XEN_SAVE_RESTORE selects); xen_suspend is that handler's function.
+SUSPEND_SYMBOL = "HIBERNATE_CALLBACKS"
+SUSPEND_FUNCTION = "xen_suspend"
 
 
 @dataclass
@@ -45,12 +50,50 @@ def parse_version(text: str) -> tuple[int, int] | None:
 
 
 def capabilities(notes: XenNotes | None, config: KernelConfig | None,
-                 scan: ModuleScan | None, version: tuple[int, int] | None) -> list[Capability]:
-    """Every capability, in a stable order."""
+                 scan: ModuleScan | None, version: tuple[int, int] | None,
+                 symbols: set[str] | None = None) -> list[Capability]:
+    """Every capability, in a stable order (SYMBOLS: System.map's names, if read)."""
     comps = {name: component(name, config, scan) for name in COMPONENTS}
     pv, pvh = pv_domu(notes, config), pvh_domu(notes, config)
     dom0 = pv_dom0(notes, config, version)
-    return [pv, pvh, dom0, *comps.values(), toolstack(dom0, comps)]
+    suspend = guest_suspend(config, symbols)
+    return [pv, pvh, dom0, *comps.values(), toolstack(dom0, comps), suspend,
+            suspendable(pv, suspend), suspendable(pvh, suspend)]
+
+
+def guest_suspend(config: KernelConfig | None, symbols: set[str] | None) -> Capability:
+    """Whether the guest answers the toolstack's suspend request (save, migrate)."""
+    cap = Capability("guest_suspend", "suspends for xl save / migrate (drivers/xen/manage.c)", None)
+    verdicts: list[bool] = []
+    if config is not None:
+        verdicts.append(config.state(SUSPEND_SYMBOL) == "y")
+        cap.evidence += [config.evidence(SUSPEND_SYMBOL), config.evidence("XEN_SAVE_RESTORE")]
+    if symbols is not None:
+        verdicts.append(SUSPEND_FUNCTION in symbols)
+        cap.evidence.append(f"System.map: {SUSPEND_FUNCTION} "
+                            + ("present" if verdicts[-1] else "absent"))
+    if verdicts:
+        cap.supported = all(verdicts)
+    else:
+        cap.evidence.append("no kernel config and no System.map")
+    return cap
+
+
+def suspendable(guest: Capability, suspend: Capability) -> Capability:
+    """GUEST (pv_domu / pvh_domu) that can also be saved and migrated."""
+    cap = Capability(f"{guest.name}_suspend", f"{guest.title}, saved / restored and migrated", None)
+    parts = [guest, suspend]
+    lacking = [p for p in parts if p.supported is False]
+    if lacking:     # the deciding evidence first: reports keep only the first lines
+        cap.supported = False
+        cap.evidence = [f"lacks {p.name}: {'; '.join(p.evidence)}" for p in lacking]
+    elif any(p.supported is None for p in parts):
+        cap.evidence = [f"cannot tell {p.name}: {'; '.join(p.evidence)}"
+                        for p in parts if p.supported is None]
+    else:
+        cap.supported = True
+        cap.evidence = [f"{p.name}: {'; '.join(p.evidence)}" for p in (suspend, guest)]
+    return cap
 
 
 def pv_domu(notes: XenNotes | None, config: KernelConfig | None) -> Capability:

@@ -30,6 +30,9 @@ GUEST_SLACK_S = 20        # per boot: dom0's own shutdown, relaying logs
 # under QEMU's nested SVM a PVH guest sometimes triple-faults on a VM exit.
 # The verdict says so, and the first attempt stays in the log.
 RETRIES = 1
+# the TCP port a lifecycle guest listens on for dom0's go-ahead after its save
+# or migration (guest-init.sh: pvm.life=PORT)
+LIFE_PORT = 7099
 
 
 @dataclass
@@ -214,13 +217,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     d = rundirs.new("xen")
     nonce = secrets.token_hex(4)
     guest_deadline = max((g.deadline_s for g in guests), default=0)
-    plan = {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),
-            "GUEST_MB": str(max((g.guest_mb for g in guests), default=128)),
-            "GUEST_DEADLINE": str(int(guest_deadline)),
-            "XL_DEBUG": settings.current().xl_debug,
-            "GUESTS": " ".join(f"{g.where}:{g.guest_type}:{i}" for i, g in enumerate(guests, 1)),
-            "MODULES": " ".join(dom0.modules),
-            **{f"CMDLINE_{g.where}": g.cmdline for g in guests}}
+    plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug)
     guest_initrd = None
     if guests:
         guest_initrd = initramfs.probe(d / "guest-initrd.gz", "guest-init.sh", guest_kernel,
@@ -272,6 +269,21 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
         cells.append(Cell(g.name, guest_kernel.label, xen.version, [], v, v.seconds, boot))
     _finish(d, cells)
     return cells
+
+
+def boot_plan(dom0: roles.Role, guests: list[roles.Role], nonce: str, parallel: bool,
+              xl_debug: str = "") -> dict[str, str]:
+    """dom0's plan.env: the guests to start (NAME:TYPE:N), each one's command line
+    and lifecycle (CMDLINE_NAME, LIFE_NAME), and the shared knobs."""
+    return {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),
+            "GUEST_MB": str(max((g.guest_mb for g in guests), default=128)),
+            "GUEST_DEADLINE": str(int(max((g.deadline_s for g in guests), default=0))),
+            "XL_DEBUG": xl_debug,
+            "GUESTS": " ".join(f"{g.where}:{g.guest_type}:{i}" for i, g in enumerate(guests, 1)),
+            "MODULES": " ".join(dom0.modules),
+            "LIFE_PORT": str(LIFE_PORT),
+            **{f"CMDLINE_{g.where}": g.cmdline for g in guests},
+            **{f"LIFE_{g.where}": g.lifecycle for g in guests if g.lifecycle}}
 
 
 def initramfs_concat(base: Path, overlay: Path, dest: Path) -> Path:

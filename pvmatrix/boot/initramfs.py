@@ -26,7 +26,7 @@ GUEST_ELF_MAX_MB = 24
 # static busybox applets put first in dom0's PATH: cheaper to exec than Debian's
 DOM0_APPLETS = ("sh", "cat", "cut", "sed", "grep", "tr", "dd", "sleep", "awk", "readlink", "ls",
                 "tail", "head", "printf", "mkdir", "uname", "poweroff", "sync", "basename", "ts",
-                "ip", "losetup", "mount", "mv", "timeout", "pidof")
+                "ip", "losetup", "mount", "mv", "timeout", "pidof", "nc")
 # class drivers udev would load through a non-PCI modalias (scsi:t-0x00 ...)
 STORAGE_CLASS_MODULES = ("sd_mod",)
 

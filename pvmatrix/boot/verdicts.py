@@ -172,9 +172,14 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
     if state == "crashed":
         return _verdict(CRASHED, "the domain crashed", _ev(xen_lines, "Xen on this domain")
                         + _ev(_tail([ln for ln in mine if ln.region == g]), "console"), seconds)
+    if role.lifecycle and (step := _failed_step(markers, created)):
+        return _step_failed(step, [ln for ln in mine if ln.tag == g], role.lifecycle, seconds)
     missing = _missing(role, markers, subst)
     if not missing:
-        ev = _ev([find(markers, p, subst) for p in role.expect], "expected marker")
+        ev = _ev([find(markers, p, subst) for p in role.expect], "expected marker",
+                 len(role.expect))
+        if role.lifecycle and (broken := _continuity(markers, role.lifecycle, seconds)):
+            return broken
         if retry is None:
             return _verdict(OK, "every expected marker seen", ev, seconds)
         first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and _domain_crash(ln)]
@@ -194,6 +199,55 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         + _ev(_tail(console, 6), "last console lines")
     return _verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
                    + (f" (state {state})" if state else ""), ev, seconds)
+
+
+# dom0's steps on a lifecycle guest (dom0-init.sh: xl_step, life_go)
+LIFE_STEPS = ("save", "restore", "migrate", "go")
+LIBXL_ERROR = re.compile(r"libxl: error|xc: error", re.I)
+
+
+def _failed_step(markers: list[Line], created: Line) -> Line | None:
+    """dom0's first lifecycle step that said ok=0 (of the last attempt)."""
+    return next((ln for ln in markers if ln.no > created.no and "guest" in ln.fields
+                 and ln.fields.get("stage") in LIFE_STEPS and ln.fields.get("ok") == "0"), None)
+
+
+def _step_failed(step: Line, out: list[Line], life: str, seconds: float | None) -> Verdict:
+    """A failed save / restore / migrate: the toolstack's own words (its first
+    error) are the reason; no go-ahead: the guest was not reachable after it."""
+    stage = step.fields["stage"]
+    after = [ln for ln in out if ln.no > step.no][:40]
+    errs = ([ln for ln in after if LIBXL_ERROR.search(ln.text)]
+            or [ln for ln in after if ERRORISH.search(ln.text)] or after)
+    if stage == "go":
+        reason = (f"no go-ahead after the {life}: the guest did not answer on its port "
+                  f"({step.fields.get('why') or 'tries=' + step.fields.get('tries', '?')})")
+    else:
+        reason = f"xl {stage} failed: " + (errs[0].text.strip() if errs else "no output")
+    return _verdict(FAILED, reason, [Evidence(step.text, f"{stage} failed", step.no)]
+                    + _ev(errs, f"xl {stage} output", 8), seconds)
+
+
+def _continuity(markers: list[Line], life: str, seconds: float | None) -> Verdict | None:
+    """The same running system before and after the LIFE step: the boot id it
+    had when ready, a counter that went on, and dom0's go-ahead received."""
+    ready, resumed = find(markers, "stage=ready"), _last(markers, "stage=resumed")
+    ev = [Evidence(ready.text, "before the " + life, ready.no),
+          Evidence(resumed.text, "after the " + life, resumed.no)]
+    was, now = ready.fields.get("boot_id"), resumed.fields.get("boot_id")
+    if not was or was != now:
+        return _verdict(FAILED, f"not the same system after the {life}: boot id {was} "
+                        f"before, {now} after (it rebooted instead of resuming)", ev, seconds)
+    try:
+        n0, n1 = int(ready.fields["n"]), int(resumed.fields["n"])
+    except (KeyError, ValueError):
+        return _verdict(FAILED, f"no counter to compare across the {life}", ev, seconds)
+    if n1 <= n0:
+        return _verdict(FAILED, f"the counter did not go on across the {life}: n={n0} "
+                        f"before, n={n1} after", ev, seconds)
+    if resumed.fields.get("go") != "go":
+        return _verdict(FAILED, f"resumed without dom0's go-ahead after the {life}", ev, seconds)
+    return None
 
 
 def _last(lines: list[Line], pattern: str) -> Line | None:

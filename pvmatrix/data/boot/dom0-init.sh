@@ -58,17 +58,17 @@ guest_start() {  # guest_start NAME TYPE N
     printf 'PVMDISK-%s-%s' "$1" "$NONCE" | dd of="$img" bs=512 seek=1 conv=notrunc 2>/dev/null
     loop=$(losetup -f) && losetup "$loop" "$img" || { say guest="$g" stage=disk ok=0; loop=/dev/null; }
     echo "$loop" >/run/$g.loop
-    eval "cmdline=\"\$CMDLINE_$g\""   # the guest role's command line (roles.toml)
+    eval "cmdline=\"\$CMDLINE_$g\" life=\"\$LIFE_$g\""   # the guest role's command line and lifecycle (roles.toml)
     cat >/run/$g.cfg <<CFG
 name = "$g"
 type = "$2"
 kernel = "/pvm/guest/kernel"
 ramdisk = "/pvm/guest/initrd.gz"
-extra = "$cmdline pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1"
+extra = "$cmdline pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1${life:+ pvm.life=$LIFE_PORT}"
 memory = $GUEST_MB
 vcpus = 1
 disk = [ "format=raw,vdev=xvda,access=w,script=/etc/xen/scripts/pvm-block,target=$loop" ]
-vif = [ "mac=00:16:3e:99:00:0$3,script=/etc/xen/scripts/pvm-vif" ]
+vif = [ "mac=00:16:3e:99:00:$(printf %02x "$3"),script=/etc/xen/scripts/pvm-vif" ]
 on_poweroff = "destroy"
 on_reboot = "destroy"
 on_crash = "preserve"
@@ -104,7 +104,10 @@ log_has() {  # log_has FILE TEXT: does a line of FILE contain TEXT (no exec)
 }
 
 guest_state() {  # sets state: done, crashed, gone or running (xl only every few rounds: slow)
-    log_has "/run/xencons/guest-$1.log" 'PVM stage=done' && { state=done; return; }
+    # (a saved or migrated guest: in any of its console's logs, see guest_finish)
+    for _f in "$1.log" "$1--incoming.log" "$1.log.pre"; do
+        log_has "/run/xencons/guest-$_f" 'PVM stage=done' && { state=done; return; }
+    done
     state=running
     [ $((round % 8)) -eq 7 ] || return
     line=$(xl list "$1" 2>/dev/null | tail -n +2)
@@ -120,9 +123,14 @@ guest_finish() {  # guest_finish NAME STATE: relay its console, clean up
             { [ "$2" != done ] && [ "$2" != timeout ] && ! log_has "$log" 'PVM stage=init'; }; }; then
         tag="$1#1"; echo "$2" >/run/$1.retry
     fi
-    [ -f "$log" ] && while IFS= read -r l || [ -n "$l" ]; do echo "PVMG $tag| $l"; done <"$log"
+    # a saved or migrated guest's console, in order: before the step (set aside),
+    # the new domain's under its incoming name, then under its own name again
+    for f in "$log.pre" "/run/xencons/guest-$1--incoming.log" "$log"; do
+        [ -f "$f" ] && while IFS= read -r l || [ -n "$l" ]; do echo "PVMG $tag| $l"; done <"$f"
+    done
     say guest="$1" stage=exit state="$2" start="$(rd /run/$1.start)"
     [ -f "$log" ] && mv "$log" "$log.old"
+    rm -f "$log.pre" "/run/xencons/guest-$1--incoming.log"
     # teardown (seconds of backend handshakes) overlaps whatever comes next
     loop=$(rd /run/$1.loop)
     { xl destroy "$1"; losetup -d "$loop"; } >/dev/null 2>&1 &
@@ -142,16 +150,88 @@ wait_guests() {  # wait_guests NAME...: until each is done, gone, crashed or lat
     done
 }
 
+# -- lifecycle (roles.toml `lifecycle`, LIFE_NAME in plan.env): once the guest
+# says stage=ready, save and restore it or migrate it to a local receiver, give
+# its new vif (a new domid) dom0's address, and send the go-ahead it waits for.
+
+stamp() { read -r _t _ </proc/uptime; }   # sets _t: seconds since boot
+took() { awk -v a="$1" -v b="$_t" 'BEGIN { printf "%.1f", b - a }'; }   # since $1, to $_t
+
+xl_step() {  # xl_step NAME STEP CMD...: run an xl step, timed; say ok, relay xl on failure
+    _g=$1; _s=$2; shift 2
+    stamp; _t0=$_t
+    "$@" >/tmp/out.$_g 2>&1; _rc=$?
+    stamp
+    if [ $_rc -eq 0 ]; then say guest="$_g" stage="$_s" ok=1 secs="$(took "$_t0")"; return 0; fi
+    say guest="$_g" stage="$_s" ok=0 rc=$_rc secs="$(took "$_t0")"; relay "$_g" /tmp/out.$_g
+    return 1
+}
+
+log_aside() {  # the old domain is gone: its console log is set aside, and
+    # xenconsoled (SIGHUP: reopen logs) logs the new domain under its own name
+    log=/run/xencons/guest-$1.log
+    [ -f "$log" ] && mv "$log" "$log.pre"
+}
+
+life_save() {  # life_save NAME: xl save to dom0's tmpfs, then xl restore
+    xl_step "$1" save xl save "$1" "/tmp/$1.save" || return 1
+    log_aside "$1"
+    xl_step "$1" restore xl restore "/tmp/$1.save"; _rc=$?
+    rm -f "/tmp/$1.save"
+    return $_rc
+}
+
+life_migrate() {  # life_migrate NAME: live migration to this host; an empty -s makes
+    # xl run the host argument as the receiver's command (xl.1: migrate -s)
+    xl_step "$1" migrate xl migrate -s "" "$1" "xl migrate-receive" || return 1
+    log_aside "$1"
+    pid=$(pidof xenconsoled) && kill -HUP $pid
+}
+
+life_go() {  # life_go NAME N: dom0's address on the domain's vif (new domid after a
+    # step), then the go-ahead to the guest's port, retried while the vif comes up
+    stamp; _t0=$_t
+    id=$(xl domid "$1" 2>/dev/null) || { say guest="$1" stage=go ok=0 why=no-domain; return 1; }
+    vif=vif$id.0
+    i=0; while [ ! -e "/sys/class/net/$vif" ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
+    ip addr add "10.99.$2.1/24" dev "$vif" 2>/dev/null; ip link set "$vif" up 2>/dev/null
+    ok=0; i=0; end=$(($(secs) + 20))
+    while [ "$(secs)" -le $end ]; do
+        i=$((i + 1))
+        if echo go | nc -w 2 "10.99.$2.2" "$LIFE_PORT" >/dev/null 2>&1; then ok=1; break; fi
+        sleep 0.5
+    done
+    stamp
+    say guest="$1" stage=go ok=$ok domid="$id" vif="$vif" tries=$i secs="$(took "$_t0")"
+}
+
+guest_life() {  # guest_life NAME N: the guest role's lifecycle step, if it has one
+    eval "life=\"\$LIFE_$1\""
+    [ -n "$life" ] || return 0
+    log=/run/xencons/guest-$1.log; round=0; read -r since </run/$1.since
+    until log_has "$log" 'PVM stage=ready'; do   # or it died, or its time is up
+        guest_state "$1"; [ "$state" = running ] || return 0
+        [ $(($(secs) - since)) -gt "$GUEST_DEADLINE" ] && return 0
+        round=$((round + 1)); sleep 0.3
+    done
+    case "$life" in
+        save) life_save "$1" ;;
+        migrate) life_migrate "$1" ;;
+        *) say guest="$1" stage="$life" ok=0 why=unknown-lifecycle ;;
+    esac
+    life_go "$1" "$2"   # after a failed step too: the guest finishes, its cell says why
+}
+
 run_guest() {  # run_guest NAME TYPE N: start and wait; once more if it crashed
     # (a PVH guest sometimes triple-faults on a VM exit under QEMU's nested SVM;
     # the first attempt's console is relayed as NAME#1, Xen's dump stays in the log)
     RETRYABLE=${RETRIES:-0}; [ "$RETRYABLE" = 0 ] && RETRYABLE=
-    guest_start "$1" "$2" "$3" && wait_guests "$1"
+    guest_start "$1" "$2" "$3" && { guest_life "$1" "$3"; wait_guests "$1"; }
     if [ -f "/run/$1.retry" ]; then
         say guest="$1" stage=retry after="$(rd /run/$1.retry)"
         wait   # the first attempt's teardown: its name is taken until it is gone
         RETRYABLE=
-        guest_start "$1" "$2" "$3" && wait_guests "$1"
+        guest_start "$1" "$2" "$3" && { guest_life "$1" "$3"; wait_guests "$1"; }
     fi
 }
 
@@ -161,9 +241,11 @@ if [ -n "$GUESTS" ] && [ -n "$toolstack" ]; then
         IFS=: read -r g t n <<EOS
 $spec
 EOS
-        if [ "$PARALLEL" = 1 ]; then guest_start "$g" "$t" "$n" && started="$started $g"
+        if [ "$PARALLEL" = 1 ]; then guest_start "$g" "$t" "$n" && started="$started $g:$n"
         else run_guest "$g" "$t" "$n"; fi
     done
-    [ -n "$started" ] && wait_guests $started
+    names=""
+    for gn in $started; do guest_life "${gn%:*}" "${gn#*:}"; names="$names ${gn%:*}"; done
+    [ -n "$names" ] && wait_guests $names
 fi
 pvm_off

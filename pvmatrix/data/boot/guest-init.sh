@@ -1,12 +1,15 @@
 #!/bin/busybox sh
 # pvmatrix domU probe init (busybox): PV console, blkfront disk, netfront ping.
+# With pvm.life=PORT (a lifecycle role: dom0 saves/restores or migrates it), a
+# running system is then kept for dom0 to act on (see life below).
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 . /pvm/lib.sh
 pvm_mounts
 for w in $(cat /proc/cmdline); do
-    case "$w" in pvm.name=*) NAME=${w#*=} ;; pvm.ip=*) IP=${w#*=} ;; pvm.peer=*) PEER=${w#*=} ;; esac
+    case "$w" in pvm.name=*) NAME=${w#*=} ;; pvm.ip=*) IP=${w#*=} ;; pvm.peer=*) PEER=${w#*=} ;;
+        pvm.life=*) LIFE=${w#*=} ;; esac
 done
 say stage=init role=guest name="$NAME" kernel="$(uname -r)"
 read -r con </sys/class/tty/console/active
@@ -15,21 +18,59 @@ case "$con" in *hvc*) say probe=console dev="$con" ok=1 ;; *) say probe=console 
 # the role's modules (roles.toml), listed by the harness
 [ -d /lib/modules ] && [ -s /pvm/modules ] && modprobe -q -a $(cat /pvm/modules) 2>/dev/null
 
-i=0; while [ ! -e /sys/block/xvda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-data=$(dd if=/dev/xvda bs=512 skip=1 count=1 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48)
-case "$data" in PVMDISK-*) ok=1 ;; *) ok=0 ;; esac
-say probe=disk dev=xvda ok=$ok data="${data:-none}"
+disk() {  # disk [when=...]: sector 1 of xvda, read past the page cache (a re-read
+    # after a restore must reach the disk), plainly if O_DIRECT is refused
+    d=1; data=$(dd if=/dev/xvda bs=512 skip=1 count=1 iflag=direct 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48)
+    [ -n "$data" ] || { d=0; data=$(dd if=/dev/xvda bs=512 skip=1 count=1 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48); }
+    case "$data" in PVMDISK-*) ok=1 ;; *) ok=0 ;; esac
+    say probe=disk "$@" dev=xvda ok=$ok direct=$d data="${data:-none}"
+}
 
-i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-ok=0
-if [ -e /sys/class/net/eth0 ]; then
-    ip link set eth0 up
-    ip addr add "$IP/24" dev eth0
-    i=0
-    while [ $i -lt 20 ]; do
+net() {  # net [when=...]: ping dom0 over the vif
+    ok=0; i=0
+    while [ -e /sys/class/net/eth0 ] && [ $i -lt 20 ]; do
         if ping -c 1 -W 1 "$PEER" >/dev/null 2>&1; then ok=1; break; fi
         i=$((i + 1))
     done
+    say probe=net "$@" dev=eth0 ok=$ok peer="$PEER" tries=$i
+}
+
+ticker() {  # count every second (the proof of continuity), each round rewriting
+    # 4 MB of tmpfs so a live migration has dirty pages to send again
+    n=0
+    while :; do
+        n=$((n + 1)); echo "$n" >/tmp/tick.new && mv /tmp/tick.new /tmp/tick
+        say tick=$n
+        dd if=/dev/zero of=/tmp/dirt bs=65536 count=64 conv=notrunc 2>/dev/null
+        sleep 1
+    done
+}
+
+life() {  # a running system for dom0 to save/restore or migrate, then its proof
+    read -r boot </proc/sys/kernel/random/boot_id
+    ticker &
+    tick=$!
+    i=0; while [ ! -s /tmp/tick ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    # dom0 connects once the guest runs again: its go-ahead also proves the network
+    nc -l -p "$LIFE" </dev/null >/tmp/go 2>&1 &
+    go=$!
+    say stage=ready boot_id="$boot" n="$(rd /tmp/tick)" port="$LIFE"
+    wait $go
+    disk when=resumed
+    net when=resumed
+    read -r now </proc/sys/kernel/random/boot_id
+    say stage=resumed boot_id="$now" n="$(rd /tmp/tick)" go="$(rd /tmp/go)"
+    kill $tick
+}
+
+i=0; while [ ! -e /sys/block/xvda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+disk
+
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if [ -e /sys/class/net/eth0 ]; then
+    ip link set eth0 up
+    ip addr add "$IP/24" dev eth0
 fi
-say probe=net dev=eth0 ok=$ok peer="$PEER" tries=$i
+net
+[ -n "$LIFE" ] && life
 pvm_off
