@@ -50,7 +50,10 @@ class Release:
 
 
 def xen_roles() -> list[str]:
-    return [r for r in catalog.names("role") if catalog.get("role", r).xen]
+    """The Xen roles of a plain boot (dom0 and its guests); lifecycle roles
+    (save, migrate) are timed by bench/lifecycle.py."""
+    return [r for r in catalog.names("role")
+            if catalog.get("role", r).xen and catalog.get("role", r).lifecycle is None]
 
 
 def failures(cells: list[harness.Cell]) -> dict | None:
