@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Boot benchmark: per Xen release of the catalog, one Xen boot of the same
-kernel with every Xen role (dom0 + PV domU + PVH domU and the hardware
-probes), and one bare-metal boot, on this machine's accelerator (TCG here).
+kernel with every plain Xen role (dom0 + PV domU + PVH domU and the hardware
+probes), one bare-metal boot, and one boot under the default release with the
+lifecycle roles too (save/restore, migration: what each adds to its plain
+guest), on this machine's accelerator (TCG here).
 Writes bench/results/boot.json.
 
     python3 bench/boot.py [--rounds N] [--xen RELEASE ...]
@@ -36,6 +38,7 @@ SOURCE = "debian:linux-source-6.1@bookworm"
 FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 GOAL_S = 60.0                 # per release: dom0 + PV + PVH with probes, TCG, 2 cores
 GOAL_WHERE = "TCG on 2 cores"
+LIFECYCLE_GOAL_S = 15.0       # what a save/restore or a migration adds to a guest
 
 
 @dataclass
@@ -51,9 +54,35 @@ class Release:
 
 def xen_roles() -> list[str]:
     """The Xen roles of a plain boot (dom0 and its guests); lifecycle roles
-    (save, migrate) are timed by bench/lifecycle.py."""
+    (save, migrate) are timed apart (lifecycle())."""
     return [r for r in catalog.names("role")
             if catalog.get("role", r).xen and catalog.get("role", r).lifecycle is None]
+
+
+def lifecycle_roles() -> list[str]:
+    return [r for r in catalog.names("role") if catalog.get("role", r).lifecycle]
+
+
+def plain_of(role: str) -> str:
+    """The plain guest role of ROLE's guest type (domU-pv for domU-pv-save)."""
+    kind = catalog.get("role", role).guest_type
+    return next(r for r in xen_roles() if catalog.get("role", r).guest_type == kind)
+
+
+def lifecycle(cells: list[harness.Cell], goal_s: float = LIFECYCLE_GOAL_S) -> dict:
+    """Per lifecycle role of one boot: its own seconds, its plain guest's, and
+    what the save/restore or migration added (goal: GOAL_S or less)."""
+    by_role = {c.role: c for c in cells}
+    out = {}
+    for role in lifecycle_roles():
+        cell, plain = by_role.get(role), by_role.get(plain_of(role))
+        added = (round(cell.seconds - plain.seconds, 2)
+                 if cell and plain and cell.seconds is not None and plain.seconds is not None
+                 else None)
+        out[role] = {"ok": bool(cell and cell.verdict.ok), "role_s": cell.seconds if cell else None,
+                     "plain_s": plain.seconds if plain else None, "added_s": added,
+                     "goal_met": added is not None and added <= goal_s and cell.verdict.ok}
+    return out
 
 
 def failures(cells: list[harness.Cell]) -> dict | None:
@@ -89,7 +118,7 @@ def host(accel: qemu.Accel, load_before: float) -> dict:
 
 
 def result(kernel: str, releases: dict[str, Release], bare: harness.Cell | None,
-           host_facts: dict) -> dict:
+           host_facts: dict, lifecycles: dict | None = None) -> dict:
     """The JSON of bench/results/boot.json."""
     return {
         "goal": {"xen_boot_s": GOAL_S, "where": GOAL_WHERE,
@@ -101,6 +130,9 @@ def result(kernel: str, releases: dict[str, Release], bare: harness.Cell | None,
         "baremetal": None if bare is None else {
             "wall_s": bare.boot.wall_s, "role_s": bare.seconds, "ok": bare.verdict.ok,
             "peak_rss_mb": bare.boot.peak_rss_mb},
+        "lifecycle": None if lifecycles is None else {
+            "xen": catalog.default("xen").name, "goal_added_s": LIFECYCLE_GOAL_S,
+            "met": all(r["goal_met"] for r in lifecycles.values()), "roles": lifecycles},
         "host": host_facts,
     }
 
@@ -124,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     releases = {name: measure(kernel, name, args.rounds) for name in args.xen}
     bare = harness.run_cells(kernel, [catalog.host_role(xen=False).name])[0]
-    out = result(kernel.label, releases, bare, host(accel, load_before))
+    lives = lifecycle(harness.run_cells(kernel, [*xen_roles(), *lifecycle_roles()]))
+    out = result(kernel.label, releases, bare, host(accel, load_before), lives)
     path = HERE / "results" / "boot.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")

@@ -71,3 +71,16 @@ def test_the_json_has_every_release_with_its_goal_and_the_host(bench):
     assert not last["goal_met"] and out["goal"]["met"] is False
     assert out["goal"]["xen_boot_s"] == 60 and out["roles"] == bench.xen_roles()
     assert out["host"] == {"accel": "tcg", "cpus": 2} and out["baremetal"] is None
+
+
+def test_lifecycle_is_what_a_save_or_migration_adds_to_its_plain_guest(bench):
+    """Role seconds of the first real lifecycle boot (pv 8.6, pv_save 13.6, pvh_mig 27.5 ...)."""
+    from pvmatrix.boot.harness import Cell
+    from pvmatrix.records import Verdict
+    secs = {"domU-pv": 8.6, "domU-pvh": 16.4, "domU-pv-save": 13.6, "domU-pvh-save": 24.8,
+            "domU-pv-migrate": 17.0, "domU-pvh-migrate": 34.0}
+    cells = [Cell(r, "k", "4.17", [], Verdict("pass", "ok", "ok"), s, None) for r, s in secs.items()]
+    got = bench.lifecycle(cells)
+    assert set(got) == set(bench.lifecycle_roles())
+    assert got["domU-pv-save"]["added_s"] == 5.0 and got["domU-pv-save"]["goal_met"]
+    assert got["domU-pvh-migrate"]["added_s"] == 17.6 and not got["domU-pvh-migrate"]["goal_met"]
