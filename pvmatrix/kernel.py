@@ -10,6 +10,7 @@ either. `in_dir` finds the parts; any may be missing.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,9 +84,14 @@ def make_module_indexes(tree: Path) -> None:
     """modules.dep, modules.alias and modules.symbols for the modules tree TREE
     (BASE/lib/modules/RELEASE), made with busybox depmod: a Debian kernel
     package ships none (its postinst makes them); the boot inits read the
-    text ones."""
-    base = tree.parent.parent.parent
-    done = subprocess.run([str(busybox()), "depmod", "-b", str(base), tree.name],
-                          capture_output=True, text=True)
+    text ones. busybox takes a release only if it reads as X.Y.Z (else it
+    uses the host's), and 7.3-amd64 does not: it is given the tree by a
+    link of such a name."""
+    with tempfile.TemporaryDirectory(prefix="depmod-") as tmp:
+        modules = Path(tmp) / "lib" / "modules"
+        modules.mkdir(parents=True)
+        (modules / "0.0.0").symlink_to(tree.resolve(), target_is_directory=True)
+        done = subprocess.run([str(busybox()), "depmod", "-b", tmp, "0.0.0"],
+                              capture_output=True, text=True)
     if done.returncode != 0 or not (tree / "modules.alias").exists():
         raise HarnessFault(f"kernel {tree}: depmod failed: {done.stderr.strip()[:200]}")

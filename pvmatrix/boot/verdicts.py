@@ -149,7 +149,7 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         return Verdict(BLOCKED, "dom0 never started it", NOT_RUN)
     if created.fields.get("ok") != "1":
         out = [ln for ln in mine if ln.tag == g]
-        errs = [ln for ln in out if ERRORISH.search(ln.text)] or out
+        errs = _errors(out)
         return _verdict(FAILED, f"xl create: {(errs[0].text.strip() if errs else 'failed')}",
                         [Evidence(created.text, "xl create failed", created.no)]
                         + _ev(errs, "xl create output"))
@@ -212,13 +212,20 @@ def _failed_step(markers: list[Line], created: Line) -> Line | None:
                  and ln.fields.get("stage") in LIFE_STEPS and ln.fields.get("ok") == "0"), None)
 
 
+def _errors(out: list[Line]) -> list[Line]:
+    """The lines of xl's output saying what failed: its error lines first
+    (libxl's info lines can read as errors: "qemu-xen is unavailable"), then
+    any errorish line, else all of it."""
+    return ([ln for ln in out if LIBXL_ERROR.search(ln.text)]
+            or [ln for ln in out if ERRORISH.search(ln.text)] or out)
+
+
 def _step_failed(step: Line, out: list[Line], life: str, seconds: float | None) -> Verdict:
     """A failed save / restore / migrate: the toolstack's own words (its first
     error) are the reason; no go-ahead: the guest was not reachable after it."""
     stage = step.fields["stage"]
     after = [ln for ln in out if ln.no > step.no][:40]
-    errs = ([ln for ln in after if LIBXL_ERROR.search(ln.text)]
-            or [ln for ln in after if ERRORISH.search(ln.text)] or after)
+    errs = _errors(after)
     if stage == "go":
         reason = (f"no go-ahead after the {life}: the guest did not answer on its port "
                   f"({step.fields.get('why') or 'tries=' + step.fields.get('tries', '?')})")

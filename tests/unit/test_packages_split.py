@@ -125,3 +125,16 @@ def _no_download(run):
         assert "update" not in argv, argv          # the fresh lists say it: no apt-get update
         return run(argv, *a, **kw)
     return guarded
+
+
+@pytest.mark.parametrize("release", ["7.3-amd64", "7.2.13+deb14-cloud-amd64"])
+def test_module_indexes_of_any_release_name(tmp_path, release):
+    """experimental's 7.3~rc7 kernel is release 7.3-amd64, which busybox depmod
+    took for a module name (it then indexed the host's release and failed)."""
+    from pvmatrix.kernel import make_module_indexes
+    tree = tmp_path / "usr" / "lib" / "modules" / release
+    (tree / Path(TPM).parent).mkdir(parents=True)
+    shutil.copy(FIXTURES / "xen-tpmfront.ko.xz", tree / TPM)
+    make_module_indexes(tree)
+    assert "alias xen:vtpm xen_tpmfront" in (tree / "modules.alias").read_text()
+    assert (tree / "modules.dep").read_text().startswith(TPM + ":")

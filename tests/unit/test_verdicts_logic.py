@@ -62,3 +62,19 @@ def test_a_panic_in_the_log_ends_the_boot_at_once(tmp_path, short_grace):
     assert "Kernel panic - not syncing" in run.stopped_by
     v = verdicts.judge_host(roles.get("baremetal"), run.lines, verdicts.BootOutcome())
     assert v.detail == "panic" and "Kernel panic - not syncing" in v.reason
+
+
+def test_xl_create_failure_is_told_by_its_error_line_not_an_info_line():
+    """Xen 4.14 cannot load a zstd kernel: the reason is libxc's error, not the
+    libxl info line before it (real log of Debian trixie's 6.12 under 4.14)."""
+    from conftest import FIXTURES
+    from pvmatrix.boot import roles
+    from pvmatrix.boot.markers import parse_file
+    from pvmatrix.boot.verdicts import BootOutcome, judge_guest, judge_host
+    lines = parse_file(FIXTURES / "serial" / "xen414-zstd-guest.log")
+    dom0 = judge_host(roles.get("dom0"), lines, BootOutcome(wall_s=20.0), ["pv", "pvh"])
+    assert dom0.ok, dom0.reason
+    v = judge_guest(roles.get("domU-pv"), lines, BootOutcome(wall_s=20.0), dom0, {"disk": "x"})
+    assert (str(v.status), v.detail) == ("fail", "failed")
+    assert v.reason == ("xl create: xc: error: panic: xc_dom_bzimageloader.c:774: "
+                        "xc_dom_probe_bzimage_kernel: unknown compression format: Invalid kernel")
