@@ -92,6 +92,9 @@ class XenRelease:
     utils: str
     suite: str
     cmdline: str
+    device_model: str = "qemu-system-xen"   # Debian's QEMU for Xen HVM guests, in that suite
+    support: tuple[tuple[str, str], ...] = ()  # role -> Xen's SUPPORT.md status (evidence)
+    not_run: tuple[tuple[str, str], ...] = ()  # role -> why this release cannot run it
 
     @property
     def order(self) -> tuple[int, ...]:
@@ -119,6 +122,9 @@ class Role:
     milestones: tuple[tuple[str, str], ...] = ()   # (name, marker pattern) timed on the host
     timed_by: str | None = None   # the milestone that is the role's own time
     lifecycle: str | None = None  # "save" / "migrate": what dom0 does to the running guest
+    xen_cmdline: str = ""         # host roles: added to Xen's command line
+    dom0_packages: tuple[str, ...] = ()  # extra dom0 userspace ({device_model}: the release's)
+    hosts: tuple[str, ...] = ()   # host roles: guest roles started in its own boot, judged with it
 
     @property
     def is_guest(self) -> bool:
@@ -255,7 +261,9 @@ def _toolchain(name: str, e: dict, f: dict) -> Toolchain:
 
 def _xen(name: str, e: dict, f: dict) -> XenRelease:
     e = {**f.get("defaults", {}), **e}
-    return XenRelease(name, e["package"], e["utils"], e["suite"], e["cmdline"])
+    return XenRelease(name, e["package"], e["utils"], e["suite"], e["cmdline"],
+                      e.get("device_model", "qemu-system-xen"),
+                      tuple(e.get("support", {}).items()), tuple(e.get("not_run", {}).items()))
 
 
 def _role(name: str, r: dict, f: dict) -> Role:
@@ -267,7 +275,16 @@ def _role(name: str, r: dict, f: dict) -> Role:
                 capability=r.get("capability"), cmdline=r.get("cmdline", ""),
                 modules=tuple(r.get("modules", ())),
                 milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"),
-                lifecycle=_lifecycle(name, r))
+                lifecycle=_lifecycle(name, r), xen_cmdline=r.get("xen_cmdline", ""),
+                dom0_packages=tuple(r.get("dom0_packages", ())), hosts=_hosts(name, r))
+
+
+def _hosts(name: str, r: dict) -> tuple[str, ...]:
+    """The guest roles a host role starts in its own boot (dom0-pvh: a PV and a PVH guest)."""
+    hosts = tuple(r.get("hosts", ()))
+    if hosts and r["where"] != "host":
+        raise UserError(f"roles.toml: role {name}: only a host role hosts guests ({hosts})")
+    return hosts
 
 
 def _lifecycle(name: str, r: dict) -> str | None:
@@ -413,8 +430,33 @@ def mirror(etc: Path = HOST_APT) -> str:
 
 def host_role(xen: bool) -> Role:
     """The role whose kernel QEMU boots directly: under Xen (it hosts the guest
-    roles) or on bare metal."""
+    roles) or on bare metal. The first in roles.toml; another Xen host role
+    (dom0-pvh) is a boot of its own with the guests it `hosts`."""
     return next(r for r in _records("role").values() if not r.is_guest and r.xen == xen)
+
+
+def xen_host_roles() -> list[Role]:
+    """Every role Xen boots as dom0 (dom0, dom0-pvh), the main one first."""
+    return [r for r in _records("role").values() if not r.is_guest and r.xen]
+
+
+def xen_boots(xen_roles: Sequence[str]) -> list[list[str]]:
+    """The Xen boots XEN_ROLES take: dom0 with the guest roles in one, and each
+    other host role (dom0-pvh, which starts the guests it `hosts`) in its own."""
+    others = [r.name for r in xen_host_roles()[1:]]
+    boots = [[r for r in xen_roles if r not in others]] + [[r] for r in xen_roles if r in others]
+    return [b for b in boots if b]
+
+
+def dom0_packages(roles: Sequence[Role], release: XenRelease) -> tuple[str, ...]:
+    """The extra dom0 userspace packages ROLES need under RELEASE (none: the plain image)."""
+    names = (p.format(device_model=release.device_model) for r in roles for p in r.dom0_packages)
+    return tuple(sorted(set(names)))
+
+
+def not_run(release: XenRelease, role: str) -> str | None:
+    """Why RELEASE cannot run ROLE (xen.toml `not_run`), or None."""
+    return dict(release.not_run).get(role)
 
 
 def profile(name_or_path: str | Path, roots: Sequence[Path] | None = None) -> HardwareProfile:

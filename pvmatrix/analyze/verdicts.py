@@ -58,7 +58,50 @@ def capabilities(notes: XenNotes | None, config: KernelConfig | None,
     dom0 = pv_dom0(notes, config, version)
     suspend = guest_suspend(config, symbols)
     return [pv, pvh, dom0, *comps.values(), toolstack(dom0, comps), suspend,
-            suspendable(pv, suspend), suspendable(pvh, suspend)]
+            suspendable(pv, suspend), suspendable(pvh, suspend),
+            pvh_dom0(notes, config, version), pvhvm(config)]
+
+
+# what Linux's arch/x86/xen/Kconfig asks of a PVH dom0: XEN_DOM0 depends on
+# (XEN_PV && SWIOTLB_XEN) || (XEN_PVH && X86_64), so both must be set for PVH
+PVH_DOM0_NEEDS = ("XEN_PVH", "XEN_DOM0")
+
+
+def pvh_dom0(notes: XenNotes | None, config: KernelConfig | None,
+             version: tuple[int, int] | None) -> Capability:
+    """Boots as a PVH dom0 (Xen's dom0=pvh): the PVH entry, XEN_PVH and XEN_DOM0."""
+    cap = Capability("pvh_dom0", "boots as PVH dom0", None)
+    pvh = pvh_domu(notes, config)
+    if pvh.supported is False:
+        cap.supported, cap.evidence = False, pvh.evidence + ["a PVH dom0 is a PVH guest: no PVH entry"]
+        return cap
+    verdicts: list[bool] = []
+    bit = notes.supported_feature(XENFEAT_DOM0) if notes else None
+    if bit is not None and version and version >= DOM0_BIT_FROM:
+        verdicts.append(bit)
+        cap.evidence.append(f"Xen note SUPPORTED_FEATURES dom0 bit {XENFEAT_DOM0} "
+                            f"{'set' if bit else 'clear'}")
+    if config is not None:
+        verdicts += [config.state(s) == "y" for s in PVH_DOM0_NEEDS]
+        cap.evidence += [config.evidence(s) for s in PVH_DOM0_NEEDS]
+    if verdicts:
+        cap.supported = all(verdicts)
+    else:
+        cap.evidence.append("no kernel config, and no dom0 bit to trust")
+    return cap
+
+
+def pvhvm(config: KernelConfig | None) -> Capability:
+    """PV drivers in an HVM guest (PVHVM): evidence for domU-hvm, not a need of it.
+    XEN_PVHVM is def_bool y with XEN; the prompt is XEN_PVHVM_GUEST (both must be y)."""
+    cap = Capability("pvhvm", "PV-on-HVM (front-ends in an HVM guest)", None)
+    if config is None:
+        cap.evidence.append("no kernel config")
+        return cap
+    symbols = ("XEN_PVHVM", "XEN_PVHVM_GUEST")
+    cap.supported = all(config.state(s) == "y" for s in symbols)
+    cap.evidence += [config.evidence(s) for s in symbols]
+    return cap
 
 
 def guest_suspend(config: KernelConfig | None, symbols: set[str] | None) -> Capability:

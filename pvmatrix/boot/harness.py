@@ -17,8 +17,8 @@ from . import devices as devmod
 from . import initramfs, provenance, qemu, reproduce, roles, rundirs, userspace
 from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
-from ..records import Verdict
-from .verdicts import BootOutcome, hardware, judge_guest, judge_host
+from ..records import Evidence, Verdict
+from .verdicts import BootOutcome, hardware, judge_guest, judge_host, judge_hosting
 from .xen import check as check_xen, hypervisor
 from ..analyze.coverage import cover_device
 from ..analyze.kconfig import read_config
@@ -200,20 +200,50 @@ def _hardware(lines: list[Line], devs: list[devmod.Device], nonce: str) -> dict[
     return hw
 
 
+def xen_host(wanted: list[str]) -> roles.Role:
+    """The role Xen boots the kernel as: a host role among WANTED (dom0-pvh), else dom0."""
+    hosts = [roles.get(r) for r in wanted if roles.get(r).xen and not roles.get(r).is_guest]
+    return hosts[0] if hosts else roles.host(xen=True)
+
+
+def xen_guests(host: roles.Role, wanted: list[str]) -> list[roles.Role]:
+    """The guests a Xen boot starts: the requested guest roles and those HOST hosts."""
+    names = [r for r in wanted if roles.get(r).is_guest] + list(host.hosts)
+    return [roles.get(r) for r in dict.fromkeys(names)]
+
+
+def xen_cmdline(release_cmdline: str, host: roles.Role) -> str:
+    """Xen's command line: the release's (data/xen.toml) and the host role's additions."""
+    return " ".join(x for x in (release_cmdline, host.xen_cmdline) if x)
+
+
+def mode_evidence(host: roles.Role, release: catalog.XenRelease, cmdline: str) -> list[Evidence]:
+    """What a host role with a mode of its own (xen_cmdline) ran with: Xen's command
+    line (e.g. dom0=pvh dom0-iommu=none) and Xen's support status of that mode."""
+    if not host.xen_cmdline:
+        return []
+    ev = [Evidence(f"Xen command line: {cmdline}", "mode")]
+    if status := dict(release.support).get(host.name):
+        ev.append(Evidence(status, "Xen's support status"))
+    return ev
+
+
 def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
              devs: list[devmod.Device] | None = None, guest_kernel: Kernel | None = None,
              profile=None, accel: qemu.Accel | None = None, parallel: bool = False,
              deadline_s: float | None = None) -> list[Cell]:
-    """One Xen boot: KERNEL as dom0, then a domU per requested guest role
-    (DEADLINE_S overrides the boot's deadline)."""
+    """One Xen boot: KERNEL as dom0 (or as the host role among WANTED, e.g. PVH
+    dom0), then a domU per requested or hosted guest role (DEADLINE_S overrides
+    the boot's deadline)."""
     devs = devs if devs is not None else devmod.plan()
-    dom0 = roles.host(xen=True)
-    guests = [roles.get(r) for r in wanted if roles.get(r).is_guest]
+    dom0 = xen_host(wanted)
+    guests = xen_guests(dom0, wanted)
     guest_kernel = guest_kernel or kernel
     accel = accel or qemu.probe_accel()
     qemu.check_memory(dom0.memory_mb, f"Xen boot of {kernel.label}")
     xen = hypervisor(xen_version)
-    base = userspace.dom0_initramfs(xen)
+    release = catalog.get("xen", xen.version)
+    base = userspace.dom0_initramfs(xen, catalog.dom0_packages([dom0, *guests], release))
     d = rundirs.new("xen")
     nonce = secrets.token_hex(4)
     guest_deadline = max((g.deadline_s for g in guests), default=0)
@@ -227,24 +257,24 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     if wanted_mods is not None:
         wanted_mods += list(dom0.modules)
     overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, guest_kernel, guest_initrd, plan,
-                                     wanted_mods)
+                                     wanted_mods, hvm=any(g.guest_type == "hvm" for g in guests))
     initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
     dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
     dom0_image.write_bytes(initramfs.elf_image(kernel))
     cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
-                      catalog.get("xen", xen.version).cmdline, dom0_image, initrd,
+                      xen_cmdline(release.cmdline, dom0), dom0_image, initrd,
                       d / "serial.log", devmod.qemu_args(devs, d, nonce))
     deadline = dom0.deadline_s + GUEST_SLACK_S + (guest_deadline if parallel
                                                   else guest_deadline * len(guests) * (1 + RETRIES))
     checks = [("host", p) for p in dom0.expect]
     checks += [(g.where, p.format(disk=f"PVMDISK-{g.where}-{nonce}")) for g in guests
                for p in g.expect]
-    script = reproduce.write(d / "qemu.sh", f"Xen {xen.version} boot with {kernel.label} as dom0"
-                             + "".join(f", {g.name}" for g in guests), cmd, d / "serial.log",
+    script = reproduce.write(d / "qemu.sh", f"Xen {xen.version} boot with {kernel.label} as "
+                             f"{dom0.name}" + "".join(f", {g.name}" for g in guests), cmd, d / "serial.log",
                              deadline, checks, {initrd: [base, overlay]})
     facts = {**provenance.qemu_facts(accel.name), "xen": provenance.xen_build(xen),
              "dom0_userspace": provenance.userspace_image(base)}
-    _say(f"booting Xen {xen.version} with {kernel.label} as dom0"
+    _say(f"booting Xen {xen.version} with {kernel.label} as {dom0.name}"
          + (f" and {', '.join(g.name for g in guests)}" if guests else "") + f" ({accel.name})")
     try:
         run = qemu.run(cmd, d / "serial.log", deadline_s or deadline,
@@ -259,14 +289,18 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     dom0_verdict = judge_host(dom0, run.lines, outcome, [g.where for g in guests])
     dom0_verdict.seconds = boot.marks.get(dom0.timed_by)
+    guest_verdicts = {g.name: judge_guest(g, run.lines, outcome, dom0_verdict,
+                                          {"disk": f"PVMDISK-{g.where}-{nonce}"}) for g in guests}
     cells = []
     if dom0.name in wanted:
-        cells.append(Cell(dom0.name, kernel.label, xen.version, [x.name for x in devs], dom0_verdict,
-                          dom0_verdict.seconds, boot, _hardware(run.lines, devs, nonce)))
+        v = judge_hosting(dom0, dom0_verdict, guest_verdicts)
+        v.evidence += mode_evidence(dom0, release, xen_cmdline(release.cmdline, dom0))
+        cells.append(Cell(dom0.name, kernel.label, xen.version, [x.name for x in devs], v,
+                          v.seconds, boot, _hardware(run.lines, devs, nonce)))
     for g in guests:
-        subst = {"disk": f"PVMDISK-{g.where}-{nonce}"}
-        v = judge_guest(g, run.lines, outcome, dom0_verdict, subst)
-        cells.append(Cell(g.name, guest_kernel.label, xen.version, [], v, v.seconds, boot))
+        if g.name in wanted:
+            v = guest_verdicts[g.name]
+            cells.append(Cell(g.name, guest_kernel.label, xen.version, [], v, v.seconds, boot))
     _finish(d, cells)
     return cells
 
@@ -311,7 +345,7 @@ def run_cells(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     cells = []
     if roles.host(xen=False).name in wanted:
         cells.append(boot_baremetal(kernel, devs, profile, accel, deadline_s))
-    if xen_roles:
-        cells += boot_xen(kernel, xen_roles, xen_version, devs, guest_kernel, profile, accel,
+    for boot_roles in catalog.xen_boots(xen_roles):   # dom0-pvh: a boot of its own
+        cells += boot_xen(kernel, boot_roles, xen_version, devs, guest_kernel, profile, accel,
                           parallel, deadline_s)
     return cells

@@ -130,8 +130,9 @@ def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None 
 
 
 def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_initrd: Path | None,
-                 plan: dict[str, str], wanted: list[str] | None) -> Path:
-    """The dom0 boot's own files, to append to the userspace archive."""
+                 plan: dict[str, str], wanted: list[str] | None, hvm: bool = False) -> Path:
+    """The dom0 boot's own files, to append to the userspace archive. HVM: the
+    guest's bzImage too (QEMU's direct kernel boot of an HVM guest wants one)."""
     with cpio.plain_writer(out) as fh:
         w = cpio.Writer(fh)
         _scripts(w, "dom0-init.sh")
@@ -146,6 +147,8 @@ def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_i
         if guest_kernel is not None and guest_initrd is not None:
             w.file("pvm/guest/kernel", elf_image(guest_kernel, GUEST_ELF_MAX_MB), 0o644)
             w.copy("pvm/guest/initrd.gz", guest_initrd, 0o644)
+            if hvm:
+                w.copy("pvm/guest/bzImage", guest_kernel.image, 0o644)
         w.close()
     return out
 

@@ -26,25 +26,35 @@ from ..build.toolchains import base_tag
 SKIP = ("dev", "proc", "sys", "run", "tmp")   # mounted by the init
 
 
-def containerfile(xen: Xen, base: str) -> str:
+def containerfile(xen: Xen, base: str, packages: tuple[str, ...] = ()) -> str:
+    """The Containerfile as instantiated; PACKAGES (roles' dom0_packages) join the
+    toolstack's install line, so without them the text, and so the image's
+    digest, is the plain image's."""
+    utils = " ".join([xen.utils, *packages])
     return (DATA / "boot" / "dom0.Containerfile").read_text().format(
-        base=base, utils=xen.utils, xen=xen.version)
+        base=base, utils=utils, xen=xen.version)
+
+
+def digest(text: str) -> str:
+    """The content tag of an instantiated Containerfile (image tag and cpio name)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _say(msg: str) -> None:
     print(f"pvmatrix: {msg}", file=sys.stderr, flush=True)
 
 
-def dom0_initramfs(xen: Xen) -> Path:
-    """The cached (uncompressed) cpio of the dom0 userspace for XEN's version."""
-    text = containerfile(xen, base_tag(xen.suite))
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest}.cpio"
+def dom0_initramfs(xen: Xen, packages: tuple[str, ...] = ()) -> Path:
+    """The cached (uncompressed) cpio of the dom0 userspace for XEN's version,
+    with PACKAGES on top of the plain image (a variant of its own)."""
+    text = containerfile(xen, base_tag(xen.suite), packages)
+    digest_ = digest(text)
+    out = cache_dir("boot", "userspace") / f"dom0-xen{xen.version}-{digest_}.cpio"
     if out.exists():
         return out
     client = engine.client()
     toolchains.ensure_base(client, xen.suite)
-    tag = f"pvmatrix/dom0:xen{xen.version}-{digest}"
+    tag = f"pvmatrix/dom0:xen{xen.version}-{digest_}"
     if not toolchains._has_image(client, tag):
         _say(f"building dom0 userspace image {tag} (once)")
         import docker.errors
@@ -53,7 +63,8 @@ def dom0_initramfs(xen: Xen) -> Path:
                                 rm=True, forcerm=True)
         except docker.errors.BuildError as exc:
             lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
-            raise HarnessFault(f"building the dom0 userspace for Xen {xen.version} ({xen.utils}, "
+            raise HarnessFault(f"building the dom0 userspace for Xen {xen.version} "
+                               f"({' '.join([xen.utils, *packages])}, "
                                f"{xen.suite}) failed: "
                                f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
     _say(f"exporting {tag} to an initramfs (once)")

@@ -132,6 +132,26 @@ def judge_host(role: Role, lines: list[Line], outcome: BootOutcome,
     return _verdict(FAILED, f"missing marker {missing[0]!r}", ev)
 
 
+def judge_hosting(role: Role, host: Verdict, guests: dict[str, Verdict]) -> Verdict:
+    """A host role that `hosts` guests (dom0-pvh): its own verdict, then each hosted
+    guest's (GUESTS: role name -> verdict); it passes only when they all pass."""
+    if not role.hosts or not host.ok:
+        return host
+    for name in role.hosts:
+        v = guests.get(name)
+        if v is None or not v.ok:
+            why = v.reason if v else "no verdict"
+            word = v.detail if v and v.detail not in (OK, NOT_RUN) else FAILED
+            return _verdict(word, f"its guest {name} did not pass: {why}",
+                            [Evidence(f"{name}: {why}", "hosted guest")]
+                            + [Evidence(e.text, f"{name}: {e.note}", e.line)
+                               for e in (v.evidence if v else [])[:8]], host.seconds)
+    ev = list(host.evidence) + [Evidence(f"{n}: {guests[n].reason}", "hosted guest")
+                                for n in role.hosts]
+    return _verdict(OK, f"{host.reason}; its guests {', '.join(role.hosts)} passed", ev,
+                    host.seconds)
+
+
 def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdict,
                 subst: dict[str, str]) -> Verdict:
     """domU-pv / domU-pvh: one guest started by dom0's xl, seen through its console."""
@@ -180,10 +200,11 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
                  len(role.expect))
         if role.lifecycle and (broken := _continuity(markers, role.lifecycle, seconds)):
             return broken
+        said = bound_devices(markers) if role.guest_type == "hvm" else ""
         if retry is None:
-            return _verdict(OK, "every expected marker seen", ev, seconds)
+            return _verdict(OK, "every expected marker seen" + said, ev, seconds)
         first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and _domain_crash(ln)]
-        return _verdict(OK, f"every expected marker seen, on a second attempt (the first: "
+        return _verdict(OK, f"every expected marker seen{said}, on a second attempt (the first: "
                         f"{retry.fields.get('after')}; flaky)",
                         ev + [Evidence(retry.text, "retried", retry.no)]
                         + _ev(first[-1:], "first attempt"), seconds)
@@ -199,6 +220,24 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         + _ev(_tail(console, 6), "last console lines")
     return _verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
                    + (f" (state {state})" if state else ""), ev, seconds)
+
+
+# the xenbus drivers of Linux's front-ends: xen-blkfront binds as "vbd",
+# xen-netfront as "vif" (guest-init.sh reports the driver of each probed device)
+PV_DRIVERS = frozenset({"vbd", "vif"})
+
+
+def bound_devices(markers: list[Line]) -> str:
+    """What an HVM guest's disk and NIC were driven by (guest-init.sh's probe=disk /
+    probe=net markers): ": PV front-ends (...)", ": emulated devices (...)" or mixed."""
+    seen = [m for m in (_last(markers, "probe=disk"), _last(markers, "probe=net")) if m]
+    if not seen:
+        return ""
+    parts = [f"{m.fields.get('dev', '?')} {m.fields.get('driver', '?')}" for m in seen]
+    pv = [m.fields.get("driver") in PV_DRIVERS for m in seen]
+    kind = "PV front-ends" if all(pv) else "emulated devices" if not any(pv) else \
+        "PV front-ends and emulated devices"
+    return f": {kind} ({', '.join(parts)})"
 
 
 # dom0's steps on a lifecycle guest (dom0-init.sh: xl_step, life_go)

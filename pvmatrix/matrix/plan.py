@@ -90,14 +90,13 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                                   [Cell(f"{k.name}/{bare}/{p}", "boot", k.name,
                                         bare + suffix, role=bare, hardware=p)],
                                   RESOURCES["boot_baremetal"]))
-            roles = xen_roles
-            if not roles:
+            if not xen_roles:
                 continue
             xdeps = dict(deps)
             if fallback and fallback != k.name:
                 xdeps["host"] = kernel_task[fallback].key
                 xdeps["host_analysis"] = analysis[(fallback, p)].key
-            for x in spec.xen:
+            for x, roles in ((x, g) for x in spec.xen for g in catalog.xen_boots(xen_roles)):
                 cells = [Cell(f"{k.name}/{r}/xen-{x}/{p}", "boot", k.name, f"{r} Xen {x}" + suffix,
                               role=r, xen=x, hardware=p) for r in roles]
                 # only when set: a plan without it keeps its task keys

@@ -272,11 +272,20 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     profile, names = _profile_devices(args["profile"])
     confirm = bool(args.get("confirm"))
     out = outcomes.new(task)
+    release = catalog.all("xen").get(args["xen"])
+    for r in [r for r in cells if release and catalog.not_run(release, r)]:
+        why = catalog.not_run(release, r)         # the release cannot: no boot, never a pass
+        outcomes.cell(out, cells.pop(r)["id"], Verdict(NOT_RUN, f"Xen {args['xen']}: {why}",
+                                                       "xen release", [Evidence(why, "xen.toml")]))
+    if not cells:
+        return out
     static = {r: why for r in cells if (why := _cannot(analysis, r))}
     ruled_out = {} if confirm else static    # --confirm boots them anyway
     for r, why in ruled_out.items():
         _static_fail(out, cells[r], why)
-    host_role = catalog.host_role(xen=True).name     # it hosts the guests
+    # the task's host role (dom0-pvh boots on its own), else dom0: it hosts the guests
+    host_role = next((r for r in cells if not catalog.get("role", r).is_guest),
+                     catalog.host_role(xen=True).name)
     guests = [r for r in cells if catalog.get("role", r).is_guest and r not in ruled_out]
 
     def block(reason: str) -> TaskOutcome:

@@ -36,7 +36,7 @@ SPECS = {
     "malformed": "[matrix\n",
     "no-kernels": "kernel = []\n",
     "unknown-xen": '[matrix]\nxen = ["9.9"]\n' + GOOD_KERNEL,
-    "unknown-role": '[matrix]\nroles = ["domU-hvm"]\n' + GOOD_KERNEL,
+    "unknown-role": '[matrix]\nroles = ["domU-nosuch"]\n' + GOOD_KERNEL,
     "unknown-hardware": _spec("").replace('"default"', '"no-such-box"') + GOOD_KERNEL,
     "unknown-toolchain": _spec(GOOD_KERNEL + 'toolchain = "gcc-1"\n'),
     "unknown-suite": _spec('[[kernel]]\nname = "k"\nsource = "debian:linux-source-6.1@nosuch"\n'),

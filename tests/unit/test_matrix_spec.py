@@ -11,7 +11,7 @@ from pvmatrix.matrix.plan import make_plan
 
 @pytest.mark.parametrize("text,expected", [
     ("[matrix]\nroles = ['dom0', 'domU-nosuch']\n[[kernel]]\nname='a'\nsource='x'\n",
-     "matrix.roles: unknown role 'domU-nosuch' (known: baremetal, dom0, domU-pv, "),
+     "matrix.roles: unknown role 'domU-nosuch' (known: baremetal, dom0, dom0-pvh, domU-hvm, domU-pv, "),
     ("[matrix]\nxen = ['9.9']\n[[kernel]]\nname='a'\nsource='x'\n",
      "matrix.xen: unknown Xen version '9.9' (known: 4.14, 4.17, 4.20)"),
     ("[matrix]\nxen = '4.17'\n[[kernel]]\nname='a'\nsource='x'\n",

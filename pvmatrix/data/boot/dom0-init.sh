@@ -52,6 +52,47 @@ fi
 
 secs() { read -r _u _ </proc/uptime; echo "${_u%.*}"; }
 
+hvm_cfg() {  # hvm_cfg NAME N LOOP CMDLINE: an HVM guest whose kernel QEMU (the
+    # device model, qemu-xen) boots directly (xl.cfg: Direct Kernel Boot), a bzImage.
+    # Its console is the emulated serial port: an HVM console is QEMU's, not
+    # xenconsoled's, so QEMU writes it where xenconsoled writes the others' logs.
+    # Disk hda and an e1000 NIC are emulated; a PVHVM kernel unplugs them and
+    # binds its front-ends to the same disk (blkback) and vif.
+    cat >/run/$1.cfg <<CFG
+name = "$1"
+type = "hvm"
+device_model_version = "qemu-xen"
+kernel = "/pvm/guest/bzImage"
+ramdisk = "/pvm/guest/initrd.gz"
+cmdline = "$4 pvm.name=$1 pvm.ip=10.99.$2.2 pvm.peer=10.99.$2.1"
+memory = $GUEST_MB
+vcpus = 1
+serial = "file:/run/xencons/guest-$1.log"
+vnc = 0
+sdl = 0
+vga = "none"
+disk = [ "format=raw,vdev=hda,access=w,script=/etc/xen/scripts/pvm-block,target=$3" ]
+vif = [ "mac=00:16:3e:99:00:$(printf %02x "$2"),model=e1000,script=/etc/xen/scripts/pvm-vif" ]
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "preserve"
+tsc_mode = "native"
+CFG
+}
+
+hvm_net() {  # hvm_net N VIF: dom0's address on a bridge holding the PV vif and
+    # QEMU's tap (VIF-emu), so the guest answers over whichever NIC its kernel drives
+    # (iproute2's ip: bridges and master are beyond busybox's)
+    for _ip in /usr/sbin/ip /usr/bin/ip /sbin/ip /bin/ip; do [ -x "$_ip" ] && break; done
+    br=pvmbr$1
+    [ -e "/sys/class/net/$br" ] || "$_ip" link add name "$br" type bridge
+    "$_ip" addr add "10.99.$1.1/24" dev "$br" 2>/dev/null; "$_ip" link set "$br" up
+    for p in "$2" "$2-emu"; do
+        [ -e "/sys/class/net/$p" ] && "$_ip" link set "$p" master "$br" && "$_ip" link set "$p" up
+    done
+    say hvm_net bridge="$br" ports="$(ls /sys/class/net/$br/brif 2>/dev/null | tr '\n' ',')"
+}
+
 guest_start() {  # guest_start NAME TYPE N
     g=$1; img=/run/disk-$1.img
     dd if=/dev/zero of="$img" bs=1024 count=1024 2>/dev/null
@@ -59,6 +100,7 @@ guest_start() {  # guest_start NAME TYPE N
     loop=$(losetup -f) && losetup "$loop" "$img" || { say guest="$g" stage=disk ok=0; loop=/dev/null; }
     echo "$loop" >/run/$g.loop
     eval "cmdline=\"\$CMDLINE_$g\" life=\"\$LIFE_$g\""   # the guest role's command line and lifecycle (roles.toml)
+    if [ "$2" = hvm ]; then hvm_cfg "$g" "$3" "$loop" "$cmdline"; else
     cat >/run/$g.cfg <<CFG
 name = "$g"
 type = "$2"
@@ -77,6 +119,7 @@ on_crash = "preserve"
 # nested SVM (tests/fixtures/boot/pvh-triple-fault.log; see run_guest).
 tsc_mode = "native"
 CFG
+    fi
     read -r t0 _ </proc/uptime
     say guest="$g" stage=start
     if [ -n "$XL_DEBUG" ]; then   # timestamped verbose xl output, relayed (for debugging)
@@ -92,7 +135,8 @@ CFG
     for v in /sys/class/net/vif*.0; do d=${v##*/vif}; d=${d%.0}; [ "$d" -gt "$id" ] 2>/dev/null && id=$d; done
     vif=vif$id.0
     say guest="$g" stage=create ok=1 domid="$id"
-    ip addr add "10.99.$3.1/24" dev "$vif" && ip link set "$vif" up
+    if [ "$2" = hvm ]; then hvm_net "$3" "$vif"
+    else ip addr add "10.99.$3.1/24" dev "$vif" && ip link set "$vif" up; fi
     echo "$t0" >/run/$g.start
     secs >/run/$g.since
 }

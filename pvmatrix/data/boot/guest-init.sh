@@ -1,5 +1,7 @@
 #!/bin/busybox sh
-# pvmatrix domU probe init (busybox): PV console, blkfront disk, netfront ping.
+# pvmatrix domU probe init (busybox): the console, the disk dom0 wrote, a ping
+# to dom0; each with the driver it went through (PV front-ends, or an HVM
+# guest's emulated devices).
 # With pvm.life=PORT (a lifecycle role: dom0 saves/restores or migrates it), a
 # running system is then kept for dom0 to act on (see life below).
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
@@ -9,21 +11,25 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 pvm_mounts
 for w in $(cat /proc/cmdline); do
     case "$w" in pvm.name=*) NAME=${w#*=} ;; pvm.ip=*) IP=${w#*=} ;; pvm.peer=*) PEER=${w#*=} ;;
-        pvm.life=*) LIFE=${w#*=} ;; esac
+        pvm.life=*) LIFE=${w#*=} ;; console=*) CON=${w#*=}; CON=${CON%%,*} ;; esac
 done
 say stage=init role=guest name="$NAME" kernel="$(uname -r)"
 read -r con </sys/class/tty/console/active
 con=$(echo ${con:-none} | tr ' ' ',')
-case "$con" in *hvc*) say probe=console dev="$con" ok=1 ;; *) say probe=console dev="$con" ok=0 ;; esac
+# the console the role asked for (its last console=): hvc0 for PV and PVH, ttyS0 for HVM
+case "$con" in *"${CON:-hvc}"*) say probe=console dev="$con" ok=1 ;; *) say probe=console dev="$con" ok=0 ;; esac
 # the role's modules (roles.toml), listed by the harness
 [ -d /lib/modules ] && [ -s /pvm/modules ] && modprobe -q -a $(cat /pvm/modules) 2>/dev/null
 
-disk() {  # disk [when=...]: sector 1 of xvda, read past the page cache (a re-read
-    # after a restore must reach the disk), plainly if O_DIRECT is refused
-    d=1; data=$(dd if=/dev/xvda bs=512 skip=1 count=1 iflag=direct 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48)
-    [ -n "$data" ] || { d=0; data=$(dd if=/dev/xvda bs=512 skip=1 count=1 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48); }
+disk() {  # disk [when=...]: sector 1 of the disk (xvda, or sda/hda emulated), read past
+    # the page cache (a re-read after a restore must reach the disk), plainly if
+    # O_DIRECT is refused; with the driver that serves it
+    n=$(pvm_disk_name) || n=none
+    dv=$(pvm_driver_of "$PVM_SYS/block/$n/device")
+    d=1; data=$(dd if=/dev/$n bs=512 skip=1 count=1 iflag=direct 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48)
+    [ -n "$data" ] || { d=0; data=$(dd if=/dev/$n bs=512 skip=1 count=1 2>/dev/null | tr -dc 'A-Za-z0-9_.-' | cut -c1-48); }
     case "$data" in PVMDISK-*) ok=1 ;; *) ok=0 ;; esac
-    say probe=disk "$@" dev=xvda ok=$ok direct=$d data="${data:-none}"
+    say probe=disk "$@" dev=$n driver="${dv% *}" bus="${dv#* }" ok=$ok direct=$d data="${data:-none}"
 }
 
 net() {  # net [when=...]: ping dom0 over the vif
@@ -32,7 +38,8 @@ net() {  # net [when=...]: ping dom0 over the vif
         if ping -c 1 -W 1 "$PEER" >/dev/null 2>&1; then ok=1; break; fi
         i=$((i + 1))
     done
-    say probe=net "$@" dev=eth0 ok=$ok peer="$PEER" tries=$i
+    dv=$(pvm_driver_of "$PVM_SYS/class/net/eth0/device")
+    say probe=net "$@" dev=eth0 driver="${dv% *}" bus="${dv#* }" ok=$ok peer="$PEER" tries=$i
 }
 
 ticker() {  # count every second (the proof of continuity), each round rewriting
@@ -63,7 +70,8 @@ life() {  # a running system for dom0 to save/restore or migrate, then its proof
     kill $tick
 }
 
-i=0; while [ ! -e /sys/block/xvda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+# (an emulated disk shows up once libata has scanned its port: asynchronous)
+i=0; while ! pvm_disk_name >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 disk
 
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done

@@ -57,6 +57,23 @@ pvm_pci_of() {  # PCI address of a sysfs device path (from its resolved path), o
     echo "$_r"
 }
 
+# sysfs, for the functions below that take it from here (a test points it at a copy)
+: "${PVM_SYS:=/sys}"
+
+pvm_disk_name() {  # a guest's probe disk by whatever name its driver gave it: xvda
+    # (xen-blkfront), sda (libata: ata_piix / ahci), hda (the old IDE driver), vda
+    for _n in xvda sda hda vda; do [ -e "$PVM_SYS/block/$_n" ] && { echo "$_n"; return 0; }; done
+    return 1
+}
+
+pvm_driver_of() {  # pvm_driver_of SYSDEV: "DRIVER BUS" for a disk's or a NIC's device: the
+    # PCI function's driver when it hangs off PCI (ata_piix for sda, e1000 for eth0),
+    # else its own driver and bus (xen-blkfront is "vbd", xen-netfront "vif", on xen)
+    _a=$(pvm_pci_of "$1")
+    if [ "$_a" != none ]; then echo "$(link_name "$PVM_SYS/bus/pci/devices/$_a/driver") pci"
+    else echo "$(link_name "$1/driver") $(link_name "$1/subsystem")"; fi
+}
+
 pvm_storage_bound() {  # is a driver bound to some mass storage controller (class 01)?
     for d in /sys/bus/pci/devices/*; do
         read -r c <"$d/class"
