@@ -135,8 +135,8 @@ def test_plain_digest_is_the_cached_images():
         base = base_tag("bookworm")
     except Exception as exc:         # no Debian mirror configured on this host
         pytest.skip(f"no base tag: {exc}")
-    if "deb.debian.org" not in catalog.mirror():
-        pytest.skip("the recorded digest is for deb.debian.org's base image")
+    if base != "pvmatrix/base:bookworm-38524fc1a7feb8c5":
+        pytest.skip(f"the recorded digest is for another base image than {base}")
     rel = catalog.get("xen", "4.17")
     xen = Xen("4.17", Path("/x"), rel.utils, rel.suite)
     assert userspace.digest(userspace.containerfile(xen, base)) == "2eb946874e455dc5"
