@@ -4,10 +4,11 @@ verdict comes from the serial log (see verdicts.py)."""
 
 from __future__ import annotations
 
+
 import json
 import secrets
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .. import settings
@@ -228,6 +229,14 @@ def mode_evidence(host: roles.Role, release: catalog.XenRelease, cmdline: str) -
     return ev
 
 
+def sized(dom0: roles.Role, guests: list[roles.Role]) -> roles.Role:
+    """DOM0 with the memory its GUESTS need of it (a guest role's dom0_mb: an
+    HVM guest's device model runs in dom0), the machine grown by as much."""
+    need = max([dom0.dom0_mb, *(g.dom0_mb for g in guests)])
+    grow = need - dom0.dom0_mb
+    return replace(dom0, dom0_mb=need, memory_mb=dom0.memory_mb + grow) if grow else dom0
+
+
 def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
              devs: list[devmod.Device] | None = None, guest_kernel: Kernel | None = None,
              profile=None, accel: qemu.Accel | None = None, parallel: bool = False,
@@ -238,6 +247,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     devs = devs if devs is not None else devmod.plan()
     dom0 = xen_host(wanted)
     guests = xen_guests(dom0, wanted)
+    dom0 = sized(dom0, guests)
     guest_kernel = guest_kernel or kernel
     accel = accel or qemu.probe_accel()
     qemu.check_memory(dom0.memory_mb, f"Xen boot of {kernel.label}")

@@ -129,7 +129,10 @@ CFG
         xl create /run/$g.cfg >/tmp/out.$g 2>&1; rc=$?
     fi
     if [ $rc -ne 0 ]; then
-        say guest="$g" stage=create ok=0 rc=$rc; relay "$g" /tmp/out.$g; return 1
+        say guest="$g" stage=create ok=0 rc=$rc; relay "$g" /tmp/out.$g
+        # an HVM guest's device model says why it did not start in its own log
+        [ -f "/var/log/xen/qemu-dm-$g.log" ] && relay "$g" "/var/log/xen/qemu-dm-$g.log"
+        return 1
     fi
     id=0   # the newest domain's vif (its domid is the highest): no xl exec
     for v in /sys/class/net/vif*.0; do d=${v##*/vif}; d=${d%.0}; [ "$d" -gt "$id" ] 2>/dev/null && id=$d; done
