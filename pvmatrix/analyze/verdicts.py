@@ -75,15 +75,7 @@ def pvh_dom0(notes: XenNotes | None, config: KernelConfig | None,
     if pvh.supported is False:
         cap.supported, cap.evidence = False, pvh.evidence + ["a PVH dom0 is a PVH guest: no PVH entry"]
         return cap
-    verdicts: list[bool] = []
-    bit = notes.supported_feature(XENFEAT_DOM0) if notes else None
-    if bit is not None and version and version >= DOM0_BIT_FROM:
-        verdicts.append(bit)
-        cap.evidence.append(f"Xen note SUPPORTED_FEATURES dom0 bit {XENFEAT_DOM0} "
-                            f"{'set' if bit else 'clear'}")
-    if config is not None:
-        verdicts += [config.state(s) == "y" for s in PVH_DOM0_NEEDS]
-        cap.evidence += [config.evidence(s) for s in PVH_DOM0_NEEDS]
+    verdicts = _dom0_verdicts(cap, notes, config, version, PVH_DOM0_NEEDS)
     if verdicts:
         cap.supported = all(verdicts)
     else:
@@ -162,13 +154,11 @@ def _from_note(cap: Capability, notes: XenNotes | None, note: str,
             cap.supported = config.state(symbol) == "y"
 
 
-def pv_dom0(notes: XenNotes | None, config: KernelConfig | None,
-            version: tuple[int, int] | None) -> Capability:
-    cap = Capability("pv_dom0", "boots as PV dom0", None)
-    pv = pv_domu(notes, config)
-    if pv.supported is False:
-        cap.supported, cap.evidence = False, pv.evidence + ["dom0 is a PV guest: no PV entry"]
-        return cap
+def _dom0_verdicts(cap: Capability, notes: XenNotes | None, config: KernelConfig | None,
+                   version: tuple[int, int] | None, symbols: tuple[str, ...]) -> list[bool]:
+    """What says yes or no to a dom0 (PV or PVH): the SUPPORTED_FEATURES dom0 bit
+    where the kernel's version makes it meaningful, and SYMBOLS being y; the
+    evidence of each goes into CAP."""
     verdicts: list[bool] = []
     bit = notes.supported_feature(XENFEAT_DOM0) if notes else None
     if bit is not None and version and version >= DOM0_BIT_FROM:
@@ -180,8 +170,19 @@ def pv_dom0(notes: XenNotes | None, config: KernelConfig | None,
                             f"{DOM0_BIT_FROM[0]}.{DOM0_BIT_FROM[1]}"
                             + (f" (kernel {version[0]}.{version[1]})" if version else " (version unknown)"))
     if config is not None:
-        verdicts.append(config.state("XEN_DOM0") == "y")
-        cap.evidence.append(config.evidence("XEN_DOM0"))
+        verdicts += [config.state(s) == "y" for s in symbols]
+        cap.evidence += [config.evidence(s) for s in symbols]
+    return verdicts
+
+
+def pv_dom0(notes: XenNotes | None, config: KernelConfig | None,
+            version: tuple[int, int] | None) -> Capability:
+    cap = Capability("pv_dom0", "boots as PV dom0", None)
+    pv = pv_domu(notes, config)
+    if pv.supported is False:
+        cap.supported, cap.evidence = False, pv.evidence + ["dom0 is a PV guest: no PV entry"]
+        return cap
+    verdicts = _dom0_verdicts(cap, notes, config, version, ("XEN_DOM0",))
     if verdicts:
         cap.supported = all(verdicts) and pv.supported is not False
     else:
