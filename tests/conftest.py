@@ -16,6 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 DEBIAN_61 = "debian:linux-source-6.1@bookworm"
+# the small Xen kernel the real boot tests share (built once, then a cache hit)
+XEN_FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 GOLDEN_REFS = Path(__file__).parent / "golden" / "refs"
 
 

@@ -13,19 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pvmatrix import build
 from pvmatrix.boot import harness, qemu
-from pvmatrix.boot.kernel import from_build
 from pvmatrix.errors import PvmError
 
-from conftest import DEBIAN_61, REPO, interruptible
-
-FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
+from conftest import REPO, interruptible
 
 
-@pytest.fixture(scope="session")
-def xen_kernel():
-    return from_build(build.build(DEBIAN_61, "tinyconfig", FRAGMENTS))
 
 
 @pytest.fixture(scope="session")

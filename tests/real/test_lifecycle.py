@@ -11,7 +11,6 @@ hard-linked copy of Debian's tree whose arch/x86/xen/Kconfig gives it one."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -20,9 +19,8 @@ from pvmatrix.analyze import analyze
 from pvmatrix.boot import harness
 from pvmatrix.boot.kernel import from_build
 
-from conftest import DEBIAN_61
+from conftest import XEN_FRAGMENTS
 
-FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]     # tests/real/test_boot.py's kernel
 LIFE_ROLES = ["domU-pv-save", "domU-pvh-save", "domU-pv-migrate", "domU-pvh-migrate"]
 PROMPTLESS = "config XEN_SAVE_RESTORE\n\tbool\n"
 
@@ -31,10 +29,6 @@ def _explain(cell) -> str:
     ev = "\n".join(f"  L{e.line}: {e.text}" for e in cell.verdict.evidence)
     return f"{cell.role}: {cell.verdict.status}: {cell.verdict.reason}\n{ev}\n  log: {cell.boot.serial}"
 
-
-@pytest.fixture(scope="session")
-def xen_kernel():
-    return from_build(build.build(DEBIAN_61, "tinyconfig", FRAGMENTS))
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +46,7 @@ def no_suspend_kernel(debian_61, tmp_path_factory):
         "bool\n", 'bool "Xen guest save/restore and migration"\n')))
     frag = base / "no-xen-save-restore.config"
     frag.write_text("# CONFIG_XEN_SAVE_RESTORE is not set\n")
-    built = build.build(f"dir:{tree}", "tinyconfig", FRAGMENTS + [str(frag)],
+    built = build.build(f"dir:{tree}", "tinyconfig", XEN_FRAGMENTS + [str(frag)],
                         toolchain="bookworm-gcc12")
     assert not built.unmet, built.unmet
     config = (built.dir / "config").read_text()

@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import pytest
 
-from pvmatrix import build, catalog
+from pvmatrix import catalog
 from pvmatrix.analyze import analyze
-from pvmatrix.boot import harness, userspace
-from pvmatrix.boot.kernel import from_build, load
-from pvmatrix.boot.xen import hypervisor
-from pvmatrix.paths import cache_dir
+from pvmatrix.boot import harness
+from pvmatrix.boot.kernel import load
 
-from conftest import DEBIAN_61, pvmatrix
+from conftest import pvmatrix
 from matrix_helpers import CACHED_KERNEL
 from pvmatrix.results import store
 
-FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]     # tests/real/test_boot.py's kernel
 GENERIC = "debian:linux-image-amd64@bookworm"
 
 
@@ -33,10 +30,6 @@ def _explain(cell) -> str:
     ev = "\n".join(f"  L{e.line}: {e.text} [{e.note}]" for e in cell.verdict.evidence)
     return f"{cell.role}: {cell.verdict.status}: {cell.verdict.reason}\n{ev}\n  log: {cell.boot.serial}"
 
-
-@pytest.fixture(scope="session")
-def xen_kernel():
-    return from_build(build.build(DEBIAN_61, "tinyconfig", FRAGMENTS))
 
 
 def _measured(role: str) -> str | None:

@@ -7,25 +7,18 @@ from __future__ import annotations
 
 import pytest
 
-from pvmatrix import build, catalog
+from pvmatrix import catalog
 from pvmatrix.boot import harness
-from pvmatrix.boot.kernel import from_build
 
-from conftest import DEBIAN_61
 
-FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 RELEASES = [x for x in catalog.names("xen") if x != catalog.default("xen").name]
 
-
-@pytest.fixture(scope="module")
-def kernel():
-    return from_build(build.build(DEBIAN_61, "tinyconfig", FRAGMENTS))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("release", RELEASES)
-def test_dom0_pv_and_pvh_boot_on_each_xen_release(kernel, release):
-    cells = {c.role: c for c in harness.run_cells(kernel, ["dom0", "domU-pv", "domU-pvh"], release)}
+def test_dom0_pv_and_pvh_boot_on_each_xen_release(xen_kernel, release):
+    cells = {c.role: c for c in harness.run_cells(xen_kernel, ["dom0", "domU-pv", "domU-pvh"], release)}
     for role, cell in cells.items():
         assert cell.verdict.status == "pass", (role, cell.verdict.reason, str(cell.boot.serial))
         assert cell.xen == release
