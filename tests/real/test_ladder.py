@@ -34,8 +34,9 @@ def test_a_range_matching_nothing_is_one_line_naming_the_suite():
 def test_short_ladder_bisection_boots_within_the_bound_and_remembers(monkeypatch):
     """Three real kernels, dom0 under Xen: whatever the archive's kernels do,
     the bisection boots at most ceil(log2 3) + 2 of them, the ends first (when
-    they do not differ: exactly the two ends, a one-line error), and a second
-    bisection boots none."""
+    they do not differ: at most the two ends, a one-line error naming both),
+    and a second bisection boots none. (A warm cache may already remember
+    some boots, so the first run can boot fewer.)"""
     booted = []
     real_boot = probe._boot
 
@@ -58,7 +59,9 @@ def test_short_ladder_bisection_boots_within_the_bound_and_remembers(monkeypatch
         assert first.kernels_booted == kernels <= first.boot_bound == 4
         assert first.first_bad or first.could_be, first.to_dict()
     else:
-        assert "the ends do not differ" in error and kernels == 2, error
+        assert "the ends do not differ" in error and kernels <= 2, error
+        assert "6.16.3" in error and "6.17.8" in error, error
+        assert set(booted) <= {"6.16.3+deb13", "6.17.8+deb13"}, booted
     before = len(booted)
     second, error2 = run()
     assert len(booted) == before, "a second bisection booted again"
