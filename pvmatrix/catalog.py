@@ -49,6 +49,7 @@ class Suite:
     the mirror in effect (`mirror()`)."""
     name: str
     components: str
+    apt_options: str = ""            # apt-get options its images' updates need
 
     @property
     def base_image(self) -> str:
@@ -71,6 +72,7 @@ class Toolchain:
     def containerfile(self) -> str:
         return (DATA / "toolchain.Containerfile").read_text().format(
             base=get("suite", self.suite).base_image, packages=" ".join(self.packages),
+            apt_options="".join(f"{o} " for o in get("suite", self.suite).apt_options.split()),
             name=self.name, compiler=self.compiler)
 
     @property
@@ -250,7 +252,7 @@ def _quote(text: str) -> str:
 # context: the whole file for a file kind, the file's path for a folder kind.
 
 def _suite(name: str, e: dict, f: dict) -> Suite:
-    return Suite(name, e["components"])
+    return Suite(name, e["components"], e.get("apt_options", ""))
 
 
 def _toolchain(name: str, e: dict, f: dict) -> Toolchain:

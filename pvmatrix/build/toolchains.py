@@ -87,6 +87,14 @@ def ensure_base(client, suite: str) -> str:
     return tag
 
 
+def _build_error(build_log) -> str:
+    """The line that says why an image build failed: apt's first `E:` line
+    (the step's exit status alone says nothing), else the last line."""
+    lines = [l.strip() for x in build_log
+             for l in str(x.get("stream", x.get("error", ""))).splitlines() if l.strip()]
+    return next((l for l in lines if l.startswith("E: ")), lines[-1] if lines else "")
+
+
 def ensure_image(client, tc: Toolchain) -> str:
     """The toolchain's image, built if its content tag is not present yet."""
     if _has_image(client, tc.image):
@@ -98,7 +106,6 @@ def ensure_image(client, tc: Toolchain) -> str:
         client.images.build(fileobj=io.BytesIO(tc.containerfile.encode()), tag=tc.image,
                             network_mode="host", rm=True, forcerm=True)
     except docker.errors.BuildError as exc:
-        lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
         raise HarnessFault(f"building toolchain image {tc.name} failed: "
-                           f"{next((l for l in reversed(lines) if l), exc.msg)}") from None
+                           f"{_build_error(exc.build_log) or exc.msg}") from None
     return tc.image

@@ -100,3 +100,22 @@ def test_plan_command_prints_each_kernels_toolchain(private_cache, capsys):
     out = capsys.readouterr().out
     for name, tc in [("debian-5.10-src", "bullseye-gcc10"), ("debian-7.3-src", newest().name)]:
         assert re.search(rf"^{re.escape(name)}\s+debian:\S+\s+{tc} \(", out, re.M), out
+
+
+def test_an_image_build_failure_quotes_apts_error_line():
+    """The build log of the sid toolchain image on a frozen mirror (real lines):
+    the error says why, not only the step's exit status."""
+    from pvmatrix.build.toolchains import _build_error
+    log = [{"stream": "Get:1 http://mirror/debian sid InRelease [193 kB]\n"},
+           {"stream": "E: Release file for http://mirror/debian/dists/sid/InRelease is expired "
+                      "(invalid since 21d 14h 54min 45s). Updates for this repository will not be applied.\n"},
+           {"error": "building at STEP \"RUN apt-get update ...\": exit status 100"}]
+    assert _build_error(log).startswith("E: Release file for") and "expired" in _build_error(log)
+    assert _build_error(log[2:]).endswith("exit status 100")
+
+
+def test_a_suites_apt_options_reach_only_its_toolchain_image():
+    from pvmatrix import catalog
+    sid = catalog.get("toolchain", "sid-gcc16").containerfile
+    assert "apt-get -o Acquire::Check-Valid-Until=false update" in sid
+    assert "RUN apt-get update" in catalog.get("toolchain", "trixie-gcc14").containerfile
