@@ -14,6 +14,7 @@ unknown name is one error, errors.UnknownName, listing the known ones:
     hardware   hardware/*.toml        HardwareProfile  a named set of PCI devices
     driver     builtin-drivers.toml   BuiltinDriver    PCI ids of drivers built in
     death      deaths.toml            Death            how a kernel or Xen announces a death
+    driverless driverless-classes.toml DriverlessClass PCI classes with no coverage question
 """
 
 from __future__ import annotations
@@ -150,13 +151,19 @@ class PciDevice:
     prog_if: int | None = None
     qemu: str | None = None       # the QEMU device (kind "device") that emulates it
     slot: str | None = None
+    bound: str | None = None      # the driver the machine's own dump shows in use
+
+    @property
+    def pci_class_code(self) -> str:
+        """Base class and subclass as lspci writes them, e.g. "0604"."""
+        return f"{self.pci_class:02x}{self.subclass:02x}"
 
     @property
     def ids(self) -> str:
         """vendor:device[ subvendor:subdevice], as lspci -nn writes them."""
         text = f"{self.vendor:04x}:{self.device:04x}"
         if self.subvendor is not None:
-            text += f" {self.subvendor:04x}:{_hex(self.subdevice, 4)}"
+            text += f" {self.subvendor:04x}:{_hex(self.subdevice, 4).lower()}"
         return text
 
     @property
@@ -179,6 +186,8 @@ class PciDevice:
             lines.append(f"prog_if = 0x{self.prog_if:02x}")
         if self.qemu:
             lines.append(f"qemu = {_quote(self.qemu)}")
+        if self.bound:
+            lines.append(f"bound = {_quote(self.bound)}")
         return "\n".join(lines) + "\n"
 
 
@@ -224,6 +233,16 @@ class BuiltinDriver:
     name: str
     symbol: str            # without CONFIG_
     pci_aliases: tuple[str, ...]
+    source: str = ""       # hand-kept (no module to read them from): where the ids come from
+
+
+@dataclass(frozen=True)
+class DriverlessClass:
+    """A PCI class whose functions pose no driver-coverage question (listed
+    apart from a machine's coverage, data/driverless-classes.toml)."""
+    code: str              # base class and subclass, e.g. "0600"
+    name: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -308,7 +327,11 @@ def _qemu_device(name: str, e: dict, f: dict) -> QemuDevice:
 
 
 def _driver(name: str, e: dict, f: dict) -> BuiltinDriver:
-    return BuiltinDriver(name, e["config"], tuple(e["aliases"]))
+    return BuiltinDriver(name, e["config"], tuple(e["aliases"]), e.get("source", ""))
+
+
+def _driverless(code: str, e: dict, f: dict) -> DriverlessClass:
+    return DriverlessClass(code.lower(), e["name"], e["why"])
 
 
 def _death(name: str, e: dict, f: dict) -> Death:
@@ -322,7 +345,7 @@ def _pci(e: dict, default_name: str, qemu: str | None) -> PciDevice:
     return PciDevice(name=e.get("name", default_name), vendor=e["vendor"], device=e["device"],
                      pci_class=e["class"], subclass=e["subclass"], subvendor=e.get("subvendor"),
                      subdevice=e.get("subdevice"), prog_if=e.get("prog_if"), qemu=qemu,
-                     slot=e.get("slot"))
+                     slot=e.get("slot"), bound=e.get("bound"))
 
 
 PCI_KEYS = ("name", "vendor", "device", "subvendor", "subdevice", "class", "subclass", "prog_if")
@@ -366,6 +389,7 @@ KINDS: dict[str, Kind] = {
     "hardware": Kind("hardware profile", "hardware", _profile),
     "driver": Kind("built-in driver", "builtin-drivers.toml", _driver, "driver"),
     "death": Kind("death message", "deaths.toml", _death, "death"),
+    "driverless": Kind("driverless PCI class", "driverless-classes.toml", _driverless, "class"),
 }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import re
 from fnmatch import fnmatchcase
 
+from .. import catalog
 from .builtins import builtin_drivers
 from .hardware import HardwareProfile, PciDevice
 from .kconfig import KernelConfig
@@ -35,6 +36,38 @@ class DeviceCoverage:
     module_path: str | None = None    # relative to the modules root, for a module
     evidence: list[str] = field(default_factory=list)
     matches: list[DriverMatch] = field(default_factory=list)
+    apart: str | None = None          # why no coverage question applies (a driverless class)
+
+    @property
+    def covered(self) -> bool:
+        return self.status in (BUILT_IN, MODULE)
+
+
+@dataclass(frozen=True)
+class MachineCoverage:
+    """A machine's devices under one kernel: those that count, and those apart."""
+    counted: list[DeviceCoverage]
+    apart: list[DeviceCoverage]
+
+    @property
+    def missing(self) -> list[DeviceCoverage]:
+        return [d for d in self.counted if not d.covered]
+
+    @property
+    def summary(self) -> str:
+        """"N/M devices covered" (and how many are listed apart)."""
+        n, m = len(self.counted) - len(self.missing), len(self.counted)
+        return f"{n}/{m} devices covered" + (f" ({len(self.apart)} apart)" if self.apart else "")
+
+
+def driverless(device: PciDevice) -> str | None:
+    """Why DEVICE poses no driver-coverage question, or None (data/driverless-classes.toml)."""
+    found = catalog.all("driverless").get(device.pci_class_code)
+    return f"{found.name} ({found.code}): {found.why}" if found else None
+
+
+def machine(coverages: list[DeviceCoverage]) -> MachineCoverage:
+    return MachineCoverage([c for c in coverages if not c.apart], [c for c in coverages if c.apart])
 
 
 def cover(profile: HardwareProfile, config: KernelConfig | None,
@@ -55,11 +88,11 @@ def cover_device(device: PciDevice, config: KernelConfig | None,
             if form == MODULE and scan:
                 path = next((m.path for m in scan.modules if m.name == best.driver), None)
             return DeviceCoverage(device, form, best.driver, path,
-                                  [m.evidence for m in chosen], matches)
+                                  [m.evidence for m in chosen], matches, driverless(device))
     why = [f"no module alias or built-in driver matches {alias}"]
     if scan is None:
         why.append("no modules tree to check")
-    return DeviceCoverage(device, MISSING, evidence=why)
+    return DeviceCoverage(device, MISSING, evidence=why, apart=driverless(device))
 
 
 def _module_matches(alias: str, scan: ModuleScan | None) -> list[DriverMatch]:

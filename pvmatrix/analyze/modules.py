@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import UserError
 from ..paths import cache_dir
 from .modinfo import SUFFIXES, ModInfo, read_modules
 
@@ -68,6 +69,25 @@ def scan_modules(root: Path, jobs: int = 2, use_cache: bool = True) -> ModuleSca
     scan.from_cache = len(known)
     scan.modules = [known.get(rel) or fresh[rel] for rel, _ in files]
     return scan
+
+
+def scan_alias_file(path: Path) -> ModuleScan:
+    """The modules a depmod-made modules.alias names, with their PCI aliases (no
+    module is read: fast, and enough for coverage); modules.builtin beside it
+    is read too."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    aliases: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "alias" and parts[1].startswith("pci:"):
+            aliases.setdefault(parts[2], []).append(parts[1])
+    modules = [ModInfo(f"{name} (modules.alias)", name, pci_aliases=found)
+               for name, found in aliases.items()]
+    return ModuleScan(path.parent, modules, builtin=read_builtin(path.parent))
 
 
 def read_builtin(root: Path) -> set[str]:
