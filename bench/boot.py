@@ -7,6 +7,13 @@ guest), on this machine's accelerator (TCG here).
 Writes bench/results/boot.json.
 
     python3 bench/boot.py [--rounds N] [--xen RELEASE ...]
+    python3 bench/boot.py --profiles [--rounds N]
+
+--profiles measures only the hardware axis's cost: a dom0 boot of Debian's 6.1
+generic kernel (it drives every device) with the whole `qemu` profile against
+one with the `default` profile, under the default release (goal: at most
+PROFILE_GOAL times as long), and writes it into boot.json's "profiles",
+leaving the rest of the file as it was.
 
 The kernel (the builder's small Debian 6.1 Xen kernel), each release's Xen and
 dom0 userspace come from the pvmatrix cache (built or fetched first if
@@ -39,6 +46,9 @@ FRAGMENTS = ["boot", "xen-domu", "xen-dom0", "hw/e1000e"]
 GOAL_S = 60.0                 # per release: dom0 + PV + PVH with probes, TCG, 2 cores
 GOAL_WHERE = "TCG on 2 cores"
 LIFECYCLE_GOAL_S = 15.0       # what a save/restore or a migration adds to a guest
+PROFILE_KERNEL = "debian:linux-image-6.1.0-50-amd64@bookworm"
+PROFILES = ("default", "qemu")   # the baseline first
+PROFILE_GOAL = 1.5               # the qemu profile's dom0 boot / the default one's
 
 
 @dataclass
@@ -138,6 +148,48 @@ def result(kernel: str, releases: dict[str, Release], bare: harness.Cell | None,
     }
 
 
+def profile_boot(kernel, profile: str, xen_version: str) -> harness.Cell:
+    """One dom0 boot of KERNEL with the devices of hardware PROFILE."""
+    return harness.run_cells(kernel, [catalog.host_role(xen=True).name], xen_version,
+                             catalog.profile(profile).qemu_devices)[0]
+
+
+def profiles(rounds: dict[str, list[harness.Cell]], goal: float = PROFILE_GOAL) -> dict:
+    """boot.json's "profiles": per profile the median dom0 boot's wall (of the
+    rounds whose dom0 passed with every device's probes), its devices that
+    failed, and the ratio of the last profile to the first (goal: GOAL)."""
+    out: dict = {"goal_ratio": goal, "kernel": PROFILE_KERNEL, "boots": {}}
+    for name, cells in rounds.items():
+        good = [c for c in cells if c.verdict.ok]
+        best = median([[c] for c in good])[0] if good else None
+        out["boots"][name] = {
+            "wall_s": best.boot.wall_s if best else None,
+            "dom0_s": best.seconds if best else None,
+            "devices": len(best.devices) if best else None,
+            "devices_failed": sorted(n for n, h in best.devices.items() if not h.get("ok"))
+            if best else None,
+            "all_runs_s": [c.boot.wall_s for c in cells],
+            "failed_rounds": [f"{c.verdict.status}: {c.verdict.reason} ({c.boot.dir})"
+                              for c in cells if not c.verdict.ok]}
+    base, full = (out["boots"][n]["wall_s"] for n in (PROFILES[0], PROFILES[-1]))
+    out["ratio"] = round(full / base, 2) if base and full else None
+    out["met"] = out["ratio"] is not None and out["ratio"] <= goal
+    return out
+
+
+def measure_profiles(rounds: int, path: Path) -> dict:
+    """Time PROFILES' dom0 boots, merge them into the boot.json at PATH."""
+    from pvmatrix.boot.kernel import load
+    kernel = load(PROFILE_KERNEL)
+    name = catalog.default("xen").name
+    userspace.dom0_initramfs(xen.hypervisor(name))       # prepared, not timed
+    got = profiles({p: [profile_boot(kernel, p, name) for _ in range(rounds)] for p in PROFILES})
+    got["xen"] = name
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    path.write_text(json.dumps({**old, "profiles": got}, indent=2) + "\n")
+    return got
+
+
 def measure(kernel, name: str, rounds: int) -> Release:
     userspace.dom0_initramfs(xen.hypervisor(name))       # prepared, not timed
     runs = [harness.run_cells(kernel, xen_roles(), name) for _ in range(rounds)]
@@ -149,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=1, help="Xen boots per release (median)")
     p.add_argument("--xen", nargs="+", default=catalog.names("xen"),
                    help="releases (default: every one the catalog has)")
+    p.add_argument("--profiles", action="store_true",
+                   help="only the default against the qemu hardware profile (dom0 boots)")
     args = p.parse_args(argv)
+    if args.profiles:
+        got = measure_profiles(args.rounds, HERE / "results" / "boot.json")
+        print(json.dumps(got, indent=2))
+        return 0 if got["ratio"] is not None else 1
     for name in args.xen:
         catalog.get("xen", name)                  # an unknown release: before any work
     kernel = from_build(build.build(SOURCE, "tinyconfig", FRAGMENTS))

@@ -200,6 +200,7 @@ class QemuDevice:
     props: str = ""               # extra properties of the device ({drive}, {id}, {n})
     attach: str = ""              # a child device carrying the disk
     pci: PciDevice | None = None
+    modules: tuple[str, ...] = ()  # what drives the child (no PCI alias names it)
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,8 @@ def _lifecycle(name: str, r: dict) -> str | None:
 
 def _qemu_device(name: str, e: dict, f: dict) -> QemuDevice:
     pci = _pci(e, name, qemu=name) if "vendor" in e else None
-    return QemuDevice(name, e["kind"], e.get("props", ""), e.get("attach", ""), pci)
+    return QemuDevice(name, e["kind"], e.get("props", ""), e.get("attach", ""), pci,
+                      tuple(e.get("modules", ())))
 
 
 def _driver(name: str, e: dict, f: dict) -> BuiltinDriver:

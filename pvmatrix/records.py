@@ -16,7 +16,7 @@ Statuses (issue 7's taxonomy):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 
 
@@ -84,6 +84,38 @@ class Verdict:
                    data.get("seconds"))
 
 
+COVERED = ("built-in", "module")     # the analyzer's statuses that say a driver is there
+
+
+@dataclass(frozen=True)
+class DeviceCheck:
+    """One emulated device seen both ways, side by side: the analyzer's static
+    coverage and what a host boot (dom0, bare metal) bound and probed.
+    DISAGREE flags static "covered" with no driver bound, or the other way round."""
+    device: str                 # the QEMU device (a profile's column)
+    static: str                 # built-in | module | missing | unknown
+    static_driver: str | None   # the module or built-in driver the analyzer named
+    bound: str | None           # the driver bound at boot (None: none)
+    booted: bool                # the boot probes passed (bound, disk read, link, frame)
+    reason: str                 # what the probes saw, e.g. "e1000e bound, eth0 link up, ..."
+    role: str                   # the boot it comes from
+    line: int | None = None     # the probe=pci line in that boot's serial log
+    disagree: bool = False
+
+    @classmethod
+    def of(cls, device: str, static: str, static_driver: str | None, bound: str | None,
+           booted: bool, reason: str, role: str, line: int | None = None) -> DeviceCheck:
+        return cls(device, static, static_driver, bound, booted, reason, role, line,
+                   (static in COVERED) != (bound is not None))
+
+    @property
+    def text(self) -> str:
+        """Both pieces of evidence in one line."""
+        static = f"{self.static} ({self.static_driver})" if self.static_driver else self.static
+        return (f"{self.device}: static {static}; {self.role} boot: {self.reason}"
+                + (" [static and booted disagree]" if self.disagree else ""))
+
+
 @dataclass(frozen=True)
 class BootFacts:
     """What a boot measured for one cell (the `boot` of its outcome and record):
@@ -100,13 +132,19 @@ class BootFacts:
     timed_out: bool | None = None
     provenance: dict | None = None
     dom0: str | None = None
+    checks: tuple[DeviceCheck, ...] | None = None   # host boots: each device, static vs booted
 
     def to_dict(self) -> dict:
         """The JSON: every field, but an optional one only when it is set."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) is not None or f.default is not None}
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if getattr(self, f.name) is not None or f.default is not None}
+        if self.checks is not None:
+            out["checks"] = [asdict(c) for c in self.checks]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> BootFacts:
         """The facts from their JSON; an unknown or missing key is a TypeError."""
-        return cls(**data)
+        checks = data.get("checks")
+        return cls(**{**data, **({"checks": tuple(DeviceCheck(**c) for c in checks)}
+                                 if checks is not None else {})})

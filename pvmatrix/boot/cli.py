@@ -74,12 +74,9 @@ def _print(cells) -> None:
                                   "peak MB", "why"], disable_numparse=True))
     for c in cells:
         for name, hw in c.devices.items():
-            extra = ""
-            if "disk_read" in hw:
-                extra = f", disk {'read' if hw['disk_read'] else 'not read'}"
-            if hw["netif"]:
-                extra += f", netif {' '.join(hw['netif'])}"
-            print(f"  {c.role}: {name} at {hw['pci']}: driver {hw['driver'] or 'none'}{extra}")
+            word = "ok" if hw.get("ok") else "FAILED"
+            print(f"  {c.role}: {name} at {hw['pci']}: {word}: {hw.get('reason')}"
+                  + (f" ({hw['frame_evidence']})" if hw.get("frame_evidence") else ""))
         if not c.verdict.ok:
             print(f"  {c.role}: {c.verdict.detail}: {c.verdict.reason}")
             for e in c.verdict.evidence[:8]:

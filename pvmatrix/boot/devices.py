@@ -2,8 +2,11 @@
 
 Each device gets its own slot (00:10.0, 00:11.0, ...) so that the probes'
 "driver bound to 0000:00:10.0" is attributed to the device asked for without
-a PCI id table. Storage controllers get a 1 MiB disk whose sector 1 holds
-"PVMDISK-<device>-<nonce>".
+a PCI id table. Storage controllers (and a USB host controller, through a
+usb-storage device on its bus) get a 1 MiB disk whose sector 1 holds
+"PVMDISK-<device>-<nonce>". Each NIC is the only port of a hub of its own (no
+route anywhere) and QEMU dumps its frames to nic-<device>.pcap, where the
+harness looks for the frame the probe sends carrying "PVMNET-<nonce>".
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 from .. import catalog
 from ..catalog import PciDevice
+from .qemu import esc
 
 DEFAULT_PROFILE = "default"       # the hardware a boot gets when given none
 FIRST_SLOT = 0x10
@@ -27,13 +31,28 @@ class Device:
     props: str = ""
     attach: str = ""
     ids: PciDevice | None = None   # the PCI function it presents, when known
+    modules: tuple[str, ...] = ()  # what drives its attached child (usb-storage)
 
     @property
     def pci(self) -> str:
         return f"0000:00:{self.slot:02x}.0"
 
+    @property
+    def has_disk(self) -> bool:
+        """Whether the device (or the child attached to it) carries a probe disk."""
+        return "{drive}" in self.props + self.attach
+
     def disk_token(self, nonce: str) -> str:
         return f"PVMDISK-{self.name}-{nonce}"
+
+    def pcap(self, workdir: Path) -> Path:
+        """Where QEMU dumps a NIC's frames."""
+        return workdir / f"nic-{self.name}.pcap"
+
+
+def frame_token(nonce: str) -> str:
+    """What the probe's frame out of each NIC carries (lib.sh: pvm_frame)."""
+    return f"PVMNET-{nonce}"
 
 
 def default_names() -> list[str]:
@@ -47,7 +66,8 @@ def plan(names: list[str] | tuple[str, ...] | None = None) -> list[Device]:
     out = []
     for i, name in enumerate(names or default_names()):
         spec = catalog.get("device", name)
-        out.append(Device(name, spec.kind, FIRST_SLOT + i, spec.props, spec.attach, spec.pci))
+        out.append(Device(name, spec.kind, FIRST_SLOT + i, spec.props, spec.attach, spec.pci,
+                          spec.modules))
     return out
 
 
@@ -57,17 +77,19 @@ def qemu_args(devs: list[Device], workdir: Path, nonce: str) -> list[str]:
     for n, d in enumerate(devs):
         ident, drive = f"pvmdev{n}", f"pvmdisk{n}"
         fill = {"drive": drive, "id": ident, "n": n}
-        if d.kind == "storage":
+        if d.has_disk:
             img = workdir / f"disk-{d.name}.img"
             data = bytearray(1 << 20)
             token = d.disk_token(nonce).encode()
             data[512:512 + len(token)] = token
             img.write_bytes(bytes(data))
-            args += ["-drive", f"if=none,id={drive},format=raw,file={str(img).replace(',', ',,')}"]
+            args += ["-drive", f"if=none,id={drive},format=raw,file={esc(img)}"]
         props = f",{d.props.format(**fill)}" if d.props else ""
         if d.kind == "nic":
             props += ",netdev=" + ident   # a port on a hub of its own: no route anywhere
-            args += ["-netdev", f"hubport,id={ident},hubid={10 + n}"]
+            args += ["-netdev", f"hubport,id={ident},hubid={10 + n}",
+                     "-object", f"filter-dump,id=pvmdump{n},netdev={ident},"
+                     f"file={esc(d.pcap(workdir))}"]
         args += ["-device", f"{d.name},id={ident},addr=0x{d.slot:x}{props}"]
         if d.attach:
             args += ["-device", d.attach.format(**fill)]

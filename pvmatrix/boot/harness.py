@@ -15,11 +15,12 @@ from .. import settings
 from .. import catalog
 from ..errors import Interrupted, QemuDidNotStart, QemuKilled
 from . import devices as devmod
-from . import initramfs, provenance, qemu, reproduce, roles, rundirs, userspace
+from . import initramfs, pcap, provenance, qemu, reproduce, roles, rundirs, userspace
 from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
 from ..records import Evidence, Verdict
-from .verdicts import BootOutcome, hardware, judge_guest, judge_host, judge_hosting
+from .verdicts import (BootOutcome, hardware, judge_device, judge_guest, judge_host,
+                       judge_hosting)
 from .xen import check as check_xen, hypervisor
 from ..analyze.coverage import cover_device
 from ..analyze.kconfig import read_config
@@ -103,6 +104,7 @@ def _device_modules(kernel: Kernel, devs: list[devmod.Device], profile) -> list[
                 names.append(cov.module_path)
         if any(x.kind == "storage" for x in devs):
             names += list(initramfs.STORAGE_CLASS_MODULES)
+        names += [m for x in devs for m in x.modules]
     except Exception as exc:        # analyzer missing or failing: say so, ship less
         _say(f"module selection by alias unavailable ({exc}); shipping role modules only")
     return names
@@ -169,6 +171,7 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
     d = rundirs.new(role.name)
     nonce = secrets.token_hex(4)
     initrd = initramfs.probe(d / "initrd.gz", role.init, kernel, _device_modules(kernel, devs, profile))
+    role = replace(role, cmdline=f"{role.cmdline} pvm.nonce={nonce}")   # lib.sh: pvm_nonce
     cmd = baremetal_command(qemu.checked_binary(), accel, role, kernel.image, initrd,
                             d / "serial.log", devmod.qemu_args(devs, d, nonce))
     script = reproduce.write(d / "qemu.sh", f"bare metal boot of {kernel.label}", cmd,
@@ -187,17 +190,28 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
     verdict = judge_host(role, run.lines, outcome)
     verdict.seconds = boot.marks.get(role.timed_by, run.wall_s)
     cell = Cell(role.name, kernel.label, None, [x.name for x in devs], verdict, verdict.seconds,
-                boot, _hardware(run.lines, devs, nonce))
+                boot, _hardware(run.lines, devs, nonce, d))
     _finish(d, [cell])
     return cell
 
 
-def _hardware(lines: list[Line], devs: list[devmod.Device], nonce: str) -> dict[str, dict]:
+def _hardware(lines: list[Line], devs: list[devmod.Device], nonce: str,
+              workdir: Path) -> dict[str, dict]:
+    """Per device: its probe facts, whether its disk was read and (a NIC) whether
+    QEMU's dump of it holds the probe's frame, and its booted verdict (ok, reason)."""
     hw = hardware(lines, {x.name: x.pci for x in devs})
     for x in devs:
-        if x.kind == "storage":
+        h = hw[x.name]
+        if x.has_disk:
             token = x.disk_token(nonce)
-            hw[x.name]["disk_read"] = any(b["data"] == token for b in hw[x.name]["block"])
+            h["disk_read"] = any(b["data"] == token for b in h["block"])
+        if x.kind == "nic":
+            seen = pcap.carrying(x.pcap(workdir), devmod.frame_token(nonce))
+            h["frame"] = seen is not None
+            h["frame_evidence"] = (f"{x.pcap(workdir).name} frame {seen.no} from {seen.source}"
+                                   if seen else f"no frame carrying {devmod.frame_token(nonce)} "
+                                   f"in {x.pcap(workdir).name}")
+        h["ok"], h["reason"] = judge_device(x.kind, x.has_disk, h)
     return hw
 
 
@@ -306,7 +320,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
         v = judge_hosting(dom0, dom0_verdict, guest_verdicts)
         v.evidence += mode_evidence(dom0, release, xen_cmdline(release.cmdline, dom0))
         cells.append(Cell(dom0.name, kernel.label, xen.version, [x.name for x in devs], v,
-                          v.seconds, boot, _hardware(run.lines, devs, nonce)))
+                          v.seconds, boot, _hardware(run.lines, devs, nonce, d)))
     for g in guests:
         if g.name in wanted:
             v = guest_verdicts[g.name]

@@ -314,14 +314,43 @@ def hardware(lines: list[Line], devices: dict[str, str]) -> dict[str, dict]:
     for name, addr in devices.items():
         pci = find(host, f"probe=pci dev={addr}")
         drv = pci.fields.get("driver") if pci else None
+        nets = [ln for ln in host if matches(ln.fields, f"probe=netif pci={addr}")]
         out[name] = {
             "pci": addr,
             "id": pci.fields.get("id") if pci else None,
             "driver": None if drv in (None, "none") else drv,
             "evidence": pci.no if pci else None,
-            "block": [dict(dev=ln.fields.get("dev"), data=ln.fields.get("data"))
+            "block": [dict(dev=ln.fields.get("dev"), data=ln.fields.get("data"), line=ln.no)
                       for ln in host if matches(ln.fields, f"probe=block pci={addr}")],
-            "netif": [ln.fields.get("dev") for ln in host
-                      if matches(ln.fields, f"probe=netif pci={addr}")],
+            "netif": [ln.fields.get("dev") for ln in nets],
+            # None: a log from before the link probe
+            "link": any(ln.fields.get("link") == "1" for ln in nets)
+            if any("link" in ln.fields for ln in nets) else None,
         }
     return out
+
+
+def judge_device(kind: str, has_disk: bool, hw: dict) -> tuple[bool, str]:
+    """Whether one emulated device worked at boot, and why, from its probe facts
+    (hardware() plus the harness's disk_read and frame): a driver bound; a disk
+    carried by it (a storage controller's, or a USB host's usb-storage) read back;
+    a NIC's link up and its frame seen leaving it."""
+    drv = hw.get("driver")
+    if not drv:
+        return False, "no driver bound"
+    said = [f"{drv} bound"]
+    if has_disk:
+        read = hw.get("disk_read")
+        disks = ",".join(b["dev"] for b in hw.get("block", [])) or "no disk"
+        said.append(f"disk {disks} {'read' if read else 'not read'}")
+        if not read:
+            return False, ", ".join(said)
+    if kind == "nic":
+        if not hw.get("netif"):
+            return False, ", ".join(said + ["no network interface"])
+        link, frame = hw.get("link"), hw.get("frame")
+        said.append(f"{'/'.join(hw['netif'])} link {'up' if link else 'down'}")
+        said.append("frame seen" if frame else "frame not seen")
+        if not (link and frame):
+            return False, ", ".join(said)
+    return True, ", ".join(said)

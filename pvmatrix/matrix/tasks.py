@@ -198,19 +198,27 @@ def _profile_devices(name: str):
 
 
 def _from_harness(c: boot.Cell, role_cell: dict, out: TaskOutcome,
-                  dom0: str | None = None, static: str | None = None) -> None:
+                  dom0: str | None = None, static: str | None = None,
+                  analysis: TaskOutcome | None = None) -> None:
     """One harness Cell into OUT: its verdict (the role's seconds go to durations)
     and its boot facts (DOM0: the kernel that hosted a Xen boot). STATIC: why the
-    analyzer ruled the role out (booted anyway by --confirm), kept in the verdict."""
+    analyzer ruled the role out (booted anyway by --confirm), kept in the verdict.
+    ANALYSIS: the booted kernel's, whose device coverage is set beside the boot's
+    (a disagreement is evidence on the verdict too)."""
     v = c.verdict
     if static:
         v = _confirmed(v, static)
     serial = str(c.boot.dir / "serial.log")
-    outcomes.cell(out, role_cell["id"], Verdict(v.status, v.reason, v.detail, v.evidence),
+    facts: AnalysisFacts | None = analysis.facts if analysis is not None else None
+    bf = bootfacts.of(c, dom0, facts.devices if facts is not None else None)
+    ev = list(v.evidence) + [Evidence(x.text, "static and booted disagree", x.line or 0,
+                                      serial if x.line else "")
+                             for x in bf.checks or () if x.disagree]
+    outcomes.cell(out, role_cell["id"], Verdict(v.status, v.reason, v.detail, ev),
                   durations={"role_s": c.seconds, "boot_s": c.boot.wall_s},
                   logs={"serial": serial, "boot_dir": str(c.boot.dir),
                         **({"qemu_script": c.boot.script} if c.boot.script else {})},
-                  boot=bootfacts.of(c, dom0))
+                  boot=bf)
 
 
 def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> TaskOutcome:
@@ -227,7 +235,7 @@ def boot_baremetal(task: dict, kernel: TaskOutcome, analysis: TaskOutcome) -> Ta
         return _interrupted(task)
     out = outcomes.new(task, inputs=inputs)
     for c in cells:
-        _from_harness(c, task["cells"][0], out)
+        _from_harness(c, task["cells"][0], out, analysis=analysis)
     if _keep(task):
         outcomes.save(key, out)
     return out
@@ -333,7 +341,8 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     by_role = {c.role: c for c in got}
     for r in wanted:
         if r in by_role:
-            _from_harness(by_role[r], cells[r], out, dom0.kernel, static.get(r))
+            _from_harness(by_role[r], cells[r], out, dom0.kernel, static.get(r),
+                          analysis if dom0 is kernel else host_analysis)
         else:
             outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                        f"verdict for {r}", "harness"))

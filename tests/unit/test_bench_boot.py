@@ -85,3 +85,22 @@ def test_lifecycle_is_what_a_save_or_migration_adds_to_its_plain_guest(bench):
     assert set(got) == set(bench.lifecycle_roles())
     assert got["domU-pv-save"]["added_s"] == 5.0 and got["domU-pv-save"]["goal_met"]
     assert got["domU-pvh-migrate"]["added_s"] == 17.6 and not got["domU-pvh-migrate"]["goal_met"]
+
+
+def _dom0(wall: float, ok: bool = True, devices: dict | None = None) -> Cell:
+    return Cell("dom0", "k", "4.17", [], Verdict(Status.PASS if ok else Status.FAIL, "r"),
+                wall / 2, Boot("xen", Path("/b"), "tcg", wall), devices or {})
+
+
+def test_profiles_ratio_of_the_full_qemu_profile_to_the_default(bench):
+    got = bench.profiles({"default": [_dom0(40.0), _dom0(44.0), _dom0(90.0, ok=False)],
+                          "qemu": [_dom0(55.0, devices={"e1000": {"ok": True},
+                                                        "megasas": {"ok": False}})]})
+    assert got["boots"]["default"]["wall_s"] == 40.0          # the median good round
+    assert got["boots"]["default"]["failed_rounds"][0].startswith("fail: r")
+    assert got["boots"]["qemu"]["devices_failed"] == ["megasas"]
+    assert got["ratio"] == 1.38 and got["met"] is True
+    slow = bench.profiles({"default": [_dom0(40.0)], "qemu": [_dom0(80.0)]})
+    assert slow["ratio"] == 2.0 and slow["met"] is False
+    none = bench.profiles({"default": [_dom0(40.0)], "qemu": [_dom0(80.0, ok=False)]})
+    assert none["ratio"] is None and none["met"] is False

@@ -32,9 +32,41 @@ pvm_coldplug() {  # load modules by modalias, like udev would: PCI first, then w
     i=0   # storage drivers scan their buses asynchronously: let SCSI/ATA devices show up
     while pvm_storage_bound && ! ls /sys/bus/scsi/devices 2>/dev/null | grep -q '^[0-9]*:[0-9]*:' &&
             ! has_disk && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    pvm_usb_wait 60
     _a=$(modaliases /sys/bus/*/devices/*/modalias)
     [ -n "$_a" ] && modprobe -q -a $_a 2>/dev/null
     [ -f /proc/modules ] && while read -r name _; do say probe=module name="$name"; done </proc/modules
+}
+
+usb_hosts() {  # how many USB host controllers (class 0c03) have a driver bound
+    _h=0
+    for d in /sys/bus/pci/devices/*; do
+        read -r c <"$d/class"
+        case "$c" in 0x0c03*) [ -e "$d/driver" ] && _h=$((_h + 1)) ;; esac
+    done
+    echo "$_h"
+}
+
+usb_devices() {  # devices on root-hub ports (1-1, 3-2.1, ...), interfaces (1-1:1.0) left out
+    _n=0
+    for u in /sys/bus/usb/devices/[0-9]*-*; do case "${u##*/}" in *:*|\*) ;; *) _n=$((_n + 1)) ;; esac; done
+    echo "$_n"
+}
+
+pvm_usb_wait() {  # let each bound USB host's device enumerate (TRIES x 0.1 s at most);
+    # usb-storage then scans at once instead of after its default 1 s delay
+    _want=$(usb_hosts); [ "$_want" -gt 0 ] || return 0
+    i=0; while [ "$(usb_devices)" -lt "$_want" ] && [ $i -lt "$1" ]; do sleep 0.1; i=$((i + 1)); done
+    modprobe -q usb-storage delay_use=0 2>/dev/null
+    [ -w /sys/module/usb_storage/parameters/delay_use ] && echo 0 >/sys/module/usb_storage/parameters/delay_use
+}
+
+usb_disks_pending() {  # is a usb-storage interface still without its disk?
+    for u in /sys/bus/usb/drivers/usb-storage/*:*; do
+        [ -e "$u" ] || continue
+        ls -d "$u"/host*/target*/*/block/* >/dev/null 2>&1 || return 0
+    done
+    return 1
 }
 
 link_name() {  # link_name LINK: last component of a symlink's target, or none
@@ -89,8 +121,8 @@ has_disk() {
 
 pvm_block() {  # every disk: where it hangs, and what sector 1 holds
     i=0
-    while pvm_storage_bound && ! has_disk && [ $i -lt "${1:-20}" ]; do   # disk scans are asynchronous
-        sleep 0.1; i=$((i + 1))
+    while { { pvm_storage_bound && ! has_disk; } || usb_disks_pending; } && [ $i -lt "${1:-20}" ]; do
+        sleep 0.1; i=$((i + 1))     # disk scans are asynchronous
     done
     for b in /sys/block/*; do
         n=${b##*/}
@@ -100,13 +132,32 @@ pvm_block() {  # every disk: where it hangs, and what sector 1 holds
     done
 }
 
-pvm_netif() {  # every network interface: its driver, PCI device and link
-    for n in /sys/class/net/*; do
-        i=${n##*/}
-        case "$i" in lo|sit*|\*) continue ;; esac
-        ip link set "$i" up 2>/dev/null
+pvm_nonce() {  # the boot's nonce: dom0's plan.env, else the command line (pvm.nonce=)
+    [ -n "$NONCE" ] && { echo "$NONCE"; return; }
+    for _w in $(cat /proc/cmdline); do case "$_w" in pvm.nonce=*) echo "${_w#pvm.nonce=}" ;; esac; done
+}
+
+nics() {  # the network interfaces the probes look at
+    for n in /sys/class/net/*; do i=${n##*/}; case "$i" in lo|sit*|\*) ;; *) echo "$i" ;; esac; done
+}
+
+pvm_netif() {  # every network interface: its driver, PCI device, link (carrier within
+    # TRIES x 0.1 s of going up), and one frame sent out of it: a DHCP discover
+    # whose hostname option is "PVMNET-<nonce>" (the harness finds it in QEMU's
+    # dump of that NIC; the NIC's hub has no other port, so no reply comes)
+    _ifs=$(nics); _tok="PVMNET-$(pvm_nonce)"
+    for i in $_ifs; do ip link set "$i" up 2>/dev/null; done
+    for i in $_ifs; do
+        _t=0; while [ "$(rd "/sys/class/net/$i/carrier")" != 1 ] && [ $_t -lt "${1:-30}" ]; do
+            sleep 0.1; _t=$((_t + 1)); done
+        [ "$(rd "/sys/class/net/$i/carrier")" = 1 ] &&
+            busybox udhcpc -i "$i" -n -q -t 1 -T 1 -s /bin/true -x "hostname:$_tok" >/dev/null 2>&1 &
+    done
+    wait
+    for i in $_ifs; do
+        n=/sys/class/net/$i
         say probe=netif dev="$i" pci="$(pvm_pci_of "$n/device")" driver="$(link_name "$n/device/driver")" \
-            mac="$(rd "$n/address")"
+            mac="$(rd "$n/address")" link="$(rd "$n/carrier")"
     done
 }
 

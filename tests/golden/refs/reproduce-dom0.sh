@@ -33,6 +33,7 @@ cat @CACHE@/dom0-userspace.cpio @BOOT@/overlay.cpio >"$work/part0" || exit 2
     -append 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_max_vcpus=1 dom0_mem=512M,max:512M' \
     -initrd '@BOOT@/dom0-kernel console=hvc0 earlyprintk=xen loglevel=5 panic=1,'"$work/part0" \
     -netdev hubport,id=pvmdev0,hubid=10 \
+    -object filter-dump,id=pvmdump0,netdev=pvmdev0,file=@BOOT@/nic-e1000e.pcap \
     -device e1000e,id=pvmdev0,addr=0x10,netdev=pvmdev0 \
     -drive if=none,id=pvmdisk1,format=raw,file=@BOOT@/disk-ich9-ahci.img \
     -device ich9-ahci,id=pvmdev1,addr=0x11 \
