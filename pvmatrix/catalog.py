@@ -137,6 +137,14 @@ class Role:
     def marks(self) -> dict[str, str]:
         return dict(self.milestones)
 
+    @property
+    def dom0_mode(self) -> str | None:
+        """How dom0 runs in this role's boot: "PVH" for a host role Xen boots with
+        dom0=pvh, else "PV" (guests run under the PV dom0); None off Xen."""
+        if not self.xen:
+            return None
+        return "PVH" if not self.is_guest and "dom0=pvh" in self.xen_cmdline.split() else "PV"
+
 
 @dataclass(frozen=True)
 class PciDevice:

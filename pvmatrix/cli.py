@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 
-from . import __version__, catalog, settings
+from . import __version__, catalog, exitcodes, settings
 from .errors import PvmError, UnknownName, UserError, full_disk
 
 
@@ -172,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         return _error(exc)
     except KeyboardInterrupt:
         print("pvmatrix: interrupted", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
 
 
 def _error(exc: PvmError) -> int:
     print(f"pvmatrix: error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-    return exc.exit_code          # 2 for bad input, 1 for the rest
+    return exc.exit_code          # by its class: exitcodes.TABLE
 
 
 if __name__ == "__main__":

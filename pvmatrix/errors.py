@@ -2,9 +2,11 @@
 four roots, and a cell's status follows from the class, never from the text:
 
     UserError     bad input (spec, name, ref, fragment, flag): one line, exit 2
-    KernelFault   the kernel or its config is at fault: the cell is `fail`
-    HarnessFault  pvmatrix or its infrastructure failed: the cell is `broken`
-    NotSupported  this cell cannot be run here (yet): the cell is `not run`
+    KernelFault   the kernel or its config is at fault: the cell is `fail` (exit 1)
+    HarnessFault  pvmatrix or its infrastructure failed: the cell is `broken` (exit 3)
+    NotSupported  this cell cannot be run here (yet): the cell is `not run` (exit 4)
+
+(the exit code of a command the error stops: exitcodes.py has the table)
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from . import exitcodes
+
 
 class PvmError(Exception):
     """Any failure pvmatrix reports in one line; the message names the input at fault.
     Raise one of the four roots below (or a named subclass), never this class itself."""
     status = "broken"        # the cell status this error gives (see records.Status)
-    exit_code = 1
+    exit_code = exitcodes.BROKEN     # a command it stops exits so (exitcodes.TABLE)
 
     def __init__(self, message: str, *, log: Path | str | None = None) -> None:
         super().__init__(message)
@@ -28,7 +32,7 @@ class PvmError(Exception):
 
 class UserError(PvmError):
     """Bad input: a malformed spec, a missing ref, an unknown name, a broken fragment."""
-    exit_code = 2
+    exit_code = exitcodes.USAGE
 
 
 class TruncatedFile(UserError):
@@ -53,6 +57,7 @@ class UnknownName(UserError):
 class KernelFault(PvmError):
     """The kernel (its source or its config) is at fault: the cell fails."""
     status = "fail"
+    exit_code = exitcodes.FAIL
 
 
 class BuildFailed(KernelFault):
@@ -123,6 +128,7 @@ class QemuKilled(HarnessFault):
 class NotSupported(PvmError):
     """This cell cannot run here (a mode nested TCG lacks, a missing feature): not run."""
     status = "not run"
+    exit_code = exitcodes.NOT_RUN
 
 
 class Interrupted(NotSupported):

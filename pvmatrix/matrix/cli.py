@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 RESULTS_HELP = "results directory (default: ./results)"
+STRICT_HELP = ("also exit non-zero for a cell broken (exit 3) or not run (exit 4); see README: "
+               "Exit codes")
 
 
 def register(sub) -> None:
@@ -41,6 +43,7 @@ def register(sub) -> None:
                         "of the same git tree (results in the run's bisect/ directory)")
     r.add_argument("--store", metavar="URL",
                    help="artifact store for builds (default: $PVMATRIX_STORE, else the cache's artifacts/)")
+    r.add_argument("--strict", action="store_true", help=STRICT_HELP)
     r.set_defaults(func=cmd_run)
 
     rr = sub.add_parser("rerun", help="one cell of a recorded run again, for real, from the "
@@ -109,7 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..results.records import RunFlags
     flags = RunFlags(recheck=args.recheck, retries=args.retries, bisect=args.bisect,
                      store=args.store, confirm=args.confirm)
-    code, _ = run(args.spec, args.results, args.resume, flags, args.scheduler, after=_bisect)
+    code, _ = run(args.spec, args.results, args.resume, flags, args.scheduler, after=_bisect,
+                  strict=args.strict)
     return code
 
 
@@ -159,6 +163,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from tabulate import tabulate
+    from .. import exitcodes
     from ..results.compare import compare
     from ..results.store import open_run
     a, b = open_run(args.results, args.run_a), open_run(args.results, args.run_b)
@@ -167,14 +172,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     changes.sort(key=lambda ch: (order[ch.kind], ch.cell))
     if not changes:
         print(f"runs {a.id} and {b.id}: no cell changed status")
-        return 0
+        return exitcodes.OK
     print(tabulate([(ch.kind, ch.cell, ch.before, ch.after, ch.reason[:80]) for ch in changes],
                    headers=["change", "cell", a.id, b.id, "why (now)"], disable_numparse=True))
     n = sum(ch.kind == "regression" for ch in changes)
     flaky = sum(ch.kind == "regression" and not ch.reproduced for ch in changes)
     print(f"\n{n} regression(s){f' ({flaky} flaky)' if flaky else ''}, "
           f"{sum(ch.kind == 'fix' for ch in changes)} fix(es)")
-    return 1 if n - flaky else 0
+    return exitcodes.FAIL if n - flaky else exitcodes.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:

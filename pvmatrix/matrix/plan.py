@@ -2,8 +2,8 @@
 
 Each kernel has a source task (a Debian package fetch for a prebuilt one),
 a build task (source-built kernels only), one analyze task per hardware
-profile, and per profile one bare-metal boot and one Xen boot per Xen
-version (dom0 and the domUs share that boot).
+profile, and per booted profile (spec.booted) one bare-metal boot and one Xen
+boot per Xen version and boot group (dom0 and the domUs share that boot).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
     bare = catalog.host_role(xen=False).name
     xen_roles = [r for r in catalog.names("role") if r in spec.roles and catalog.get("role", r).xen]
     for k in spec.kernels:
-        for p in spec.hardware:
+        for p in spec.booted:
             suffix = f" [{p}]" if many_hw else ""
             deps = {"kernel": kernel_task[k.name].key, "analysis": analysis[(k.name, p)].key}
             if bare in spec.roles:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from .. import exitcodes
 from ..errors import HarnessFault, NotSupported, UserError
-from ..records import PASS, FAIL
 from ..results.records import safe_name
 from ..results.store import Run
 from .outcomes import TaskOutcome
@@ -30,7 +30,8 @@ def _record(run: Run, cell_id: str) -> dict:
 
 
 def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
-    """Run CELL_ID's task again; print its verdict. Exit status: 0 pass, 1 fail, 2 other."""
+    """Run CELL_ID's task again; print its verdict. Exit status as `--strict` has it
+    (exitcodes.for_cells): 0 pass, 1 fail, 3 broken, 4 not run."""
     rec = _record(run, cell_id)
     tdef = rec["task_def"]
     done = run.outcomes()
@@ -56,7 +57,7 @@ def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
     for name in ("serial", "qemu_script"):
         if (got.logs or {}).get(name):
             print(f"  {name}: {got.logs[name]}", file=out)
-    return 0 if v.status == PASS else 1 if v.status == FAIL else 2
+    return exitcodes.for_cells([v.status], strict=True)
 
 
 def open_dir(path: str) -> Run:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from . import host, outcomes, scheduler
-from .. import settings
+from .. import exitcodes, settings
 from ..errors import NoSpace, PvmError, UserError
 from ..sources import packages
 from ..paths import write_whole
@@ -131,10 +131,12 @@ def _open(spec: Spec, results: Path, resume: bool, asked: RunFlags,
 
 def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = False,
         flags: RunFlags = RunFlags(), address: str | None = None, stream=sys.stderr,
-        show: bool = True, after: AfterRun | None = None) -> tuple[int, store.Run]:
+        show: bool = True, after: AfterRun | None = None,
+        strict: bool = False) -> tuple[int, store.Run]:
     """The main job, as FLAGS ask (a resumed run: as it started). Returns (exit
-    code, run): 1 when a cell regressed against the last complete run of the same
-    spec and flags.retries more attempts did not pass (see retry.py), else 0.
+    code, run), by exitcodes.for_cells: FAIL when a cell regressed against the
+    last complete run of the same spec and flags.retries more attempts did not
+    pass (see retry.py); with STRICT, BROKEN or NOT_RUN for such cells; else OK.
     AFTER: called with such cells when flags.bisect (to bisect them)."""
     spec = load(spec_path)
     chosen = spec.run_settings()            # the mirror, before a run directory is made
@@ -150,7 +152,9 @@ def run(spec_path: str | None, results: Path = DEFAULT_RESULTS, resume: bool = F
     if current is None:
         current = store.create(results, spec, host.facts(), flags)
     with current.lock(), settings.use(dataclasses.replace(chosen, store=flags.store)):
-        return _run(spec, results, current, resumed, flags, address, stream, show, after)
+        code, done = _run(spec, results, current, resumed, flags, address, stream, show, after)
+    return exitcodes.for_cells((r["verdict"]["status"] for r in done.records()), strict,
+                               failing=code == exitcodes.FAIL), done
 
 
 def _checked_package(spec: Spec, key: str, package: str) -> None:
@@ -165,7 +169,7 @@ def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: Ru
          address: str | None, stream: TextIO, show: bool,
          after: AfterRun | None) -> tuple[int, store.Run]:
     """run() once its run (CURRENT, RESUMED or new, locked by this process) and
-    its FLAGS are known."""
+    its FLAGS are known; its code says only whether a regression was reproduced."""
     plan = make_plan(spec, flags.recheck, flags.confirm)
     retries = flags.retries
     done: dict[str, dict] = {}
@@ -209,7 +213,7 @@ def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: Ru
     if show:
         print(terminal.render(current))
     if previous is None:
-        return 0, current
+        return exitcodes.OK, current
     bad = regressions(changes)
     print(f"\ncompared with run {previous}: {len(bad)} regression(s) "
           f"({len(reproduced(changes))} not flaky), "
@@ -222,5 +226,5 @@ def _run(spec: Spec, results: Path, current: store.Run, resumed: bool, flags: Ru
     if after and flags.bisect and reproduced(changes):
         after(store.open_run(results, previous), current, [c.cell for c in reproduced(changes)],
               stream)
-    return (1 if reproduced(changes) else 0), current
+    return (exitcodes.FAIL if reproduced(changes) else exitcodes.OK), current
 

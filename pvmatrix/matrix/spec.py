@@ -8,6 +8,7 @@ was expected.
     name = "default"                  # runs of one name are compared (default: file stem)
     xen = ["4.17"]
     hardware = ["default"]            # profiles under pvmatrix/data/hardware/, or TOML paths
+    boot_hardware = ["default"]       # the profiles booted (default: all); the rest analyzed only
     roles = ["baremetal", "dom0", "domU-pv", "domU-pvh"]
     dom0_fallback = "debian-6.1-generic"   # hosts the domUs of kernels that cannot be dom0
 
@@ -47,7 +48,7 @@ from ..sources import ladder, packages
 
 DEFAULT = SPECS / "default.toml"
 KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain", "ladder", "versions"}
-MATRIX_KEYS = {"name", "xen", "hardware", "roles", "dom0_fallback"}
+MATRIX_KEYS = {"name", "xen", "hardware", "boot_hardware", "roles", "dom0_fallback"}
 # a kernel name becomes part of paths and cell ids: no '/', no leading '.' or '-'
 KERNEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
@@ -78,12 +79,19 @@ class Spec:
     hardware: list[str] = field(default_factory=lambda: ["default"])
     roles: list[str] = field(default_factory=lambda: catalog.names("role"))
     dom0_fallback: str | None = None
+    boot_hardware: list[str] | None = None   # the profiles booted (None: every profile)
     mirror: str | None = None          # the Debian archive, unless --mirror names one
     text: str = ""
 
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def booted(self) -> list[str]:
+        """The hardware profiles boots run on: boot_hardware, else every profile (a
+        real machine's profile QEMU cannot emulate is worth its static coverage)."""
+        return self.hardware if self.boot_hardware is None else self.boot_hardware
 
     def kernel(self, name: str) -> KernelSpec:
         return next(k for k in self.kernels if k.name == name)
@@ -210,12 +218,18 @@ def _matrix(path: Path, data, spec: Spec) -> None:
                           "a list of hardware profile names", item=str)
     for h in spec.hardware:
         _checked(path, "matrix.hardware", catalog.profile, h, [path.resolve().parent])
+    if "boot_hardware" in data:
+        spec.boot_hardware = _want(path, "matrix.boot_hardware", data["boot_hardware"], list,
+                                   "a list of profiles out of matrix.hardware", item=str)
+        if extra := [h for h in spec.boot_hardware if h not in spec.hardware]:
+            raise UserError(f"{path}: matrix.boot_hardware: expected profiles out of "
+                            f"matrix.hardware ({', '.join(spec.hardware)}), got {extra[0]!r}")
     roles = catalog.names("role")
     spec.roles = _want(path, "matrix.roles", data.get("roles", spec.roles), list,
                        f"a list of roles ({', '.join(roles)})", item=str)
     for r in spec.roles:
         _checked(path, "matrix.roles", catalog.get, "role", r)
-    if spec.roles and (not spec.hardware):
+    if spec.roles and (not spec.booted):
         raise UserError(f"{path}: matrix.hardware: expected at least one profile to boot on")
     if any(catalog.get("role", r).xen for r in spec.roles) and not spec.xen:
         raise UserError(f"{path}: matrix.xen: expected at least one Xen version for the Xen roles")

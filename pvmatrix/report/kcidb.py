@@ -2,7 +2,9 @@
 
 Checkouts are kernel sources (one per source identity), builds are kernels
 (one per kernel: its build cell, or its package for a prebuilt kernel), tests
-are the analyze and boot cells. Ids are "pvmatrix:" + the source identity
+are the analyze and boot cells; a Xen cell's test names its Xen release, the
+hypervisor package that ran and dom0's mode (PV or PVH) in its environment
+(misc: xen_release, xen_package, dom0_mode; and in the comment). Ids are "pvmatrix:" + the source identity
 (checkouts) or + RUN_ID/CELL_ID (builds, tests): the same run always exports
 the same ids. Statuses (pvmatrix -> KCIDB):
 
@@ -22,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .grid import build_grid
+from .. import catalog
 from ..build.toolchains import all_toolchains
 
 ORIGIN = "pvmatrix"
@@ -191,15 +194,33 @@ def kcidb_test(run, build_id: str, rec: dict, host: dict) -> dict:
     role_s = (rec.get("durations") or {}).get("role_s")
     if c["stage"] == "boot" and isinstance(role_s, (int, float)):
         t["duration"] = role_s
-    where = (f"Xen {c['xen']} in QEMU" if c.get("xen") else "QEMU" if c["stage"] == "boot"
-             else "static analysis")
+    xen = xen_of(rec)
+    mode = f", {xen['dom0_mode']} dom0" if xen.get("dom0_mode") else ""
+    where = (f"Xen {xen['xen_release']} in QEMU{mode}" if xen
+             else "QEMU" if c["stage"] == "boot" else "static analysis")
     env_misc = {k: c.get(k) for k in ("xen", "hardware", "device") if c.get(k)}
+    env_misc.update(xen)
     if c["stage"] == "boot":
         env_misc.update({k: host[k] for k in ("qemu", "accel", "cpus", "mem_gib") if host.get(k)})
     t["environment"] = {"comment": _text(f"{where}, hardware profile {c.get('hardware') or '-'}"),
                         "misc": env_misc}
-    t["misc"].update(column=c["column"], role=c.get("role"))
+    t["misc"].update(column=c["column"], role=c.get("role"), **xen)
     return _prune(t)
+
+
+def xen_of(rec: dict) -> dict:
+    """A Xen cell's release, the hypervisor package that ran (when the boot
+    recorded it) and dom0's mode (PV, or PVH for dom0-pvh); {} off Xen."""
+    c = rec["cell"]
+    if not c.get("xen") or not c.get("role"):
+        return {}
+    out = {"xen_release": c["xen"]}
+    if role := catalog.all("role").get(c["role"]):     # not a role of an older pvmatrix
+        out["dom0_mode"] = role.dom0_mode
+    built = ((rec.get("provenance") or {}).get("xen") or {})
+    if built.get("package"):
+        out["xen_package"] = built["package"]
+    return out
 
 
 def to_kcidb(run) -> dict:

@@ -296,7 +296,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_index(world, full_disk):
                   "-o", str(full_disk / "report.md")]):
         done = subprocess.run([sys.executable, "-m", "pvmatrix.cli", *argv], env=world["env"],
                               capture_output=True, text=True, timeout=60)
-        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.startswith("pvmatrix: error: no space left on device under "
                                       f"{full_disk}/"), done.stderr
         assert len(done.stderr.splitlines()) == 1

@@ -24,9 +24,9 @@ FAILED_LOG = FIXTURES / "build" / "compile-error.log"   # gcc's own output, in a
     (UnknownName("toolchain", "nosuch", ["b", "a"]), "broken", 2),
     (KernelFault("the kernel"), "fail", 1),
     (BuildFailed("build", "x.c:1:2: error: y"), "fail", 1),
-    (HarnessFault("no engine"), "broken", 1),
-    (QemuDidNotStart("QEMU could not start"), "broken", 1),
-    (NotSupported("no toolchain covers kernel 2.6.32"), "not run", 1),
+    (HarnessFault("no engine"), "broken", 3),
+    (QemuDidNotStart("QEMU could not start"), "broken", 3),
+    (NotSupported("no toolchain covers kernel 2.6.32"), "not run", 4),
     (ImportError("no module named s3fs"), "not run", None),
     (NotImplementedError(), "not run", None),
     (RuntimeError("anything else"), "broken", None),
@@ -95,12 +95,12 @@ def test_unknown_name_exits_2_through_the_cli(kernel_tree, tmp_path):
     assert "unknown toolchain 'nosuch' (known: " in line and "bookworm-gcc12" in line
 
 
-def test_harness_fault_exits_1_through_the_cli(kernel_tree, tmp_path):
+def test_harness_fault_exits_3_through_the_cli(kernel_tree, tmp_path):
     """No container engine answers: pvmatrix's side, not bad input (and no container starts)."""
     env = {**os.environ, "PVMATRIX_CACHE": str(tmp_path / "cache"),
            "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
     done = pvmatrix("build", f"dir:{kernel_tree}", "--toolchain", "bookworm-gcc12", env=env)
-    assert "does not answer" in one_error_line(done) and done.returncode == 1
+    assert "does not answer" in one_error_line(done) and done.returncode == 3
 
 
 def build_task(recheck=False):

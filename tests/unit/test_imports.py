@@ -13,7 +13,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "pvmatrix"
 STAGES = ("sources", "configure", "build", "artifacts", "analyze", "boot", "matrix",
           "results", "report", "bisect", "cli")
-SHARED = ("errors", "records", "catalog", "settings", "paths", "kernel", "digest", "aptsources",
+SHARED = ("errors", "exitcodes", "records", "catalog", "settings", "paths", "kernel", "digest", "aptsources",
           "__init__")
 PART_OF = {"lists": "cli"}        # top-level modules of a stage: `pvmatrix list` is the CLI's
 

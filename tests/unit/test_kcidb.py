@@ -99,3 +99,43 @@ def test_cli_bad_run(tmp_path, name):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and done.stdout == ""
     assert len(lines) == 1 and lines[0].startswith("pvmatrix: error: "), done.stderr
+
+
+def _latest_published(spec_name: str):
+    """The latest complete run of SPEC_NAME published under results/ (real records)."""
+    from conftest import REPO
+    from pvmatrix.results import store
+    runs = [r for r in store.all_runs(REPO / "results")
+            if r.meta.get("spec_name") == spec_name and r.meta.get("state") == "complete"]
+    if not runs:
+        pytest.skip(f"no published run of {spec_name} under results/")
+    return runs[-1]
+
+
+def test_each_xen_test_names_its_release_package_and_dom0_mode():
+    """On the published run of every Xen release (real records): each Xen test's
+    environment says which release and hypervisor package ran, and the dom0 mode."""
+    run = _latest_published("debian-suites")
+    data = to_kcidb(run)
+    LATEST.validate(data)
+    records = {r["cell"]["id"]: r for r in run.records()}
+    xen_tests = [t for t in data["tests"] if t["path"].startswith("xen.") and t["path"] != "xen.static"]
+    assert {t["environment"]["misc"]["xen_release"] for t in xen_tests} == {"4.14", "4.17", "4.20"}
+    for t in xen_tests:
+        rec = records[t["misc"]["cell"]]
+        env = t["environment"]["misc"]
+        assert env["xen_release"] == rec["cell"]["xen"] == t["misc"]["xen_release"]
+        assert env["dom0_mode"] == t["misc"]["dom0_mode"] == "PV"
+        assert env["xen_package"].startswith(f"xen-hypervisor-{rec['cell']['xen']}-amd64_")
+        assert t["environment"]["comment"].startswith(f"Xen {rec['cell']['xen']} in QEMU, PV dom0")
+    others = [t for t in data["tests"] if t not in xen_tests]
+    assert others and not any("dom0_mode" in t["environment"]["misc"] for t in others)
+
+
+@pytest.mark.parametrize("role,mode", [("dom0", "PV"), ("domU-pvh", "PV"), ("domU-hvm", "PV"),
+                                       ("dom0-pvh", "PVH")])
+def test_dom0_mode_of_each_xen_role(role, mode):
+    from pvmatrix.report.kcidb import xen_of
+    cell = {"id": f"k/{role}/xen-4.20/default", "stage": "boot", "xen": "4.20", "role": role}
+    assert xen_of({"cell": cell}) == {"xen_release": "4.20", "dom0_mode": mode}
+    assert xen_of({"cell": {**cell, "xen": None, "role": "baremetal"}}) == {}
