@@ -60,6 +60,19 @@ def register(sub) -> None:
     rep.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
     rep.set_defaults(func=cmd_report)
 
+    pub = sub.add_parser("publish", help="a complete run made portable in place (relative links, "
+                         "logs beside the page, no host path), its pages and the spec's history "
+                         "written, the spec's older run folders pruned")
+    pub.add_argument("run", nargs="?", help="run id, run directory, or 'latest'")
+    pub.add_argument("--all", action="store_true",
+                     help="the latest complete run of every spec under --results")
+    pub.add_argument("--keep-old", action="store_true",
+                     help="keep the spec's older run folders (default: pruned, kept in history/)")
+    pub.add_argument("--screenshot", type=Path, metavar="PNG",
+                     help="also a PNG of the page in headless Chromium")
+    pub.add_argument("--results", type=Path, default=Path("results"), help=RESULTS_HELP)
+    pub.set_defaults(func=cmd_publish)
+
     e = sub.add_parser("export", help="a recorded run for other tools (KCIDB JSON for KernelCI)")
     fmt = e.add_mutually_exclusive_group(required=True)
     fmt.add_argument("--kcidb", metavar="RUN",
@@ -142,6 +155,25 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"{args.format} report of run {run.id} -> {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..report.browser import screenshot
+    from ..report.publish import latest_complete, publish
+    from ..results.store import open_run
+    if bool(args.run) == args.all:
+        raise UserError("publish: give a RUN or --all")
+    runs = latest_complete(args.results) if args.all else [open_run(args.results, args.run)]
+    for run in runs:
+        done = publish(run, args.results, prune=not args.keep_old)
+        print(f"published run {run.id} (spec {run.meta['spec_name']}): "
+              f"{done.bytes / 2**20:.1f} MB, {done.logs} log files"
+              + (f"; pruned {', '.join(done.pruned)}" if done.pruned else ""), file=sys.stderr)
+    if args.screenshot and runs:
+        screenshot(runs[-1].dir / "report.html", args.screenshot)
+        print(f"screenshot of {runs[-1].id} -> {args.screenshot}", file=sys.stderr)
     return 0
 
 

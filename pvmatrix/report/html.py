@@ -1,109 +1,167 @@
-"""The published table as one static HTML page: rows = kernels, columns =
-build, static Xen support, hardware devices and Xen roles; each cell coloured
-by status and linking to its evidence further down the page (and to its JSON
-record)."""
+"""The published table as one static HTML page (Jinja2 template
+pvmatrix/data/templates/page.html.j2): a heatmap of kernel rows against Xen
+release x role/device columns, filterable by suite, Xen release and role
+(plain JS in the page: no network, works from file://), each cell linking to
+its evidence (further down the page), its log and its reproducer, with its
+history over the spec's last runs as a strip and a triage label on failures
+(results/history.py)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
-from html import escape
+from dataclasses import dataclass, field
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .grid import anchor, build_grid, provenance_lines, short
+from ..paths import DATA
 from ..records import STATUSES
+from ..results import history
 from ..results.records import safe_name
 
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table.matrix{border-collapse:collapse;margin:1em 0}
-table.matrix th,table.matrix td{border:1px solid #999;padding:.35em .6em;text-align:center;font-size:.92em}
-table.matrix th.kernel{text-align:left}
-td a{color:inherit;text-decoration:none;display:block}
-.st-pass{background:#b7e4b0}.st-fail{background:#f4a6a6}.st-broken{background:#f7d08a}
-.st-blocked{background:#d9c2e9}.st-skip{background:#e8e8e8;color:#555}.st-not-run{background:#cfe0f5}
-.st-none{background:#fff}
-section.evidence{border-top:1px solid #ccc;margin-top:1em;padding-top:.4em}
-pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:.85em}
-.legend span{padding:.15em .5em;margin-right:.4em;border:1px solid #999}
-td.flaky{background:repeating-linear-gradient(45deg,#f4a6a6,#f4a6a6 6px,#b7e4b0 6px,#b7e4b0 12px)}
-table.prov td{text-align:left;font-size:.85em;padding:0 .6em 0 0}
-"""
+SUITE = re.compile(r"@([A-Za-z0-9.+-]+)$")
 
 
-def _cls(status: str | None) -> str:
+@dataclass
+class Column:
+    name: str
+    group: str                 # the header above it: "Xen 4.17", "hardware", ...
+    label: str
+    xen: str = ""
+    role: str = ""
+
+
+@dataclass
+class CellView:
+    rec: dict
+    status: str
+    text: str
+    anchor: str
+    triage: str = ""
+    strip: list[tuple[str, str]] = field(default_factory=list)
+    log: str = ""
+    repro: str = ""
+
+
+@dataclass
+class Row:
+    kernel: str
+    version: str
+    suite: str
+    cells: list[CellView | None]
+
+
+def css(status: str | None) -> str:
     return "st-" + (status or "none").replace(" ", "-")
+
+
+def _column(name: str, rec: dict) -> Column:
+    c = rec["cell"]
+    if c["stage"] in ("source", "build"):
+        return Column(name, "kernel", "build")
+    if c["stage"] == "analyze":
+        return (Column(name, "static", name) if c.get("device") is None
+                else Column(name, "hardware", c["device"]))
+    if c.get("xen"):
+        return Column(name, f"Xen {c['xen']}", c.get("role") or name, c["xen"], c.get("role") or "")
+    return Column(name, "no Xen", c.get("role") or name, "", c.get("role") or "")
+
+
+def suite_of(records: list[dict]) -> str:
+    """The Debian suite a kernel came from (its package or source spec), or "-"."""
+    for rec in records:
+        m, i, p = rec.get("manifest") or {}, rec.get("inputs") or {}, rec.get("provenance") or {}
+        if m.get("suite"):
+            return m["suite"]
+        for spec in (i.get("package"), i.get("source"), p.get("source")):
+            if isinstance(spec, str) and (found := SUITE.search(spec)):
+                return found.group(1)
+    return "-"
+
+
+def _link(prefix: str, path: str | None) -> str:
+    return prefix + path if path and not path.startswith("/") else ""
+
+
+def _view(rec: dict, past: history.Past | None, prefix: str) -> CellView:
+    status = rec["verdict"]["status"]
+    repro = rec.get("reproduce") or {}
+    return CellView(rec, status, short(rec), anchor(rec),
+                    past.triage() if past else "", past.strip() if past else [],
+                    _link(prefix, (rec.get("logs") or {}).get("serial")
+                          or (rec.get("logs") or {}).get("serial_copy")
+                          or (rec.get("logs") or {}).get("build")),
+                    _link(prefix, repro.get("rerun_script") or repro.get("qemu_script")))
+
+
+def pasts_of(run) -> dict[str, history.Past]:
+    """Each cell's past: the spec's history with this run as it is now."""
+    meta = run.meta
+    entries = [e for e in history.load(run.dir.parent, meta["spec_name"]) if e.run_id != run.id]
+    entries.append(history.Entry.of(meta, run.records()))
+    entries.sort(key=lambda e: (e.started, e.run_id))
+    return history.pasts(entries, run.id)
+
+
+def _evidence(rec: dict, prefix: str) -> dict:
+    v = rec["verdict"]
+    lines = "\n".join(f"{('L' + str(e['line'])) if e.get('line') else '--':>6} {e['text']}"
+                      + (f"   [{e['note']}]" if e.get("note") else "")
+                      for e in (v.get("evidence") or [])[:20])
+    logs = [(k, _link(prefix, str(p)), str(p)) for k, p in (rec.get("logs") or {}).items()
+            if p and not k.startswith("qemu_script") and k not in ("boot_dir",)]
+    repro = rec.get("reproduce") or {}
+    return {"rec": rec, "anchor": anchor(rec), "lines": lines, "logs": logs, "provenance": provenance_lines(rec),
+            "inputs": json.dumps(rec.get("inputs") or {}, indent=1, sort_keys=True),
+            "repro": repro, "rerun": _link(prefix, repro.get("rerun_script")),
+            "qemu": _link(prefix, repro.get("qemu_script")),
+            "json": f"{prefix}cells/{safe_name(rec['cell']['id'])}.json"}
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(DATA / "templates")),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["css"] = css
+    return env
 
 
 def render(run, link_base: str = "") -> str:
     """The page; LINK_BASE is the run directory relative to where the page is written."""
     g = build_grid(run)
     m = g.meta
-    host = m.get("host") or {}
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m.get("started") or 0))
     prefix = (link_base.rstrip("/") + "/") if link_base else ""
-    h = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-         f"<title>pvmatrix run {escape(m['run_id'])}</title><style>{STYLE}</style></head><body>",
-         f"<h1>pvmatrix: kernels &times; hardware &times; Xen roles</h1>",
-         f"<p>Run <code>{escape(m['run_id'])}</code> of spec <code>{escape(m['spec_name'])}</code>, "
-         f"pvmatrix {escape(m['tool_version'])}, started {started}, {escape(str(m.get('state')))}. "
-         f"Host: {host.get('cpus')} CPUs, {host.get('mem_gib')} GiB, "
-         f"{escape(str(host.get('qemu') or 'no QEMU'))}, accel {escape(str(host.get('accel')))}.</p>",
-         '<p class="legend">' + "".join(f'<span class="{_cls(s)}">{s}</span>' for s in STATUSES)
-         + "</p>",
-         '<table class="matrix" id="matrix"><thead><tr><th class="kernel">kernel</th><th>version</th>'
-         + "".join(f'<th scope="col">{escape(c)}</th>' for c in g.columns) + "</tr></thead><tbody>"]
+    pasts = pasts_of(run)
+    first = {col: next(r for (k, c), r in g.entries.items() if c == col) for col in g.columns}
+    columns = [_column(col, first[col]) for col in g.columns]
+    rows = []
     for k in g.kernels:
-        row = [f'<tr data-kernel="{escape(k)}"><th class="kernel" scope="row">{escape(k)}</th>'
-               f"<td>{escape(g.versions.get(k, ''))}</td>"]
-        for col in g.columns:
-            rec = g.get(k, col)
-            if rec is None:
-                row.append('<td class="st-none"></td>')
-                continue
-            v = rec["verdict"]
-            flaky = " flaky" if rec.get("flaky") else ""
-            row.append(f'<td class="{_cls(v["status"])}{flaky}" data-cell="{escape(rec["cell"]["id"])}" '
-                       f'data-status="{escape(v["status"])}" title="{escape(v.get("reason", ""))}">'
-                       f'<a href="#{anchor(rec)}">{escape(short(rec))}</a></td>')
-        h.append("".join(row) + "</tr>")
-    h.append("</tbody></table>")
-    counts = g.counts()
-    h.append("<p>Cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".</p>")
-    h.append("<h2>Evidence</h2>")
+        recs = [r for r in g.records if r["cell"]["kernel"] == k]
+        cells = [(_view(rec, pasts.get(rec["cell"]["id"]), prefix) if rec else None)
+                 for rec in (g.get(k, col) for col in g.columns)]
+        rows.append(Row(k, g.versions.get(k, ""), suite_of(recs), cells))
+    groups: list[tuple[str, int]] = []
+    for col in columns:
+        if groups and groups[-1][0] == col.group:
+            groups[-1] = (col.group, groups[-1][1] + 1)
+        else:
+            groups.append((col.group, 1))
     order = {(k, c): i for i, (k, c) in enumerate((k, c) for k in g.kernels for c in g.columns)}
-    for rec in sorted(g.records, key=lambda r: (order.get((r["cell"]["kernel"], r["cell"]["column"]),
-                                                          len(order)), r["cell"]["id"])):
-        h.append(_evidence(rec, prefix))
-    h.append("</body></html>")
-    return "\n".join(h) + "\n"
-
-
-def _evidence(rec: dict, prefix: str) -> str:
-    v, c = rec["verdict"], rec["cell"]
-    lines = "\n".join(f"{('L' + str(e['line'])) if e.get('line') else '--':>6} {e['text']}"
-                      + (f"   [{e['note']}]" if e.get("note") else "")
-                      for e in (v.get("evidence") or [])[:20])
-    logs = "".join(f'<li>{escape(k)}: <a href="{escape(prefix + str(p))}">{escape(str(p))}</a></li>'
-                   if k == "serial_copy" else f"<li>{escape(k)}: <code>{escape(str(p))}</code></li>"
-                   for k, p in (rec.get("logs") or {}).items() if not k.startswith("qemu_script"))
-    inputs = json.dumps(rec.get("inputs") or {}, indent=1, sort_keys=True)
-    retried = rec.get("retries")
-    prov = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(val)}</code></td></tr>"
-                   for k, val in provenance_lines(rec))
-    repro = rec.get("reproduce") or {}
-    return (f'<section class="evidence" id="{anchor(rec)}"><h3 class="{_cls(v["status"])}">'
-            f'{escape(c["id"])}: {escape(v["status"])}</h3>'
-            f"<p>{escape(v.get('reason', ''))}</p>"
-            + (f'<p class="retries">Retried: <b>{escape(retried["summary"])}</b> ('
-               + ", ".join(f"#{a['attempt']} {escape(a['status'])}" for a in retried["attempts"])
-               + ")</p>" if retried else "")
-            + (f"<pre>{escape(lines)}</pre>" if lines else "")
-            + (f"<ul>{logs}</ul>" if logs else "")
-            + (f"<p>Reproduce: <code>{escape(repro['command'])}</code>"
-               + (f' or <a href="{escape(prefix + repro["qemu_script"])}">plain QEMU script</a>'
-                  if repro.get("qemu_script") else "") + "</p>" if repro else "")
-            + (f'<details><summary>provenance</summary><table class="prov">{prov}</table></details>'
-               if prov else "")
-            + f"<details><summary>inputs</summary><pre>{escape(inputs)}</pre></details>"
-            + f'<p><a href="{escape(prefix)}cells/{safe_name(c["id"])}.json">record (JSON)</a></p>'
-            + "</section>")
+    evidence = [_evidence(r, prefix) for r in sorted(
+        g.records, key=lambda r: (order.get((r["cell"]["kernel"], r["cell"]["column"]), len(order)),
+                                  r["cell"]["id"]))]
+    triaged: dict[str, int] = {}
+    for row in rows:
+        for cell in row.cells:
+            if cell and cell.triage:
+                key = cell.triage.split(" (")[0]
+                triaged[key] = triaged.get(key, 0) + 1
+    return _env().get_template("page.html.j2").render(
+        meta=m, host=m.get("host") or {}, statuses=STATUSES, columns=columns, groups=groups,
+        rows=rows, counts={s: n for s, n in g.counts().items() if n}, evidence=evidence,
+        triaged=triaged, runs=len(next(iter(pasts.values())).runs) if pasts else 1,
+        suites=sorted({r.suite for r in rows}), xens=sorted({c.xen for c in columns if c.xen}),
+        roles=list(dict.fromkeys(c.role for c in columns if c.role)),
+        started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m.get("started") or 0)))

@@ -18,7 +18,14 @@ def _cell(rec: dict | None) -> str:
     return f"{MARK.get(rec['verdict']['status'], '')} {short(rec)}".replace("|", "\\|")
 
 
-def render(run) -> str:
+def _file(name: str, path: str, prefix: str = "") -> str:
+    """A link to a file of the run (relative), or the path as code (a host's)."""
+    return f"[{name}]({prefix}{path})" if not path.startswith("/") else f"{name} `{path}`"
+
+
+def render(run, link_base: str = "") -> str:
+    """The page; LINK_BASE is the run directory relative to where it is written."""
+    prefix = (link_base.rstrip("/") + "/") if link_base else ""
     g = build_grid(run)
     m = g.meta
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m.get("started") or 0))
@@ -50,14 +57,15 @@ def render(run) -> str:
             out += [f"{('L' + str(e['line'])) if e.get('line') else '--':>6} {e['text']}"
                     for e in ev[:12]]
             out.append("```")
-        logs = rec.get("logs") or {}
+        logs = {k: p for k, p in (rec.get("logs") or {}).items()
+                if p and not k.startswith("qemu_script") and k != "boot_dir"}
         if logs:
-            out += ["", "Logs: " + ", ".join(f"{k} `{p}`" for k, p in logs.items()
-                                             if not k.startswith("qemu_script"))]
+            out += ["", "Logs: " + ", ".join(_file(k, p, prefix) for k, p in logs.items())]
         if rec.get("reproduce"):
-            out += ["", f"Reproduce: `{rec['reproduce']['command']}`"
-                    + (f" or `{rec['reproduce']['qemu_script']}` (plain QEMU)"
-                       if rec["reproduce"].get("qemu_script") else "")]
+            r = rec["reproduce"]
+            out += ["", f"Reproduce: `{r['command']}`"
+                    + (f" or {_file('plain QEMU script', r['qemu_script'], prefix)}"
+                       if r.get("qemu_script") else "")]
         if prov := provenance_lines(rec):
             out += ["", "Provenance: " + "; ".join(f"{k} `{v}`" for k, v in prov)]
         out.append("")

@@ -74,6 +74,12 @@ class Index:
                              v.detail, v.reason, json.dumps(record.inputs, sort_keys=True),
                              record.finished))
 
+    def forget(self, run_id: str) -> None:
+        """RUN_ID's rows (its folder was pruned: its verdicts live on in the history)."""
+        with _disk(self.results), self.db:
+            self.db.execute("DELETE FROM cells WHERE run_id = ?", (run_id,))
+            self.db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
     def rebuild(self, results: Path) -> None:
         for run in all_runs(results):
             self.add_run(run)

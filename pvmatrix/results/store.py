@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .. import __version__
+from .. import __version__, settings
 from ..errors import UserError, disk
 from ..paths import partial_dir, write_whole
+from .portable import CACHE_TOKEN
 from .records import CellRecord, RunFlags, RunRecord, safe_name
 
 LOCK = ".lock"
@@ -90,10 +91,13 @@ class Run:
         write_json(self.dir / "tasks" / f"{outcome['key']}.json", outcome)
 
     def outcomes(self) -> dict[str, dict]:
+        """Each finished task's outcome; a published run's name the cache as
+        $PVMATRIX_CACHE (portable.py), read here as the cache in effect."""
         found = {}
+        cache = str(settings.current().cache_root())
         for p in (self.dir / "tasks").glob("*.json"):
             try:
-                found[p.stem] = json.loads(p.read_text())
+                found[p.stem] = json.loads(p.read_text().replace(CACHE_TOKEN, cache))
             except ValueError:
                 continue
         return found
