@@ -1,12 +1,19 @@
 #!/bin/sh
+# pvmatrix: published reproducer: the boot's QEMU script, run against the
+# pvmatrix cache that has its inputs ($PVMATRIX_CACHE, else ~/.cache/pvmatrix).
+cache=${PVMATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pvmatrix}
+script=$(mktemp) || exit 2
+trap 'rm -f "$script"' EXIT
+sed "s|@CACHE@|$cache|g" >"$script" <<'PVMATRIX_SCRIPT'
+#!/bin/sh
 # bare metal boot of 5.10.0-32-amd64
 # Reproduces one pvmatrix boot without pvmatrix (written by pvmatrix 0.1.0
 # at boot time; paths point into its cache). Prints the serial console and
 # exits 0 when every expected marker is seen (and no panic/crash), else 1.
 # QEMU=/path/to/qemu-system-x86_64 overrides the QEMU program.
 set -u
-if [ ! -d /root/.cache/pvmatrix/boot/runs/20261127-211051-baremetal-4b2d54 ]; then
-    echo "reproduce: "/root/.cache/pvmatrix/boot/runs/20261127-211051-baremetal-4b2d54" is gone (pvmatrix deletes the oldest boot dirs past"          "PVMATRIX_BOOT_KEEP_MB); 'pvmatrix rerun RUN CELL' boots the cell again" >&2
+if [ ! -d @CACHE@/boot/runs/20261127-211051-baremetal-4b2d54 ]; then
+    echo "reproduce: "@CACHE@/boot/runs/20261127-211051-baremetal-4b2d54" is gone (pvmatrix deletes the oldest boot dirs past"          "PVMATRIX_BOOT_KEEP_MB); 'pvmatrix rerun RUN CELL' boots the cell again" >&2
     exit 2
 fi
 QEMU=${QEMU:-qemu-system-x86_64}
@@ -29,12 +36,12 @@ log="$work/serial.log"
     -no-user-config \
     -monitor none \
     -serial "file:$log" \
-    -kernel /root/.cache/pvmatrix/debs/02cae0b53c9219f08d07013d1cd09f1a60b93548568e76087729fda7d31d6559/boot/vmlinuz-5.10.0-32-amd64 \
+    -kernel @CACHE@/debs/02cae0b53c9219f08d07013d1cd09f1a60b93548568e76087729fda7d31d6559/boot/vmlinuz-5.10.0-32-amd64 \
     -append 'console=ttyS0,115200 earlyprintk=serial,ttyS0,115200 panic=1 rdinit=/init' \
-    -initrd /root/.cache/pvmatrix/boot/runs/20261127-211051-baremetal-4b2d54/initrd.gz \
+    -initrd @CACHE@/boot/runs/20261127-211051-baremetal-4b2d54/initrd.gz \
     -netdev hubport,id=pvmdev0,hubid=10 \
     -device e1000e,id=pvmdev0,addr=0x10,netdev=pvmdev0 \
-    -drive if=none,id=pvmdisk1,format=raw,file=/root/.cache/pvmatrix/boot/runs/20261127-211051-baremetal-4b2d54/disk-ich9-ahci.img \
+    -drive if=none,id=pvmdisk1,format=raw,file=@CACHE@/boot/runs/20261127-211051-baremetal-4b2d54/disk-ich9-ahci.img \
     -device ich9-ahci,id=pvmdev1,addr=0x11 \
     -device ide-hd,drive=pvmdisk1,bus=pvmdev1.0 &
 qpid=$!
@@ -71,3 +78,5 @@ seen host stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (
 if grep -Eq 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log"; then echo "reproduce: crash: $(grep -Em1 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log")" >&2; status=1; fi
 [ "$status" = 0 ] && echo "reproduce: ok: every expected marker seen" >&2
 exit "$status"
+PVMATRIX_SCRIPT
+sh "$script" "$@"

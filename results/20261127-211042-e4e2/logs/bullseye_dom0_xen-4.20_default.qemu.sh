@@ -1,12 +1,19 @@
 #!/bin/sh
+# pvmatrix: published reproducer: the boot's QEMU script, run against the
+# pvmatrix cache that has its inputs ($PVMATRIX_CACHE, else ~/.cache/pvmatrix).
+cache=${PVMATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pvmatrix}
+script=$(mktemp) || exit 2
+trap 'rm -f "$script"' EXIT
+sed "s|@CACHE@|$cache|g" >"$script" <<'PVMATRIX_SCRIPT'
+#!/bin/sh
 # Xen 4.20 boot with 5.10.0-32-amd64 as dom0, domU-pv, domU-pvh
 # Reproduces one pvmatrix boot without pvmatrix (written by pvmatrix 0.1.0
 # at boot time; paths point into its cache). Prints the serial console and
 # exits 0 when every expected marker is seen (and no panic/crash), else 1.
 # QEMU=/path/to/qemu-system-x86_64 overrides the QEMU program.
 set -u
-if [ ! -d /root/.cache/pvmatrix/boot/runs/20261127-211226-xen-101c4b ]; then
-    echo "reproduce: "/root/.cache/pvmatrix/boot/runs/20261127-211226-xen-101c4b" is gone (pvmatrix deletes the oldest boot dirs past"          "PVMATRIX_BOOT_KEEP_MB); 'pvmatrix rerun RUN CELL' boots the cell again" >&2
+if [ ! -d @CACHE@/boot/runs/20261127-211226-xen-101c4b ]; then
+    echo "reproduce: "@CACHE@/boot/runs/20261127-211226-xen-101c4b" is gone (pvmatrix deletes the oldest boot dirs past"          "PVMATRIX_BOOT_KEEP_MB); 'pvmatrix rerun RUN CELL' boots the cell again" >&2
     exit 2
 fi
 QEMU=${QEMU:-qemu-system-x86_64}
@@ -17,7 +24,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 log="$work/serial.log"
 : >"$log"
-cat /root/.cache/pvmatrix/boot/userspace/dom0-xen4.20-a8124885f6885c14.cpio /root/.cache/pvmatrix/boot/runs/20261127-211226-xen-101c4b/overlay.cpio >"$work/part0" || exit 2
+cat @CACHE@/boot/userspace/dom0-xen4.20-a8124885f6885c14.cpio @CACHE@/boot/runs/20261127-211226-xen-101c4b/overlay.cpio >"$work/part0" || exit 2
 "$QEMU" -machine pc \
     -accel tcg,thread=single,tb-size=512 \
     -cpu qemu64,+svm,+npt \
@@ -29,12 +36,12 @@ cat /root/.cache/pvmatrix/boot/userspace/dom0-xen4.20-a8124885f6885c14.cpio /roo
     -no-user-config \
     -monitor none \
     -serial "file:$log" \
-    -kernel /root/.cache/pvmatrix/boot/xen/xen-4.20 \
+    -kernel @CACHE@/boot/xen/xen-4.20 \
     -append 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_max_vcpus=1 dom0_mem=512M,max:512M' \
-    -initrd '/root/.cache/pvmatrix/boot/runs/20261127-211226-xen-101c4b/dom0-kernel console=hvc0 earlyprintk=xen loglevel=5 panic=1,'"$work/part0" \
+    -initrd '@CACHE@/boot/runs/20261127-211226-xen-101c4b/dom0-kernel console=hvc0 earlyprintk=xen loglevel=5 panic=1,'"$work/part0" \
     -netdev hubport,id=pvmdev0,hubid=10 \
     -device e1000e,id=pvmdev0,addr=0x10,netdev=pvmdev0 \
-    -drive if=none,id=pvmdisk1,format=raw,file=/root/.cache/pvmatrix/boot/runs/20261127-211226-xen-101c4b/disk-ich9-ahci.img \
+    -drive if=none,id=pvmdisk1,format=raw,file=@CACHE@/boot/runs/20261127-211226-xen-101c4b/disk-ich9-ahci.img \
     -device ich9-ahci,id=pvmdev1,addr=0x11 \
     -device ide-hd,drive=pvmdisk1,bus=pvmdev1.0 &
 qpid=$!
@@ -88,3 +95,5 @@ seen pvh stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (p
 if grep -Eq 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log"; then echo "reproduce: crash: $(grep -Em1 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log")" >&2; status=1; fi
 [ "$status" = 0 ] && echo "reproduce: ok: every expected marker seen" >&2
 exit "$status"
+PVMATRIX_SCRIPT
+sh "$script" "$@"

@@ -1,4 +1,4 @@
 #!/bin/sh
 # Reruns cell experimental/baremetal/default of run 20261127-211042-e4e2 from the cached inputs it used
 # (a real boot, the outcome cache bypassed); exit 0 when it passes.
-exec pvmatrix rerun /work/main/results/20261127-211042-e4e2 experimental/baremetal/default "$@"
+cd "$(dirname "$0")/../.." && exec pvmatrix rerun 20261127-211042-e4e2 'experimental/baremetal/default' "$@"

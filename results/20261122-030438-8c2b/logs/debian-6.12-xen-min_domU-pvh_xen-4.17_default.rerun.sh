@@ -1,4 +1,0 @@
-#!/bin/sh
-# Reruns cell debian-6.12-xen-min/domU-pvh/xen-4.17/default of run 20261122-030438-8c2b from the cached inputs it used
-# (a real boot, the outcome cache bypassed); exit 0 when it passes.
-exec pvmatrix rerun /work/main/results/20261122-030438-8c2b debian-6.12-xen-min/domU-pvh/xen-4.17/default "$@"

@@ -1,4 +1,0 @@
-#!/bin/sh
-# Reruns cell debian-6.1-generic/domU-pv/xen-4.17/default of run 20261122-041604-9927 from the cached inputs it used
-# (a real boot, the outcome cache bypassed); exit 0 when it passes.
-exec pvmatrix rerun /work/main/results/20261122-041604-9927 debian-6.1-generic/domU-pv/xen-4.17/default "$@"

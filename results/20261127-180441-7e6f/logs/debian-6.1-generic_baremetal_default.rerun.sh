@@ -1,4 +1,0 @@
-#!/bin/sh
-# Reruns cell debian-6.1-generic/baremetal/default of run 20261127-180441-7e6f from the cached inputs it used
-# (a real boot, the outcome cache bypassed); exit 0 when it passes.
-exec pvmatrix rerun /work/main/results/20261127-180441-7e6f debian-6.1-generic/baremetal/default "$@"
