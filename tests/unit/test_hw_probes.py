@@ -148,3 +148,12 @@ def test_checks_round_trip_and_join_their_device_cells():
     joined = by_device_cell(records)
     assert list(joined) == ["k/hw/qemu/e1000e"]
     assert marker(joined["k/hw/qemu/e1000e"]) == f" | dom0 unbound {DISAGREE_MARK}"
+
+
+def test_a_real_dump_of_a_nic_holds_the_dhcp_frame_with_the_boot_token():
+    """QEMU's filter-dump of e1000e in a real dom0 boot of Debian 6.1 (nonce
+    8401956b): IPv6 chatter, and the DHCP discover carrying the token."""
+    real = FIXTURES / "boot" / "dom0-6.1-nic-e1000e.pcap"
+    got = pcap.carrying(real, "PVMNET-8401956b")
+    assert got is not None and got.no == 2 and len(got.data) == 342
+    assert len(pcap.frames(real)) == 7 and pcap.carrying(real, "PVMNET-00000000") is None

@@ -119,9 +119,22 @@ has_disk() {
     return 1
 }
 
+storage_pending() {  # is a bound storage controller (class 01) still without a disk under
+    # it? SAS controllers (mptsas) find their disks by an asynchronous discovery,
+    # after the first controller's disk is long there
+    _disks=$(for b in /sys/block/*; do readlink -f "$b"; done)
+    for d in /sys/bus/pci/devices/*; do
+        read -r c <"$d/class"
+        case "$c" in 0x01*) [ -e "$d/driver" ] || continue
+            case "$_disks" in *"/${d##*/}/"*) ;; *) return 0 ;; esac ;;
+        esac
+    done
+    return 1
+}
+
 pvm_block() {  # every disk: where it hangs, and what sector 1 holds
     i=0
-    while { { pvm_storage_bound && ! has_disk; } || usb_disks_pending; } && [ $i -lt "${1:-20}" ]; do
+    while { storage_pending || usb_disks_pending; } && [ $i -lt "${1:-20}" ]; do
         sleep 0.1; i=$((i + 1))     # disk scans are asynchronous
     done
     for b in /sys/block/*; do
@@ -164,7 +177,7 @@ pvm_netif() {  # every network interface: its driver, PCI device, link (carrier 
 pvm_hardware() {
     pvm_coldplug
     pvm_pci
-    pvm_block 30
+    pvm_block 50
     pvm_netif
 }
 
