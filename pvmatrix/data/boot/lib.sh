@@ -121,8 +121,9 @@ has_disk() {
 
 storage_pending() {  # is a bound storage controller (class 01) still without a disk under
     # it? SAS controllers (mptsas) find their disks by an asynchronous discovery,
-    # after the first controller's disk is long there
-    _disks=$(for b in /sys/block/*; do readlink -f "$b"; done)
+    # after the first controller's disk is long there. One exec per call: the
+    # links' targets name the PCI function of each disk
+    _disks=$(ls -l /sys/block/ 2>/dev/null)
     for d in /sys/bus/pci/devices/*; do
         read -r c <"$d/class"
         case "$c" in 0x01*) [ -e "$d/driver" ] || continue
@@ -132,10 +133,13 @@ storage_pending() {  # is a bound storage controller (class 01) still without a 
     return 1
 }
 
-pvm_block() {  # every disk: where it hangs, and what sector 1 holds
-    i=0
-    while { storage_pending || usb_disks_pending; } && [ $i -lt "${1:-20}" ]; do
-        sleep 0.1; i=$((i + 1))     # disk scans are asynchronous
+uptime_s() { read -r _u _ </proc/uptime; echo "${_u%.*}"; }
+
+pvm_block() {  # every disk: where it hangs, and what sector 1 holds (waiting SECONDS
+    # at most for disks still being scanned: scans are asynchronous)
+    _end=$(( $(uptime_s) + ${1:-2} ))
+    while { storage_pending || usb_disks_pending; } && [ "$(uptime_s)" -lt "$_end" ]; do
+        sleep 0.1
     done
     for b in /sys/block/*; do
         n=${b##*/}
@@ -177,7 +181,7 @@ pvm_netif() {  # every network interface: its driver, PCI device, link (carrier 
 pvm_hardware() {
     pvm_coldplug
     pvm_pci
-    pvm_block 50
+    pvm_block 4
     pvm_netif
 }
 
