@@ -153,6 +153,9 @@ def _find_config(files: Kernel, elf: bytes | None, result: Analysis) -> KernelCo
     return None
 
 
+MIN_SYMBOLS = 100   # any real kernel's System.map lists tens of thousands
+
+
 def _symbols(files: Kernel, result: Analysis) -> set[str] | None:
     """The names System.map lists ("ADDRESS TYPE NAME" lines), if there is one."""
     if not files.system_map:
@@ -162,7 +165,12 @@ def _symbols(files: Kernel, result: Analysis) -> set[str] | None:
     except OSError as exc:
         result.problems.append(f"{files.system_map}: cannot read ({exc.strerror})")
         return None
-    return system_map_names(text)
+    names = system_map_names(text)
+    if len(names) < MIN_SYMBOLS:     # Debian's: "The real System.map is in the ...-dbg package"
+        first = text.strip().splitlines()[0][:100] if text.strip() else "empty"
+        result.problems.append(f"{files.system_map.name}: not a symbol table ({first})")
+        return None
+    return names
 
 
 def system_map_names(text: str) -> set[str]:

@@ -240,3 +240,20 @@ def test_nothing_to_read_is_unknown_not_no():
     found = {c.name: c for c in caps.capabilities(None, None, None, None, None)}
     assert found["guest_suspend"].supported is None
     assert found["pv_domu_suspend"].supported is None
+
+
+def test_debians_placeholder_system_map_is_not_read_as_a_kernel_without_suspend(tmp_path):
+    """Debian 5.10's System.map (real file) is one line pointing at the -dbg
+    package: taken as a symbol table it said xen_suspend was absent, a false
+    static no for save and migrate. It is now no System.map at all."""
+    from pvmatrix.analyze import Analysis, _symbols
+    from pvmatrix.kernel import Kernel
+    placeholder = ANALYZE / "debian-5.10-System.map-placeholder"
+    result = Analysis.__new__(Analysis)
+    result.problems = []
+    files = Kernel.__new__(Kernel)
+    object.__setattr__(files, "system_map", placeholder)
+    assert _symbols(files, result) is None
+    assert "not a symbol table (ffffffffffffffff B The real System.map is in" in result.problems[0]
+    found = {c.name: c for c in caps.capabilities(None, _real_config(), None, (5, 10), None)}
+    assert found["guest_suspend"].supported is True and found["pv_domu_suspend"].supported
