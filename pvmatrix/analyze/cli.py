@@ -36,6 +36,23 @@ def register(sub) -> None:
     imp.add_argument("-o", "--output", help="write the TOML here instead of stdout")
     imp.set_defaults(func=cmd_hw_import)
 
+    w = sub.add_parser("which", help="which recorded kernel drives a machine's storage and "
+                       "network and passes a role (from the recorded runs)")
+    w.add_argument("--hardware", required=True, metavar="DUMP",
+                   help="the machine: lspci -nn/-vvnn/-nnvmm output, a /sys/bus/pci copy, "
+                   "or a shipped machine's name")
+    w.add_argument("--role", help="the role to pass (default: Xen's host role, dom0)")
+    w.add_argument("--xen", help="the Xen release (default: any)")
+    w.add_argument("--results", type=Path, default=Path("results"),
+                   help="results directory (default: ./results)")
+    w.set_defaults(func=cmd_which)
+
+
+def cmd_which(args: argparse.Namespace) -> int:
+    from ..report.which import render, which
+    print(render(which(args.hardware, args.results, args.role, args.xen)))
+    return 0
+
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from . import analyze

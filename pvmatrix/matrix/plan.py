@@ -2,7 +2,7 @@
 
 Each kernel has a source task (a Debian package fetch for a prebuilt one),
 a build task (source-built kernels only), one analyze task per hardware
-profile, and per booted profile (spec.booted) one bare-metal boot and one Xen
+profile and one per real machine (spec.machines), and per booted profile (spec.booted) one bare-metal boot and one Xen
 boot per Xen version and boot group (dom0 and the domUs share that boot).
 """
 
@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from .. import catalog, sources
 from ..build import toolchains
 from ..errors import NotSupported
-from ..results.records import Cell
+from ..results.records import Cell, machine_cell_id
 from .cells import Task
 from .spec import KernelSpec, Spec
+from ..analyze import machines
 from ..analyze.hardware import load_profile
 
 # What each kind of task holds while it runs (Dask worker resources).
@@ -77,6 +78,7 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                      {"kernel": kernel_task[k.name].key}, cells, RESOURCES["analyze"])
             tasks.append(a)
             analysis[(k.name, p)] = a
+        tasks += _machine_tasks(spec, k, kernel_task[k.name])
     fallback = spec.dom0_fallback
     bare = catalog.host_role(xen=False).name
     xen_roles = [r for r in catalog.names("role") if r in spec.roles and catalog.get("role", r).xen]
@@ -106,6 +108,21 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                                    **more},
                                   xdeps, cells, RESOURCES["boot_xen"]))
     return Plan(spec, tasks)
+
+
+def _machine_tasks(spec: Spec, k: KernelSpec, kernel: Task) -> list[Task]:
+    """One analyze task and cell per real machine of SPEC for kernel K: its
+    coverage, "N/M devices covered" (the machine's devices travel in the args)."""
+    roots = [spec.path.resolve().parent]
+    out = []
+    for ref in spec.machines:
+        name = machines.label(ref)
+        out.append(Task("analyze", k.name, "analyze_machine",
+                        {"machine": name, "profile": machines.to_args(machines.load(ref, roots))},
+                        {"kernel": kernel.key},
+                        [Cell(machine_cell_id(k.name, name), "analyze", k.name, name, hardware=name)],
+                        RESOURCES["analyze"]))
+    return out
 
 
 def toolchain_of(k: KernelSpec) -> str:

@@ -9,6 +9,9 @@ was expected.
     xen = ["4.17"]
     hardware = ["default"]            # profiles under pvmatrix/data/hardware/, or TOML paths
     boot_hardware = ["default"]       # the profiles booted (default: all); the rest analyzed only
+    machines = ["dell-poweredge-860"] # real machines, a column each: "N/M devices covered" per
+                                      # kernel (pvmatrix/data/machines, hardware profiles, or
+                                      # lspci dumps in the spec's folder)
     roles = ["baremetal", "dom0", "domU-pv", "domU-pvh"]
     dom0_fallback = "debian-6.1-generic"   # hosts the domUs of kernels that cannot be dom0
 
@@ -41,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import catalog, configure, settings, sources
+from ..analyze import machines
 from ..aptsources import check_url
 from ..errors import UserError
 from ..paths import KCONFIGS, SPECS
@@ -48,7 +52,7 @@ from ..sources import ladder, packages
 
 DEFAULT = SPECS / "default.toml"
 KERNEL_KEYS = {"name", "source", "package", "base", "fragments", "toolchain", "ladder", "versions"}
-MATRIX_KEYS = {"name", "xen", "hardware", "boot_hardware", "roles", "dom0_fallback"}
+MATRIX_KEYS = {"name", "xen", "hardware", "boot_hardware", "roles", "dom0_fallback", "machines"}
 # a kernel name becomes part of paths and cell ids: no '/', no leading '.' or '-'
 KERNEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
 
@@ -80,6 +84,7 @@ class Spec:
     roles: list[str] = field(default_factory=lambda: catalog.names("role"))
     dom0_fallback: str | None = None
     boot_hardware: list[str] | None = None   # the profiles booted (None: every profile)
+    machines: list[str] = field(default_factory=list)   # real machines (analyze/machines.py)
     mirror: str | None = None          # the Debian archive, unless --mirror names one
     text: str = ""
 
@@ -224,6 +229,7 @@ def _matrix(path: Path, data, spec: Spec) -> None:
         if extra := [h for h in spec.boot_hardware if h not in spec.hardware]:
             raise UserError(f"{path}: matrix.boot_hardware: expected profiles out of "
                             f"matrix.hardware ({', '.join(spec.hardware)}), got {extra[0]!r}")
+    _machines(path, data, spec)
     roles = catalog.names("role")
     spec.roles = _want(path, "matrix.roles", data.get("roles", spec.roles), list,
                        f"a list of roles ({', '.join(roles)})", item=str)
@@ -236,6 +242,17 @@ def _matrix(path: Path, data, spec: Spec) -> None:
     fallback = data.get("dom0_fallback")
     if fallback is not None:
         spec.dom0_fallback = _want(path, "matrix.dom0_fallback", fallback, str, "a kernel name")
+
+
+def _machines(path: Path, data: dict, spec: Spec) -> None:
+    """matrix.machines: each one readable now, and one column name each."""
+    spec.machines = _want(path, "matrix.machines", data.get("machines", []), list,
+                          "a list of machines (names or lspci dumps)", item=str)
+    for m in spec.machines:
+        _checked(path, "matrix.machines", machines.load, m, [path.resolve().parent])
+    labels = [machines.label(m) for m in spec.machines]
+    if clash := next((x for x, n in Counter(labels).items() if n > 1), None):
+        raise UserError(f"{path}: matrix.machines: two machines named {clash!r}")
 
 
 def load(path: str | Path | None) -> Spec:

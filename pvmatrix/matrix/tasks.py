@@ -26,6 +26,7 @@ from ..records import BLOCKED, FAIL, NOT_RUN, PASS, Evidence, Verdict
 # modules, not names: tests swap boot.run_cells and builder.build for fakes
 from .. import boot, build as builder, configure, sources
 from ..analyze import analyze as run_analysis
+from ..analyze import coverage, machines
 from ..analyze.hardware import load_profile
 from ..boot import facts as bootfacts, qemu
 from ..build import container, engine, toolchains
@@ -171,6 +172,25 @@ def analyze(task: dict, kernel: TaskOutcome) -> TaskOutcome:
             PASS if ok else FAIL,
             f"{d.driver} ({d.status})" if ok else f"no driver for {d.device.ids}",
             d.status, [Evidence(e, "coverage") for e in d.evidence[:6]]))
+    if _keep(task):
+        outcomes.save(key, out)
+    return out
+
+
+def analyze_machine(task: dict, kernel: TaskOutcome) -> TaskOutcome:
+    """A real machine's coverage by the kernel: one cell, "N/M devices covered"."""
+    profile = machines.from_args(task["args"]["profile"])
+    k: KernelFacts = kernel.facts
+    key = outcomes.digest("analyze-machine/1", k.kernel_id, profile.to_toml(),
+                          outcomes.code_digest("analyze", "catalog.py", "data/builtin-drivers.toml",
+                                               "data/driverless-classes.toml"))
+    if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
+        return hit
+    a = run_analysis(k.here(k.kernel_path), hardware=profile)
+    out = outcomes.new(task, AnalysisFacts.of(a), {
+        "kernel_id": k.kernel_id, "machine": profile.name,
+        "profile_sha256": hashlib.sha256(profile.to_toml().encode()).hexdigest()})
+    outcomes.cell(out, task["cells"][0]["id"], machines.verdict(coverage.machine(a.devices)))
     if _keep(task):
         outcomes.save(key, out)
     return out
@@ -363,5 +383,5 @@ def _as_hosted_by(hit: TaskOutcome, out: TaskOutcome, dom0: str) -> TaskOutcome:
 
 
 # The task kinds: a task's "func" names one. Another kind (a test's fake) is one more entry.
-FUNCS = {"source": source, "build": build, "analyze": analyze,
+FUNCS = {"source": source, "build": build, "analyze": analyze, "analyze_machine": analyze_machine,
          "boot_baremetal": boot_baremetal, "boot_xen": boot_xen}

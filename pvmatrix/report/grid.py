@@ -1,12 +1,16 @@
 """The published table as data: rows = kernels, columns = build, static Xen
-support, hardware devices, then Xen roles; each entry is one cell record."""
+support, hardware devices, real machines' coverage, then Xen roles; each
+entry is one cell record. A device cell that host boots checked carries
+their evidence too (results/devicechecks.py), and its text their binding."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .. import catalog
-from ..results.records import safe_name
+from ..records import DeviceCheck
+from ..results.devicechecks import by_device_cell, marker, with_booted
+from ..results.records import machine_of, safe_name
 
 STATUS_ORDER = ("pass", "fail", "broken", "blocked", "skip", "not run")
 
@@ -19,6 +23,12 @@ class Grid:
     entries: dict[tuple[str, str], dict]         # (kernel, column) -> record
     records: list[dict] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, list[DeviceCheck]] = field(default_factory=dict)  # device cell id ->
+
+    def text(self, rec: dict | None) -> str:
+        """The few words REC's table cell shows (short()), with the host boots'
+        binding beside a device cell's static coverage."""
+        return short(rec, self.checks.get(rec["cell"]["id"]) if rec else None)
 
     def get(self, kernel: str, column: str) -> dict | None:
         return self.entries.get((kernel, column))
@@ -35,14 +45,18 @@ def _column_rank(rec: dict) -> tuple:
     if c["stage"] in ("source", "build"):
         return (0, "")
     if c["stage"] == "analyze":
+        if machine_of(c):
+            return (3, c["column"])
         return (1 if c.get("device") is None else 2, c["hardware"] or "", c["column"])
     order = catalog.names("role")              # a role no longer known goes last
     role = order.index(c["role"]) if c.get("role") in order else len(order)
-    return (3, c.get("xen") or "", role, c["column"])
+    return (4, c.get("xen") or "", role, c["column"])
 
 
 def build_grid(run) -> Grid:
-    records = run.records()
+    read = run.records()
+    checks = by_device_cell(read)
+    records = with_booted(read) if checks else read
     meta = run.meta
     kernels = list(meta.get("kernels") or [])
     entries: dict[tuple[str, str], dict] = {}
@@ -63,13 +77,18 @@ def build_grid(run) -> Grid:
         entries[(c["kernel"], column)] = rec
         ranks.setdefault(column, _column_rank(rec))
     columns = sorted(ranks, key=lambda col: ranks[col])
-    return Grid(meta, kernels, columns, entries, records, versions)
+    return Grid(meta, kernels, columns, entries, records, versions, checks)
 
 
-def short(rec: dict | None) -> str:
-    """The few words a table cell shows."""
+def short(rec: dict | None, checks: list[DeviceCheck] | None = None) -> str:
+    """The few words a table cell shows; CHECKS: the host boots' checks of a
+    device cell's device (devicechecks.marker)."""
     if rec is None:
         return ""
+    return _short(rec) + marker(checks or [])
+
+
+def _short(rec: dict) -> str:
     v = rec["verdict"]
     status, detail = v["status"], v.get("detail") or ""
     c = rec["cell"]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .grid import anchor, build_grid, provenance_lines, short
+from .grid import anchor, build_grid, provenance_lines
 from ..paths import DATA
 from ..records import STATUSES
 from ..results import history
-from ..results.records import safe_name
+from ..results.records import machine_of, safe_name
 
 SUITE = re.compile(r"@([A-Za-z0-9.+-]+)$")
 
@@ -62,6 +62,8 @@ def _column(name: str, rec: dict) -> Column:
     if c["stage"] in ("source", "build"):
         return Column(name, "kernel", "build")
     if c["stage"] == "analyze":
+        if machine := machine_of(c):
+            return Column(name, "machines", machine)
         return (Column(name, "static", name) if c.get("device") is None
                 else Column(name, "hardware", c["device"]))
     if c.get("xen"):
@@ -85,10 +87,10 @@ def _link(prefix: str, path: str | None) -> str:
     return prefix + path if path and not path.startswith("/") else ""
 
 
-def _view(rec: dict, past: history.Past | None, prefix: str) -> CellView:
+def _view(rec: dict, text: str, past: history.Past | None, prefix: str) -> CellView:
     status = rec["verdict"]["status"]
     repro = rec.get("reproduce") or {}
-    return CellView(rec, status, short(rec), anchor(rec),
+    return CellView(rec, status, text, anchor(rec),
                     past.triage() if past else "", past.strip() if past else [],
                     _link(prefix, (rec.get("logs") or {}).get("serial")
                           or (rec.get("logs") or {}).get("serial_copy")
@@ -139,7 +141,7 @@ def render(run, link_base: str = "") -> str:
     rows = []
     for k in g.kernels:
         recs = [r for r in g.records if r["cell"]["kernel"] == k]
-        cells = [(_view(rec, pasts.get(rec["cell"]["id"]), prefix) if rec else None)
+        cells = [(_view(rec, g.text(rec), pasts.get(rec["cell"]["id"]), prefix) if rec else None)
                  for rec in (g.get(k, col) for col in g.columns)]
         rows.append(Row(k, g.versions.get(k, ""), suite_of(recs), cells))
     groups: list[tuple[str, int]] = []

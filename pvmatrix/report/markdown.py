@@ -7,15 +7,15 @@ import time
 
 from tabulate import tabulate
 
-from .grid import build_grid, provenance_lines, short
+from .grid import Grid, build_grid, provenance_lines
 
 MARK = {"pass": "✅", "fail": "❌", "broken": "⚠️", "blocked": "⛔", "skip": "➖", "not run": "⏸"}
 
 
-def _cell(rec: dict | None) -> str:
+def _cell(g: Grid, rec: dict | None) -> str:
     if rec is None:
         return ""
-    return f"{MARK.get(rec['verdict']['status'], '')} {short(rec)}".replace("|", "\\|")
+    return f"{MARK.get(rec['verdict']['status'], '')} {g.text(rec)}".replace("|", "\\|")
 
 
 def _file(name: str, path: str, prefix: str = "") -> str:
@@ -35,12 +35,13 @@ def render(run, link_base: str = "") -> str:
            f"started {started}, {m.get('state')}. Host: {host.get('cpus')} CPUs, "
            f"{host.get('mem_gib')} GiB, {host.get('qemu') or 'no QEMU'}, accel {host.get('accel')}.",
            ""]
-    rows = [[k, g.versions.get(k, "")] + [_cell(g.get(k, c)) for c in g.columns] for k in g.kernels]
+    rows = [[k, g.versions.get(k, "")] + [_cell(g, g.get(k, c)) for c in g.columns] for k in g.kernels]
     out.append(tabulate(rows, headers=["kernel", "version", *g.columns], tablefmt="github", disable_numparse=True))
     out += ["", "Legend: " + ", ".join(f"{v} {k}" for k, v in MARK.items()), ""]
     counts = g.counts()
     out.append("Cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".")
-    bad = [r for r in g.records if r["verdict"]["status"] not in ("pass", "skip")]
+    bad = [r for r in g.records if r["verdict"]["status"] not in ("pass", "skip")
+           or any(x.disagree for x in g.checks.get(r["cell"]["id"], ()))]
     if bad:
         out += ["", "## Cells that did not pass", ""]
     for rec in bad:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .grid import build_grid, short
+from .grid import build_grid
 
 
 def render(run) -> str:
     g = build_grid(run)
-    rows = [[k, g.versions.get(k, "")] + [short(g.get(k, col)) for col in g.columns]
+    rows = [[k, g.versions.get(k, "")] + [g.text(g.get(k, col)) for col in g.columns]
             for k in g.kernels]
     meta = g.meta
     lines = [f"run {meta['run_id']} (spec {meta['spec_name']}, pvmatrix {meta['tool_version']}, "

@@ -42,6 +42,21 @@ class Cell:
         return cls(**data)
 
 
+MACHINE = "machine"      # KERNEL/machine/NAME: a real machine's coverage (matrix.machines)
+
+
+def machine_cell_id(kernel: str, machine: str) -> str:
+    return f"{kernel}/{MACHINE}/{machine}"
+
+
+def machine_of(cell: dict) -> str | None:
+    """The machine an analyze cell (JSON) covers, or None for another cell."""
+    parts = cell["id"].split("/")
+    if cell["stage"] == "analyze" and len(parts) == 3 and parts[1] == MACHINE:
+        return parts[2]
+    return None
+
+
 def safe_name(cell_id: str) -> str:
     """A file name for a cell id."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in cell_id)

@@ -1,0 +1,88 @@
+"""A device cell shows the analyzer's coverage and the host boots' binding side
+by side (report/grid.py joins them at report time): on a real run
+(results/20261127-211042-e4e2, debian-suites) whose bare-metal boot of
+bookworm-backports (6.12.95) recorded its device probes, given the checks
+boot/facts.py makes from those probes and the run's own analysis."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pvmatrix.analyze.facts import AnalysisFacts
+from pvmatrix.boot import devices as devmod, facts as bootfacts
+from pvmatrix.boot.verdicts import judge_device
+from pvmatrix.records import BootFacts
+from pvmatrix.report import html, markdown, terminal
+from pvmatrix.report.grid import build_grid
+from pvmatrix.results.devicechecks import BOOTED_NOTE, DISAGREE_MARK
+from pvmatrix.results.store import Run
+
+RUN = Path(__file__).parent.parent.parent / "results" / "20261127-211042-e4e2"
+K = "bookworm-backports"
+BOOT = f"cells/{K}_baremetal_default.json"
+
+
+def _run(tmp_path: Path, unbind: str | None = None) -> Run:
+    """A copy of the real run, its bare-metal boot given its device checks; UNBIND:
+    a device whose driver is taken out of the boot's probes (a derived case: the
+    disagreement a kernel without that driver would show)."""
+    dest = tmp_path / RUN.name
+    shutil.copytree(RUN, dest, ignore=shutil.ignore_patterns("logs", "*.html", "*.md"))
+    rec = json.loads((dest / BOOT).read_text())
+    analysis = next(json.loads(p.read_text()) for p in (dest / "tasks").glob(f"analyze-{K}-*.json"))
+    static = AnalysisFacts.from_dict(analysis["manifest"]).devices
+    devices = rec["boot"]["devices"]
+    if unbind:
+        devices[unbind] = {**devices[unbind], "driver": None}
+    for d in devmod.plan(list(devices)):         # judged as the harness judges them today
+        devices[d.name]["ok"], devices[d.name]["reason"] = judge_device(
+            d.kind, d.has_disk, devices[d.name])
+    boot = BootFacts.from_dict(rec["boot"])
+    checks = bootfacts.checks(SimpleNamespace(devices=devices, role="baremetal"), static)
+    rec["boot"] = BootFacts(**{**boot.__dict__, "checks": checks}).to_dict()
+    (dest / BOOT).write_text(json.dumps(rec))
+    return Run(dest)
+
+
+def test_a_device_cell_shows_static_and_booted_side_by_side(tmp_path):
+    run = _run(tmp_path)
+    g = build_grid(run)
+    nic, disk = g.get(K, "e1000e"), g.get(K, "ich9-ahci")
+    # the real probes: e1000e bound (its link probe came later), ahci bound and its disk read
+    assert g.text(nic) == "module | baremetal bound (probe failed)"
+    assert g.text(disk).endswith(" | baremetal bound") and DISAGREE_MARK not in g.text(disk)
+    booted = [e for e in disk["verdict"]["evidence"] if e["note"] == BOOTED_NOTE]
+    assert booted and f"cell {K}/baremetal/default" in booted[0]["text"]
+    assert "static" in booted[0]["text"] and "ahci bound, disk sda read" in booted[0]["text"]
+    assert booted[0]["line"] == 420 and booted[0]["log"].endswith("serial.log")
+    # the records on disk are not changed by the report
+    assert not any(e["note"] == BOOTED_NOTE for e in
+                   json.loads((run.dir / f"cells/{K}_hw_default_ich9-ahci.json").read_text())
+                   ["verdict"]["evidence"])
+
+
+def test_a_disagreement_is_flagged_in_every_report(tmp_path):
+    run = _run(tmp_path, unbind="ich9-ahci")
+    g = build_grid(run)
+    cell = g.get(K, "ich9-ahci")
+    assert g.text(cell).endswith(f"| baremetal unbound {DISAGREE_MARK}")
+    ev = [e["text"] for e in cell["verdict"]["evidence"]]
+    assert any("coverage" == e["note"] for e in cell["verdict"]["evidence"])   # static evidence
+    assert any("[static and booted disagree]" in t for t in ev)                # booted evidence
+    assert f"unbound {DISAGREE_MARK}" in terminal.render(run)
+    md = markdown.render(run)
+    assert f"unbound {DISAGREE_MARK}" in md
+    assert f"### {K}/hw/default/ich9-ahci: pass" in md          # its evidence listed, though a pass
+    assert f"unbound {DISAGREE_MARK}" in html.render(run)
+
+
+@pytest.mark.parametrize("run", sorted(p.name for p in RUN.parent.glob("2*")))
+def test_runs_without_checks_read_as_before(run):
+    g = build_grid(Run(RUN.parent / run))
+    assert not g.checks
+    assert all(DISAGREE_MARK not in g.text(g.get(k, c)) for k in g.kernels for c in g.columns)

@@ -1,0 +1,107 @@
+"""`pvmatrix which`: the recorded runs under results/ (real, read only) and
+the kernels' static coverage from a cache holding, for Debian's bookworm
+(6.1.0-50) and bullseye (5.10.0-32) kernels, their real modules.alias and
+config lines (tests/fixtures/analyze/machines) where the cache keeps their
+unpacked packages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pvmatrix.report.which import render, which
+
+ROOT = Path(__file__).parent.parent.parent
+RESULTS = ROOT / "results"
+FIX = ROOT / "tests" / "fixtures" / "analyze" / "machines"
+KERNELS = {"7b5597492a0a65aee61985a492e6bcc3f2cde830072a0e3b3d8c7e1b90279bd3": "6.1.0-50-amd64",
+           "86a6792f3a03ab15a643f385830cdaa921f15e3e9c8bf63aa55a9243c62fc797": "5.10.0-32-amd64"}
+
+
+@pytest.fixture
+def cache(private_cache):
+    for digest, release in KERNELS.items():
+        tree = private_cache / "debs" / digest
+        (tree / "lib" / "modules" / release).mkdir(parents=True)
+        (tree / "boot").mkdir()
+        (tree / "boot" / f"vmlinuz-{release}").write_bytes(b"")
+        shutil.copy(FIX / f"modules.alias-{release}", tree / "lib" / "modules" / release / "modules.alias")
+        shutil.copy(FIX / f"config-{release}", tree / "boot" / f"config-{release}")
+    return private_cache
+
+
+def _by_name(kernels):
+    return {k.names[0]: k for k in kernels}
+
+
+def test_kernels_that_drive_the_machine_and_pass_dom0_come_first(cache):
+    a = which("dell-poweredge-2950", RESULTS, "dom0", "4.17")
+    fits = _by_name(a.fits)
+    assert "bookworm" in fits, render(a)
+    book = fits["bookworm"]
+    assert "debian-6.1-generic" in book.names       # the same kernel under another spec's row
+    v = book.verdicts["4.17"]
+    assert v.status == "pass" and v.cell == "bookworm/dom0/xen-4.17/default"
+    assert (RESULTS / v.run_id / "cells").is_dir()
+    assert not book.lacks and book.cover.summary.endswith("devices covered (9 apart)")
+    text = render(a)
+    assert f"run {v.run_id}, cell bookworm/dom0/xen-4.17/default" in text
+
+
+def test_misses_say_what_they_lack(cache):
+    a = which(str(FIX / "dell-poweredge-r220.lspci-vvnn.txt"), RESULTS, "dom0")
+    assert "bullseye" in _by_name(a.fits), render(a)    # the capture's own Debian 11 kernel line
+    misses = _by_name(a.misses)
+    # the cloud kernel's files are not in this cache: no static answer, ranked last
+    cloud = misses["debian-6.1-cloud"]
+    assert cloud.cover is None and "not in the cache" in cloud.no_static
+    assert a.misses[-1].cover is None
+    assert cloud.verdicts["4.17"].status == "fail" and "pv_dom0: no" in cloud.verdicts["4.17"].reason
+    text = render(a, misses=50)
+    assert "pv_dom0: no" in text
+
+
+def test_a_role_never_booted_is_ranked_by_static_coverage(cache):
+    a = which("dell-poweredge-860", RESULTS, "dom0-pvh")
+    assert not a.fits
+    ranked = [k for k in a.misses if k.cover is not None]
+    assert ranked and all(not k.verdicts for k in ranked)
+    covered = [len(k.cover.counted) - len(k.cover.missing) for k in ranked]
+    lacks = [len(k.lacks) for k in ranked]
+    assert lacks == sorted(lacks) and (lacks[0] < lacks[-1] or covered[0] >= covered[-1])
+    assert "dom0-pvh: not booted" in render(a)
+
+
+def test_the_scan_is_cached_by_kernel_identity(cache):
+    which("dell-poweredge-2950", RESULTS, "dom0", "4.17")
+    shutil.rmtree(cache / "debs")               # the second query needs no kernel file
+    a = which("dell-poweredge-2950", RESULTS, "dom0", "4.17")
+    assert "bookworm" in _by_name(a.fits)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--hardware", "/no/such/dump"], "--hardware: unknown machine '/no/such/dump'"),
+    (["--hardware", "README.md"], "--hardware: README.md: no PCI devices found"),
+    (["--hardware", "dell-poweredge-860", "--role", "dom1"], "--role: unknown role 'dom1'"),
+    (["--hardware", "dell-poweredge-860", "--xen", "9.9"], "--xen: unknown Xen version '9.9'"),
+])
+def test_bad_input_is_one_line_exit_2(private_cache, args, says):
+    done = subprocess.run([sys.executable, "-c", "import sys; from pvmatrix.cli import main; "
+                           "sys.exit(main(sys.argv[1:]))", "which", *args,
+                           "--results", str(RESULTS)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_the_benchmark_copies_real_runs_under_new_ids(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import scan as bench
+    real = bench.copy_runs(tmp_path, 12)
+    from pvmatrix.results.store import all_runs
+    runs = all_runs(tmp_path)
+    assert len(runs) == 12 and real == len(list(RESULTS.glob("*/run.json")))
+    assert all(r.meta["run_id"] == r.id for r in runs)
