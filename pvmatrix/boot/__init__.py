@@ -6,11 +6,11 @@
     for c in cells: print(c.role, c.verdict.status, c.verdict.reason)
 """
 
-from .harness import Boot, Cell, boot_baremetal, boot_xen, run_cells
+from .harness import Boot, Cell, Guest, boot_baremetal, boot_xen, run_cells, run_hosted
 from ..kernel import Kernel
 from .kernel import from_build, load as load_kernel
 from .roles import Role, all_roles
 from ..records import Evidence, Verdict
 
-__all__ = ["Boot", "Cell", "Evidence", "Kernel", "Role", "Verdict", "all_roles", "boot_baremetal",
-           "boot_xen", "from_build", "load_kernel", "run_cells"]
+__all__ = ["Boot", "Cell", "Evidence", "Guest", "Kernel", "Role", "Verdict", "all_roles", "boot_baremetal",
+           "boot_xen", "from_build", "load_kernel", "run_cells", "run_hosted"]

@@ -18,7 +18,7 @@ from . import devices as devmod
 from . import initramfs, pcap, provenance, qemu, reproduce, roles, rundirs, userspace
 from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
-from ..records import Evidence, Verdict
+from ..records import BLOCKED, BROKEN, Evidence, Verdict
 from .verdicts import (BootOutcome, hardware, judge_device, judge_guest, judge_host,
                        judge_hosting)
 from .xen import check as check_xen, hypervisor
@@ -28,6 +28,12 @@ from ..analyze.modules import scan_modules
 from .cpio import concat
 
 GUEST_SLACK_S = 20        # per boot: dom0's own shutdown, relaying logs
+# Each guest kernel rides in dom0's initramfs, unpacked into a tmpfs of half of
+# dom0's memory (its ELF up to initramfs.GUEST_ELF_MAX_MB, its initrd, an HVM
+# bzImage): dom0 grows by this much per guest kernel past the first, and one
+# hosted boot takes at most GUEST_KERNELS_MAX of them (more: another boot).
+GUEST_KERNEL_MB = 64
+GUEST_KERNELS_MAX = 8
 # A guest that crashes is started once more (sequential mode), and passes as flaky:
 # under QEMU's nested SVM a PVH guest sometimes triple-faults on a VM exit.
 # The verdict says so, and the first attempt stays in the log.
@@ -68,6 +74,7 @@ class Cell:
     seconds: float | None          # the role's own time (see README: Booting)
     boot: Boot
     devices: dict[str, dict] = field(default_factory=dict)   # host roles: device -> driver...
+    guest: int = 0                 # a hosted boot: the guest kernel's number (Guest), from 1
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -243,26 +250,84 @@ def mode_evidence(host: roles.Role, release: catalog.XenRelease, cmdline: str) -
     return ev
 
 
-def sized(dom0: roles.Role, guests: list[roles.Role]) -> roles.Role:
+def sized(dom0: roles.Role, guests: list[roles.Role], kernels: int = 1) -> roles.Role:
     """DOM0 with the memory its GUESTS need of it (a guest role's dom0_mb: an
-    HVM guest's device model runs in dom0), the machine grown by as much."""
-    need = max([dom0.dom0_mb, *(g.dom0_mb for g in guests)])
+    HVM guest's device model runs in dom0) and GUEST_KERNEL_MB for each guest
+    kernel past the first (KERNELS of them), the machine grown by as much."""
+    need = max([dom0.dom0_mb, *(g.dom0_mb for g in guests)]) \
+        + GUEST_KERNEL_MB * max(0, kernels - 1)
     grow = need - dom0.dom0_mb
     return replace(dom0, dom0_mb=need, memory_mb=dom0.memory_mb + grow) if grow else dom0
+
+
+@dataclass
+class Guest:
+    """A guest kernel a Xen boot hosts (another kernel is dom0) and its guest roles."""
+    kernel: Kernel
+    roles: list[str]
+
+
+def guest_loads(kernel: Kernel, wanted: list[str], host: roles.Role, guest_kernel: Kernel | None,
+                hosted: list[Guest] | None) -> list[tuple[Kernel, list[roles.Role]]]:
+    """Each guest kernel of a Xen boot with the guest roles it runs: the HOSTED
+    kernels', else one kernel (GUEST_KERNEL, else dom0's own) with WANTED's."""
+    if hosted:
+        return [(g.kernel, [r for r in map(roles.get, g.roles) if r.is_guest]) for g in hosted]
+    return [(guest_kernel or kernel, xen_guests(host, wanted))]
+
+
+def named(loads: list[tuple[Kernel, list[roles.Role]]]) -> list[tuple[int, roles.Role]]:
+    """Each guest of LOADS with its kernel's number (from 1). With several guest
+    kernels a guest is named for its kernel (pv_2: kernel 2's domU-pv), so its
+    console, its xl lines and its verdict are its kernel's own."""
+    many = len(loads) > 1
+    return [(i, replace(r, where=f"{r.where}_{i}") if many else r)
+            for i, (_, rs) in enumerate(loads, 1) for r in rs]
+
+
+def guest_dir(i: int, kernels: int) -> str:
+    """Where dom0 finds guest kernel I's files (one of KERNELS): pvm/guest, or pvm/guest/I."""
+    return "pvm/guest" if kernels == 1 else f"pvm/guest/{i}"
+
+
+def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]]) -> list[initramfs.GuestFiles]:
+    """Each guest kernel's files for dom0's initramfs: the kernel and a probe initrd
+    with its roles' modules (an HVM role: its bzImage too)."""
+    out = []
+    for i, (k, rs) in enumerate(loads, 1):
+        if not rs:
+            continue
+        name = "guest-initrd.gz" if len(loads) == 1 else f"guest-initrd-{i}.gz"
+        initrd = initramfs.probe(d / name, "guest-init.sh", k,
+                                 list(dict.fromkeys(m for g in rs for m in g.modules)), load=True)
+        out.append(initramfs.GuestFiles(guest_dir(i, len(loads)), k, initrd,
+                                        any(g.guest_type == "hvm" for g in rs)))
+    return out
+
+
+def host_fault(v: Verdict, host: str) -> Verdict:
+    """A hosted guest's verdict V: blocked because the host dom0 (HOST) or Xen
+    died is the harness's fault (broken), never its kernel's."""
+    if v.status != BLOCKED:
+        return v
+    return Verdict(BROKEN, f"host dom0 {host}: {v.reason}", "host", v.evidence, v.seconds)
 
 
 def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
              devs: list[devmod.Device] | None = None, guest_kernel: Kernel | None = None,
              profile=None, accel: qemu.Accel | None = None, parallel: bool = False,
-             deadline_s: float | None = None) -> list[Cell]:
+             deadline_s: float | None = None, hosted: list[Guest] | None = None) -> list[Cell]:
     """One Xen boot: KERNEL as dom0 (or as the host role among WANTED, e.g. PVH
-    dom0), then a domU per requested or hosted guest role (DEADLINE_S overrides
-    the boot's deadline)."""
+    dom0), then a domU per requested or hosted guest role; with HOSTED, the
+    guest roles of each of those kernels in turn (each Cell says its Guest's
+    number). DEADLINE_S overrides the boot's deadline."""
     devs = devs if devs is not None else devmod.plan()
     dom0 = xen_host(wanted)
-    guests = xen_guests(dom0, wanted)
-    dom0 = sized(dom0, guests)
-    guest_kernel = guest_kernel or kernel
+    loads = guest_loads(kernel, wanted, dom0, guest_kernel, hosted)
+    slots = named(loads)
+    guests = [g for _, g in slots]
+    dom0 = sized(dom0, guests, len(loads))
+    foreign = bool(hosted) or (guest_kernel is not None and guest_kernel is not kernel)
     accel = accel or qemu.probe_accel()
     qemu.check_memory(dom0.memory_mb, f"Xen boot of {kernel.label}")
     xen = hypervisor(xen_version)
@@ -271,17 +336,13 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     d = rundirs.new("xen")
     nonce = secrets.token_hex(4)
     guest_deadline = max((g.deadline_s for g in guests), default=0)
-    plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug)
-    guest_initrd = None
-    if guests:
-        guest_initrd = initramfs.probe(d / "guest-initrd.gz", "guest-init.sh", guest_kernel,
-                                       list(dict.fromkeys(m for g in guests for m in g.modules)),
-                                       load=True)
+    dirs = {g.where: "/" + guest_dir(i, len(loads)) for i, g in slots} if len(loads) > 1 else None
+    plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs)
+    files = _guest_files(d, loads) if guests else []
     wanted_mods = _device_modules(kernel, devs, profile)
     if wanted_mods is not None:
         wanted_mods += list(dom0.modules)
-    overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, guest_kernel, guest_initrd, plan,
-                                     wanted_mods, hvm=any(g.guest_type == "hvm" for g in guests))
+    overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, files, plan, wanted_mods)
     initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
     dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
     dom0_image.write_bytes(initramfs.elf_image(kernel))
@@ -293,13 +354,15 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     checks = [("host", p) for p in dom0.expect]
     checks += [(g.where, p.format(disk=f"PVMDISK-{g.where}-{nonce}")) for g in guests
                for p in g.expect]
+    hosting = "".join(f", {g.where}" for g in guests) + (
+        f" of {', '.join(k.label for k, _ in loads)}" if foreign else "")
     script = reproduce.write(d / "qemu.sh", f"Xen {xen.version} boot with {kernel.label} as "
-                             f"{dom0.name}" + "".join(f", {g.name}" for g in guests), cmd, d / "serial.log",
+                             f"{dom0.name}{hosting}", cmd, d / "serial.log",
                              deadline, checks, {initrd: [base, overlay]})
     facts = {**provenance.qemu_facts(accel.name), "xen": provenance.xen_build(xen),
              "dom0_userspace": provenance.userspace_image(base)}
     _say(f"booting Xen {xen.version} with {kernel.label} as {dom0.name}"
-         + (f" and {', '.join(g.name for g in guests)}" if guests else "") + f" ({accel.name})")
+         + (f" and{hosting.removeprefix(',')}" if guests else "") + f" ({accel.name})")
     try:
         run = qemu.run(cmd, d / "serial.log", deadline_s or deadline,
                        stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
@@ -313,26 +376,28 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     dom0_verdict = judge_host(dom0, run.lines, outcome, [g.where for g in guests])
     dom0_verdict.seconds = boot.marks.get(dom0.timed_by)
-    guest_verdicts = {g.name: judge_guest(g, run.lines, outcome, dom0_verdict,
-                                          {"disk": f"PVMDISK-{g.where}-{nonce}"}) for g in guests}
+    verdicts = [judge_guest(g, run.lines, outcome, dom0_verdict,
+                            {"disk": f"PVMDISK-{g.where}-{nonce}"}) for g in guests]
     cells = []
     if dom0.name in wanted:
-        v = judge_hosting(dom0, dom0_verdict, guest_verdicts)
+        v = judge_hosting(dom0, dom0_verdict, {g.name: v for g, v in zip(guests, verdicts)})
         v.evidence += mode_evidence(dom0, release, xen_cmdline(release.cmdline, dom0))
         cells.append(Cell(dom0.name, kernel.label, xen.version, [x.name for x in devs], v,
                           v.seconds, boot, _hardware(run.lines, devs, nonce, d)))
-    for g in guests:
-        if g.name in wanted:
-            v = guest_verdicts[g.name]
-            cells.append(Cell(g.name, guest_kernel.label, xen.version, [], v, v.seconds, boot))
+    for (i, g), v in zip(slots, verdicts):
+        if hosted or g.name in wanted:
+            v = host_fault(v, kernel.label) if foreign else v
+            cells.append(Cell(g.name, loads[i - 1][0].label, xen.version, [], v, v.seconds, boot,
+                              guest=i if hosted else 0))
     _finish(d, cells)
     return cells
 
 
 def boot_plan(dom0: roles.Role, guests: list[roles.Role], nonce: str, parallel: bool,
-              xl_debug: str = "") -> dict[str, str]:
+              xl_debug: str = "", dirs: dict[str, str] | None = None) -> dict[str, str]:
     """dom0's plan.env: the guests to start (NAME:TYPE:N), each one's command line
-    and lifecycle (CMDLINE_NAME, LIFE_NAME), and the shared knobs."""
+    and lifecycle (CMDLINE_NAME, LIFE_NAME), where its kernel's files are (DIRS:
+    DIR_NAME; default /pvm/guest), and the shared knobs."""
     return {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),
             "GUEST_MB": str(max((g.guest_mb for g in guests), default=128)),
             "GUEST_DEADLINE": str(int(max((g.deadline_s for g in guests), default=0))),
@@ -341,7 +406,8 @@ def boot_plan(dom0: roles.Role, guests: list[roles.Role], nonce: str, parallel: 
             "MODULES": " ".join(dom0.modules),
             "LIFE_PORT": str(LIFE_PORT),
             **{f"CMDLINE_{g.where}": g.cmdline for g in guests},
-            **{f"LIFE_{g.where}": g.lifecycle for g in guests if g.lifecycle}}
+            **{f"LIFE_{g.where}": g.lifecycle for g in guests if g.lifecycle},
+            **{f"DIR_{name}": path for name, path in (dirs or {}).items()}}
 
 
 def initramfs_concat(base: Path, overlay: Path, dest: Path) -> Path:
@@ -373,3 +439,24 @@ def run_cells(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
         cells += boot_xen(kernel, boot_roles, xen_version, devs, guest_kernel, profile, accel,
                           parallel, deadline_s)
     return cells
+
+
+def run_hosted(host: Kernel, guests: list[Guest], xen_version: str | None = None,
+               device_names: list[str] | None = None, profile=None,
+               deadline_s: float | None = None) -> list[list[Cell]]:
+    """The guest roles of each of GUESTS under HOST as dom0: one Xen boot per
+    GUEST_KERNELS_MAX guest kernels, each kernel's guests in turn. Returns each
+    guest kernel's cells, in GUESTS' order."""
+    for g in guests:
+        for r in g.roles:
+            roles.get(r)                                   # unknown role: a clear error first
+    xen_version = check_xen(xen_version)
+    devs = devmod.plan(device_names or None)
+    accel = qemu.probe_accel()
+    out: list[list[Cell]] = []
+    for start in range(0, len(guests), GUEST_KERNELS_MAX):
+        batch = guests[start:start + GUEST_KERNELS_MAX]
+        cells = boot_xen(host, [], xen_version, devs, None, profile, accel, False, deadline_s,
+                         hosted=batch)
+        out += [[c for c in cells if c.guest == i] for i in range(1, len(batch) + 1)]
+    return out

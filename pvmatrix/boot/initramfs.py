@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import lzma
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import DATA
@@ -129,10 +130,20 @@ def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None 
     return out
 
 
-def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_initrd: Path | None,
-                 plan: dict[str, str], wanted: list[str] | None, hvm: bool = False) -> Path:
-    """The dom0 boot's own files, to append to the userspace archive. HVM: the
-    guest's bzImage too (QEMU's direct kernel boot of an HVM guest wants one)."""
+@dataclass
+class GuestFiles:
+    """A guest kernel's files in dom0's initramfs, under DIR (dom0-init.sh: DIR_name):
+    its kernel, its probe initrd and (HVM: QEMU's direct kernel boot wants one) its bzImage."""
+    dir: str
+    kernel: Kernel
+    initrd: Path
+    hvm: bool = False
+
+
+def dom0_overlay(out: Path, kernel: Kernel, guests: list[GuestFiles], plan: dict[str, str],
+                 wanted: list[str] | None) -> Path:
+    """The dom0 boot's own files, to append to the userspace archive, with each of
+    GUESTS' files."""
     with cpio.plain_writer(out) as fh:
         w = cpio.Writer(fh)
         _scripts(w, "dom0-init.sh")
@@ -144,11 +155,11 @@ def dom0_overlay(out: Path, kernel: Kernel, guest_kernel: Kernel | None, guest_i
             w.copy(f"etc/xen/scripts/{script}", BOOT_DATA / script, 0o755)
         # merged /usr: "lib" is a symlink in the userspace, an entry for it would replace it
         add_modules(w, kernel, "usr/lib/modules", wanted, decompress=False)
-        if guest_kernel is not None and guest_initrd is not None:
-            w.file("pvm/guest/kernel", elf_image(guest_kernel, GUEST_ELF_MAX_MB), 0o644)
-            w.copy("pvm/guest/initrd.gz", guest_initrd, 0o644)
-            if hvm:
-                w.copy("pvm/guest/bzImage", guest_kernel.image, 0o644)
+        for g in guests:
+            w.file(f"{g.dir}/kernel", elf_image(g.kernel, GUEST_ELF_MAX_MB), 0o644)
+            w.copy(f"{g.dir}/initrd.gz", g.initrd, 0o644)
+            if g.hvm:
+                w.copy(f"{g.dir}/bzImage", g.kernel.image, 0o644)
         w.close()
     return out
 

@@ -11,6 +11,15 @@ from dataclasses import dataclass
 from ..results.records import Cell
 
 STAGES = ("source", "build", "analyze", "boot")
+# A Xen boot task's dependency on the boot_hosted task that boots many kernels'
+# guests together (plan.py): optional, and left out when the task boots on its
+# own again (a retry, `pvmatrix rerun`: a kernel alone is measured again).
+HOSTED = "hosted"
+
+
+def alone(deps: dict[str, str]) -> dict[str, str]:
+    """DEPS without the HOSTED one."""
+    return {k: v for k, v in deps.items() if k != HOSTED}
 
 
 @dataclass

@@ -14,7 +14,7 @@ from .. import catalog, sources
 from ..build import toolchains
 from ..errors import NotSupported
 from ..results.records import Cell, machine_cell_id
-from .cells import Task
+from .cells import HOSTED, Task
 from .spec import KernelSpec, Spec
 from ..analyze import machines
 from ..analyze.hardware import load_profile
@@ -26,6 +26,7 @@ RESOURCES = {
     "analyze": {"CPU": 1, "MEM": 1},
     "boot_baremetal": {"CPU": 1, "MEM": 1, "qemu": 1},
     "boot_xen": {"CPU": 2, "MEM": 3, "qemu": 1},
+    "boot_hosted": {"CPU": 2, "MEM": 3, "qemu": 1},
 }
 
 
@@ -82,6 +83,16 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
     fallback = spec.dom0_fallback
     bare = catalog.host_role(xen=False).name
     xen_roles = [r for r in catalog.names("role") if r in spec.roles and catalog.get("role", r).xen]
+    # only when set: a plan without it keeps its task keys
+    more = {"confirm": True} if confirm else {}
+    hosted: dict[tuple, Task] = {}
+    if fallback:
+        for p in spec.booted:
+            for x, roles in ((x, g) for x in spec.xen for g in catalog.xen_boots(xen_roles)):
+                if (t := _hosted_task(spec, p, x, roles, kernel_task, analysis,
+                                      {"recheck": recheck, **more})):
+                    tasks.append(t)
+                    hosted[(p, x, tuple(roles))] = t
     for k in spec.kernels:
         for p in spec.booted:
             suffix = f" [{p}]" if many_hw else ""
@@ -99,14 +110,13 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                 xdeps["host"] = kernel_task[fallback].key
                 xdeps["host_analysis"] = analysis[(fallback, p)].key
             for x, roles in ((x, g) for x in spec.xen for g in catalog.xen_boots(xen_roles)):
-                cells = [Cell(f"{k.name}/{r}/xen-{x}/{p}", "boot", k.name, f"{r} Xen {x}" + suffix,
-                              role=r, xen=x, hardware=p) for r in roles]
-                # only when set: a plan without it keeps its task keys
-                more = {"confirm": True} if confirm else {}
+                group = hosted.get((p, x, tuple(roles))) if fallback != k.name else None
                 tasks.append(Task("boot", k.name, "boot_xen",
                                   {"profile": p, "xen": x, "roles": roles, "recheck": recheck,
                                    **more},
-                                  xdeps, cells, RESOURCES["boot_xen"]))
+                                  {**xdeps, **({HOSTED: group.key} if group else {})},
+                                  _xen_cells(k.name, roles, x, p, many_hw),
+                                  RESOURCES["boot_xen"]))
     return Plan(spec, tasks)
 
 
@@ -123,6 +133,34 @@ def _machine_tasks(spec: Spec, k: KernelSpec, kernel: Task) -> list[Task]:
                         [Cell(machine_cell_id(k.name, name), "analyze", k.name, name, hardware=name)],
                         RESOURCES["analyze"]))
     return out
+
+
+def _xen_cells(kernel: str, roles: list[str], x: str, p: str, many_hw: bool) -> list[Cell]:
+    """The cells of KERNEL's Xen boot of ROLES under Xen X on profile P."""
+    suffix = f" [{p}]" if many_hw else ""
+    return [Cell(f"{kernel}/{r}/xen-{x}/{p}", "boot", kernel, f"{r} Xen {x}" + suffix,
+                 role=r, xen=x, hardware=p) for r in roles]
+
+
+def _hosted_task(spec: Spec, p: str, x: str, roles: list[str], kernel_task: dict[str, Task],
+                 analysis: dict[tuple[str, str], Task], args: dict) -> Task | None:
+    """The boot_hosted task of the guest ROLES of every row but the fallback
+    (under Xen X, on profile P): their cells ride in its args (it owns none), the
+    kernels and analyses are its dependencies (hosted_kernel_I, hosted_analysis_I)."""
+    rows = [k.name for k in spec.kernels if k.name != spec.dom0_fallback]
+    if not rows or not any(catalog.get("role", r).is_guest for r in roles):
+        return None
+    deps = {"host": kernel_task[spec.dom0_fallback].key,
+            "host_analysis": analysis[(spec.dom0_fallback, p)].key}
+    for i, name in enumerate(rows):
+        deps[f"hosted_kernel_{i}"] = kernel_task[name].key
+        deps[f"hosted_analysis_{i}"] = analysis[(name, p)].key
+    guests = [{"kernel": name, "cells": [c.to_dict() for c in
+                                         _xen_cells(name, roles, x, p, len(spec.hardware) > 1)]}
+              for name in rows]
+    return Task("boot", spec.dom0_fallback, "boot_hosted",
+                {"profile": p, "xen": x, "roles": roles, **args, "guests": guests},
+                deps, [], RESOURCES["boot_hosted"])
 
 
 def toolchain_of(k: KernelSpec) -> str:

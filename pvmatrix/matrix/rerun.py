@@ -14,6 +14,7 @@ from .. import exitcodes
 from ..errors import HarnessFault, NotSupported, UserError
 from ..results.records import safe_name
 from ..results.store import Run
+from .cells import alone
 from .outcomes import TaskOutcome
 from .tasks import execute
 
@@ -36,7 +37,7 @@ def rerun(run: Run, cell_id: str, out: TextIO = sys.stdout) -> int:
     tdef = rec["task_def"]
     done = run.outcomes()
     deps = {}
-    for name, key in tdef["deps"].items():
+    for name, key in alone(tdef["deps"]).items():     # a rerun boots the cell's kernel alone
         if key not in done:
             raise NotSupported(f"run {run.id}: the outcome of {key} ({name}) is not recorded, "
                                f"so {cell_id} cannot be rerun from this run's inputs")

@@ -28,7 +28,7 @@ from . import outcomes, scheduler
 from .outcomes import TaskOutcome
 from ..results import store
 from ..records import FAIL, PASS
-from .cells import Task
+from .cells import Task, alone
 from ..results.index import Index
 from ..results.records import CellRecord, RunFlags
 from .plan import Plan
@@ -64,9 +64,10 @@ def summarize(attempts: list[dict]) -> dict:
 
 
 def _retry_task(task: Task, n: int) -> Task:
-    """TASK again as attempt N: a new key, boots and analyses forced to run."""
+    """TASK again as attempt N: a new key, boots and analyses forced to run, on
+    its own (not from the boot it shared with other kernels' guests)."""
     args = {**task.args, "recheck": True, "retry": n}
-    return dataclasses.replace(task, args=args, key="")
+    return dataclasses.replace(task, args=args, deps=alone(task.deps), key="")
 
 
 def _deps_of(plan: Plan, task: Task) -> list[Task]:
@@ -102,7 +103,7 @@ def retry_cells(plan: Plan, run: store.Run, index: Index, cells: list[str], retr
             if not todo:
                 break
             again = {_retry_task(t, n).key: (t, _retry_task(t, n)) for t in todo}
-            needed = {d.key: d for t in todo for d in _deps_of(plan, t)}
+            needed = {d.key: d for t in todo for d in _deps_of(plan, _retry_task(t, n))}
             missing = [k for k in needed if k not in done]
             if missing:
                 print(f"pvmatrix: cannot retry: outcome of {missing[0]} not recorded", file=stream)

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import threading
 import time
+from dataclasses import dataclass
 
 from .. import catalog, settings
 from ..errors import BuildFailed, PvmError, full_disk, status_of
@@ -293,20 +294,34 @@ def _cannot(analysis: TaskOutcome, role: str) -> str | None:
     return None
 
 
-def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
-             host: TaskOutcome | None = None,
-             host_analysis: TaskOutcome | None = None) -> TaskOutcome:
+@dataclass
+class XenBoot:
+    """What a kernel's Xen boot task still has to boot (cells decided without a
+    boot are in its outcome already): WANTED roles of CELLS, with DOM0 as dom0
+    and GUEST (the kernel, when DOM0 hosts it) as the guests' kernel, cached
+    under KEY. DOM0_ANALYSIS: dom0's analysis (its device coverage)."""
+    cells: dict[str, dict]
+    wanted: list[str]
+    dom0: TaskOutcome
+    guest: TaskOutcome | None
+    dom0_analysis: TaskOutcome
+    static: dict[str, str]
+    key: str
+
+
+def _xen_boot(task: dict, out: TaskOutcome, kernel: TaskOutcome, analysis: TaskOutcome,
+              host: TaskOutcome | None, host_analysis: TaskOutcome | None) -> XenBoot | None:
+    """Decide TASK's cells that need no boot into OUT (not run, a static no,
+    blocked), and what is left to boot, or None."""
     args, cells = task["args"], {c["role"]: c for c in task["cells"]}
-    profile, names = _profile_devices(args["profile"])
     confirm = bool(args.get("confirm"))
-    out = outcomes.new(task)
     release = catalog.all("xen").get(args["xen"])
     for r in [r for r in cells if release and catalog.not_run(release, r)]:
         why = catalog.not_run(release, r)         # the release cannot: no boot, never a pass
         outcomes.cell(out, cells.pop(r)["id"], Verdict(NOT_RUN, f"Xen {args['xen']}: {why}",
                                                        "xen release", [Evidence(why, "xen.toml")]))
     if not cells:
-        return out
+        return None
     static = {r: why for r in cells if (why := _cannot(analysis, r))}
     ruled_out = {} if confirm else static    # --confirm boots them anyway
     for r, why in ruled_out.items():
@@ -316,14 +331,13 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
                      catalog.host_role(xen=True).name)
     guests = [r for r in cells if catalog.get("role", r).is_guest and r not in ruled_out]
 
-    def block(reason: str) -> TaskOutcome:
+    def block(reason: str) -> None:
         """The guests not booted: blocked for REASON (a static no stays a fail)."""
         for r in guests:
             if r in static:
                 _static_fail(out, cells[r], static[r])
             else:
                 outcomes.cell(out, cells[r]["id"], Verdict(BLOCKED, reason, "no dom0"))
-        return out
     dom0, guest = kernel, None
     # never boot as dom0 (to host its own guests) a kernel the analyzer rules out
     # as one, whether or not dom0 is among the roles; unless --confirm boots it
@@ -332,7 +346,7 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
         static.get(host_role) or _cannot(analysis, host_role)
     if no_dom0 or (not guests and host_role not in cells):
         if not guests:
-            return out
+            return None
         if host is not None and host_analysis is not None and \
                 not (host.passed and host_analysis.passed):
             bad = host if not host.passed else host_analysis
@@ -342,6 +356,7 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
             return block(f"no dom0 for it: {why} and no usable matrix.dom0_fallback")
         dom0, guest = host, kernel
     wanted = ([host_role] if dom0 is kernel and host_role in cells else []) + guests
+    profile = load_profile(args["profile"])
     inputs = {"kernel_id": kernel.facts.kernel_id, "xen": args["xen"],
               "dom0_kernel": dom0.kernel, "dom0_kernel_id": dom0.facts.kernel_id,
               "profile": profile.name, "roles": wanted, "harness": harness_digest(),
@@ -352,22 +367,89 @@ def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
     # by content: the dom0's id, not its row's name (a renamed row keeps its verdicts)
     key = outcomes.digest("boot-xen/2", {k: v for k, v in inputs.items() if k != "dom0_kernel"},
                           profile.to_toml())
-    if not args.get("recheck") and (hit := outcomes.load(key, task)):
-        return _as_hosted_by(hit, out, dom0.kernel)
-    got = boot.run_cells(_boot_kernel(dom0.facts), wanted, args["xen"], names,
-                    _boot_kernel(guest.facts) if guest else None, profile)
+    return XenBoot(cells, wanted, dom0, guest, analysis if dom0 is kernel else host_analysis,
+                   static, key)
+
+
+def _booted(task: dict, out: TaskOutcome, b: XenBoot, got: list[boot.Cell]) -> TaskOutcome:
+    """The harness's cells GOT of B's boot into OUT (TASK's outcome), kept in the cache."""
+    by_role = {c.role: c for c in got}
+    for r in b.wanted:
+        if r in by_role:
+            _from_harness(by_role[r], b.cells[r], out, b.dom0.kernel, b.static.get(r),
+                          b.dom0_analysis)
+        else:
+            outcomes.cell(out, b.cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
+                                                         f"verdict for {r}", "harness"))
+    if _keep(task):
+        outcomes.save(b.key, out)
+    return out
+
+
+def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,
+             host: TaskOutcome | None = None, host_analysis: TaskOutcome | None = None,
+             hosted: TaskOutcome | None = None) -> TaskOutcome:
+    """KERNEL's Xen roles in one boot, as dom0 with its own guests; or, when it
+    cannot be dom0, its guests under HOST: their verdicts from HOSTED (the
+    boot_hosted task that booted them with other kernels' guests) when it has them."""
+    args = task["args"]
+    out = outcomes.new(task)
+    b = _xen_boot(task, out, kernel, analysis, host, host_analysis)
+    if b is None:
+        return out
+    if not args.get("recheck") and (hit := outcomes.load(b.key, task)):
+        return _as_hosted_by(hit, out, b.dom0.kernel)
+    if b.guest is not None and hosted is not None and not args.get("retry") and \
+            all(b.cells[r]["id"] in hosted.cells for r in b.wanted):
+        for r in b.wanted:
+            out.cells[b.cells[r]["id"]] = hosted.cells[b.cells[r]["id"]]
+        out.cached = hosted.cached
+        return out
+    profile, names = _profile_devices(args["profile"])
+    got = boot.run_cells(_boot_kernel(b.dom0.facts), b.wanted, args["xen"], names,
+                         _boot_kernel(b.guest.facts) if b.guest else None, profile)
     if ABORT.is_set():
         return _interrupted(task)
-    by_role = {c.role: c for c in got}
-    for r in wanted:
-        if r in by_role:
-            _from_harness(by_role[r], cells[r], out, dom0.kernel, static.get(r),
-                          analysis if dom0 is kernel else host_analysis)
-        else:
-            outcomes.cell(out, cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
-                                                       f"verdict for {r}", "harness"))
-    if _keep(task):
-        outcomes.save(key, out)
+    return _booted(task, out, b, got)
+
+
+def boot_hosted(task: dict, host: TaskOutcome | None = None,
+                host_analysis: TaskOutcome | None = None, **deps: TaskOutcome | None) -> TaskOutcome:
+    """The guests of every kernel of args.guests that cannot be dom0, under HOST
+    as dom0, in as few Xen boots as the harness allows (harness.run_hosted): each
+    kernel is decided as its own boot_xen task would (_xen_boot), kept in the
+    cache under that task's key, and skipped when the cache has it already. The
+    outcome holds their cells (under their own tasks' cell ids) for those tasks."""
+    args = task["args"]
+    out = outcomes.new(task, inputs={"dom0_kernel": host.kernel if host else None})
+    todo: list[tuple[dict, TaskOutcome, XenBoot]] = []
+    for i, g in enumerate(args["guests"]):
+        kernel, analysis = deps.get(f"hosted_kernel_{i}"), deps.get(f"hosted_analysis_{i}")
+        if not (kernel and analysis and kernel.passed and analysis.passed):
+            continue                  # its own task says why (blocked)
+        sub = {**task, "kernel": g["kernel"], "cells": g["cells"]}
+        kout = outcomes.new(sub)
+        b = _xen_boot(sub, kout, kernel, analysis, host, host_analysis)
+        if b is None or b.guest is None:
+            continue                  # decided without a boot, or its own dom0
+        if args.get("recheck") or outcomes.load(b.key, sub) is None:
+            todo.append((sub, kout, b))
+    if not todo:
+        return out
+    profile, names = _profile_devices(args["profile"])
+    try:
+        got = boot.run_hosted(_boot_kernel(host.facts),
+                              [boot.Guest(_boot_kernel(b.guest.facts), b.wanted) for _, _, b in todo],
+                              args["xen"], names, profile)
+    except Exception as exc:          # the shared boot's error is each of its cells'
+        for sub, _, b in todo:
+            out.cells.update(outcomes.broken({**sub, "cells": [b.cells[r] for r in b.wanted]},
+                                             exc).cells)
+        return out
+    if ABORT.is_set():
+        return _interrupted(task)
+    for (sub, kout, b), cells in zip(todo, got):
+        out.cells.update(_booted(sub, kout, b, cells).cells)
     return out
 
 
@@ -384,4 +466,4 @@ def _as_hosted_by(hit: TaskOutcome, out: TaskOutcome, dom0: str) -> TaskOutcome:
 
 # The task kinds: a task's "func" names one. Another kind (a test's fake) is one more entry.
 FUNCS = {"source": source, "build": build, "analyze": analyze, "analyze_machine": analyze_machine,
-         "boot_baremetal": boot_baremetal, "boot_xen": boot_xen}
+         "boot_baremetal": boot_baremetal, "boot_xen": boot_xen, "boot_hosted": boot_hosted}

@@ -219,7 +219,7 @@ def test_the_inits_parse_and_say_what_they_found():
     assert 'say probe=disk "$@" dev=$n driver=' in guest and "probe=net" in guest
     assert 'console=*) CON=' in guest              # the console the role asked for
     dom0 = (BOOT_DATA / "dom0-init.sh").read_text()
-    for key in ('type = "hvm"', 'device_model_version = "qemu-xen"', 'kernel = "/pvm/guest/bzImage"',
+    for key in ('type = "hvm"', 'device_model_version = "qemu-xen"', 'kernel = "$5/bzImage"',
                 'serial = "file:/run/xencons/guest-$1.log"', "vdev=hda", "model=e1000"):
         assert key in dom0, key
     assert "domU-" not in dom0, "the dom0 init must not know role names"

@@ -2,7 +2,9 @@
 # pvmatrix dom0 init (Debian userspace with xen-utils, plus a static busybox
 # in /pvm/bin for the small tools): hardware probes, the Xen toolstack
 # (xenstored, xen-init-dom0, xenconsoled, xl list), then each planned guest
-# with xl create; guest consoles are relayed as "PVMG name| line".
+# with xl create; guest consoles are relayed as "PVMG name| line". A boot
+# hosting several guest kernels names each guest for its kernel (pv_2) and
+# finds that kernel's files in DIR_name (default /pvm/guest).
 XENBIN=$(/pvm/bin/busybox ls -d /usr/lib/xen-[0-9]*/bin 2>/dev/null | /pvm/bin/busybox tail -n1)
 export PATH="/pvm/bin:$XENBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 . /pvm/lib.sh
@@ -52,7 +54,7 @@ fi
 
 secs() { read -r _u _ </proc/uptime; echo "${_u%.*}"; }
 
-hvm_cfg() {  # hvm_cfg NAME N LOOP CMDLINE: an HVM guest whose kernel QEMU (the
+hvm_cfg() {  # hvm_cfg NAME N LOOP CMDLINE DIR: an HVM guest whose kernel QEMU (the
     # device model, qemu-xen) boots directly (xl.cfg: Direct Kernel Boot), a bzImage.
     # Its console is the emulated serial port: an HVM console is QEMU's, not
     # xenconsoled's, so QEMU writes it where xenconsoled writes the others' logs.
@@ -62,8 +64,8 @@ hvm_cfg() {  # hvm_cfg NAME N LOOP CMDLINE: an HVM guest whose kernel QEMU (the
 name = "$1"
 type = "hvm"
 device_model_version = "qemu-xen"
-kernel = "/pvm/guest/bzImage"
-ramdisk = "/pvm/guest/initrd.gz"
+kernel = "$5/bzImage"
+ramdisk = "$5/initrd.gz"
 cmdline = "$4 pvm.name=$1 pvm.ip=10.99.$2.2 pvm.peer=10.99.$2.1"
 memory = $GUEST_MB
 vcpus = 1
@@ -99,13 +101,14 @@ guest_start() {  # guest_start NAME TYPE N
     printf 'PVMDISK-%s-%s' "$1" "$NONCE" | dd of="$img" bs=512 seek=1 conv=notrunc 2>/dev/null
     loop=$(losetup -f) && losetup "$loop" "$img" || { say guest="$g" stage=disk ok=0; loop=/dev/null; }
     echo "$loop" >/run/$g.loop
-    eval "cmdline=\"\$CMDLINE_$g\" life=\"\$LIFE_$g\""   # the guest role's command line and lifecycle (roles.toml)
-    if [ "$2" = hvm ]; then hvm_cfg "$g" "$3" "$loop" "$cmdline"; else
+    # the guest role's command line and lifecycle (roles.toml), its kernel's files
+    eval "cmdline=\"\$CMDLINE_$g\" life=\"\$LIFE_$g\" dir=\"\${DIR_$g:-/pvm/guest}\""
+    if [ "$2" = hvm ]; then hvm_cfg "$g" "$3" "$loop" "$cmdline" "$dir"; else
     cat >/run/$g.cfg <<CFG
 name = "$g"
 type = "$2"
-kernel = "/pvm/guest/kernel"
-ramdisk = "/pvm/guest/initrd.gz"
+kernel = "$dir/kernel"
+ramdisk = "$dir/initrd.gz"
 extra = "$cmdline pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1${life:+ pvm.life=$LIFE_PORT}"
 memory = $GUEST_MB
 vcpus = 1

@@ -1,0 +1,46 @@
+"""One Xen boot hosts the guests of two guest kernels (issue 17 item 2): the
+small 6.1 Xen kernel as dom0, Debian's 6.1 cloud kernel and the small kernel
+itself as guest kernels 1 and 2. Both kernels' cells get their verdicts from
+one QEMU boot, each guest under a name of its own (pv_1, pv_2)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pvmatrix.boot import harness, qemu
+from pvmatrix.boot.kernel import load
+
+CLOUD = "debian:linux-image-6.1.0-50-cloud-amd64@bookworm"
+ROLES = ["domU-pv", "domU-pvh"]
+
+
+def _explain(cell) -> str:
+    ev = "\n".join(f"  L{e.line}: {e.text}" for e in cell.verdict.evidence)
+    return f"{cell.role} of {cell.kernel}: {cell.verdict.status}: {cell.verdict.reason}\n{ev}" \
+           f"\n  log: {cell.boot.serial}"
+
+
+@pytest.mark.slow
+def test_two_guest_kernels_share_one_xen_boot(xen_kernel, monkeypatch):
+    boots = []
+    real_run = qemu.run
+    monkeypatch.setattr(qemu, "run", lambda *a, **kw: boots.append(a[0]) or real_run(*a, **kw))
+    cloud = load(CLOUD)
+    got = harness.run_hosted(xen_kernel, [harness.Guest(cloud, ROLES),
+                                          harness.Guest(xen_kernel, ROLES)])
+    assert len(boots) == 1                                 # one QEMU boot for both kernels
+    assert [[c.role for c in cells] for cells in got] == [ROLES, ROLES]
+    assert [{c.guest for c in cells} for cells in got] == [{1}, {2}]
+    assert [cells[0].kernel for cells in got] == [cloud.label, xen_kernel.label]
+    for cells in got:
+        for c in cells:
+            assert c.verdict.status == "pass", _explain(c)
+    serial = got[0][0].boot.serial.read_text(errors="replace")
+    assert got[1][0].boot.serial == got[0][0].boot.serial
+    for name in ("pv_1", "pvh_1", "pv_2", "pvh_2"):        # each guest's console, by its name
+        assert f"PVMG {name}| PVM stage=done" in serial, name
+    # each guest ran its own kernel: uname -r as guest-init.sh says it
+    said = dict(re.findall(r"name=(pv_[12]) kernel=(\S+)", serial))
+    assert "cloud" in said["pv_1"] and "cloud" not in said["pv_2"], said
