@@ -53,8 +53,9 @@ def test_the_plan_boots_only_the_qemu_profile_and_analyzes_every_one(reference):
     assert {c.hardware for c in cells if c.stage == "analyze"} == {"qemu", *REAL_MACHINES}
     per_kernel = len(reference.xen) * (len(reference.roles) - 1) + 1      # baremetal once
     assert len(boots) == len(reference.kernels) * per_kernel
-    # one bare-metal boot and, per Xen release, dom0's boot and dom0-pvh's own
-    assert sum(t.stage == "boot" for t in plan.tasks) == len(reference.kernels) * (1 + 3 * 2)
+    # one bare-metal boot and, per Xen release, dom0's boot, dom0-pvh's own and the
+    # passthrough guest's own (its device and machine are nobody else's)
+    assert sum(t.stage == "boot" for t in plan.tasks) == len(reference.kernels) * (1 + 3 * 3)
 
 
 def test_plan_command_loads_it(reference, capsys, monkeypatch, tmp_path):
