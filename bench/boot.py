@@ -65,9 +65,11 @@ class Release:
 def xen_roles() -> list[str]:
     """The Xen roles of a plain boot (dom0 and its PV and PVH guests); lifecycle
     roles (save, migrate) are timed apart (lifecycle()), and so are the modes
-    (domU-hvm, dom0-pvh: another device model, another boot)."""
+    (domU-hvm, dom0-pvh: another device model, another boot) and a guest booted
+    on its own (domU-pv-passthrough)."""
     return [r for r in catalog.names("role") if (role := catalog.get("role", r)).xen
-            and role.lifecycle is None and not role.dom0_packages and not role.xen_cmdline]
+            and role.lifecycle is None and not role.dom0_packages and not role.xen_cmdline
+            and not role.own_boot]
 
 
 def lifecycle_roles() -> list[str]:

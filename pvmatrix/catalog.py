@@ -15,6 +15,7 @@ unknown name is one error, errors.UnknownName, listing the known ones:
     driver     builtin-drivers.toml   BuiltinDriver    PCI ids of drivers built in
     death      deaths.toml            Death            how a kernel or Xen announces a death
     driverless driverless-classes.toml DriverlessClass PCI classes with no coverage question
+    iommu      iommus.toml            Iommu            the machine a passthrough boot gets
 """
 
 from __future__ import annotations
@@ -105,6 +106,30 @@ class XenRelease:
 
 
 @dataclass(frozen=True)
+class Passthrough:
+    """A PCI device dom0 hands to a guest role (roles.toml `passthrough`): plugged
+    in for that role's boot only, taken by dom0's backend (`xl pci-assignable-add`)
+    and named in the guest's `pci = [...]`."""
+    device: str                   # the QEMU device (devices.toml) plugged in for it
+    slot: int                     # its PCI slot, below the probed devices' (0x10 on)
+    backend: str                  # dom0's module that takes it (xen-pciback)
+    iommu: str = "none"           # the boot's machine: an IOMMU of data/iommus.toml
+    cannot: tuple[str, ...] = ()  # xl output saying this platform cannot: the cell is not run
+
+
+@dataclass(frozen=True)
+class Iommu:
+    """The machine a passthrough boot gets (data/iommus.toml): QEMU's machine type,
+    its emulated IOMMU (none: the plain machine every other boot has) and what
+    Xen's command line adds for it."""
+    name: str
+    machine: str                  # QEMU's -machine
+    device: str = ""              # QEMU's IOMMU device, placed before every other device
+    xen_cmdline: str = ""         # added to the release's Xen command line
+    note: str = ""                # what is known of it (evidence)
+
+
+@dataclass(frozen=True)
 class Role:
     """What a matrix cell boots, and which markers prove it worked."""
     name: str
@@ -128,10 +153,17 @@ class Role:
     xen_cmdline: str = ""         # host roles: added to Xen's command line
     dom0_packages: tuple[str, ...] = ()  # extra dom0 userspace ({device_model}: the release's)
     hosts: tuple[str, ...] = ()   # host roles: guest roles started in its own boot, judged with it
+    passthrough: Passthrough | None = None   # guest roles: a PCI device dom0 passes to it
 
     @property
     def is_guest(self) -> bool:
         return self.where != "host"
+
+    @property
+    def own_boot(self) -> bool:
+        """A guest role Xen boots on its own, under dom0: one with a device passed
+        through (its device and its machine are nobody else's)."""
+        return self.passthrough is not None
 
     @property
     def marks(self) -> dict[str, str]:
@@ -306,7 +338,26 @@ def _role(name: str, r: dict, f: dict) -> Role:
                 modules=tuple(r.get("modules", ())),
                 milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"),
                 lifecycle=_lifecycle(name, r), xen_cmdline=r.get("xen_cmdline", ""),
-                dom0_packages=tuple(r.get("dom0_packages", ())), hosts=_hosts(name, r))
+                dom0_packages=tuple(r.get("dom0_packages", ())), hosts=_hosts(name, r),
+                passthrough=_passthrough(name, r))
+
+
+def _passthrough(name: str, r: dict) -> Passthrough | None:
+    """A guest role's passed-through device: a QEMU device and an IOMMU the catalog knows."""
+    p = r.get("passthrough")
+    if p is None:
+        return None
+    if r["where"] == "host" or r.get("guest_type") != "pv":
+        raise UserError(f"roles.toml: role {name}: passthrough is for a PV guest role")
+    get("device", p["device"], hint=f"roles.toml: role {name}: passthrough")
+    get("iommu", p.get("iommu", "none"), hint=f"roles.toml: role {name}: passthrough")
+    return Passthrough(p["device"], int(p["slot"]), p["backend"], p.get("iommu", "none"),
+                       tuple(p.get("cannot", ())))
+
+
+def _iommu(name: str, e: dict, f: dict) -> Iommu:
+    return Iommu(name, e["machine"], e.get("device", ""), e.get("xen_cmdline", ""),
+                 e.get("note", ""))
 
 
 def _hosts(name: str, r: dict) -> tuple[str, ...]:
@@ -400,6 +451,7 @@ KINDS: dict[str, Kind] = {
     "driver": Kind("built-in driver", "builtin-drivers.toml", _driver, "driver"),
     "death": Kind("death message", "deaths.toml", _death, "death"),
     "driverless": Kind("driverless PCI class", "driverless-classes.toml", _driverless, "class"),
+    "iommu": Kind("IOMMU", "iommus.toml", _iommu, "iommu"),
 }
 
 
@@ -478,8 +530,10 @@ def xen_host_roles() -> list[Role]:
 
 def xen_boots(xen_roles: Sequence[str]) -> list[list[str]]:
     """The Xen boots XEN_ROLES take: dom0 with the guest roles in one, and each
-    other host role (dom0-pvh, which starts the guests it `hosts`) in its own."""
+    other host role (dom0-pvh, which starts the guests it `hosts`) and each guest
+    with a device passed through (under dom0) in its own."""
     others = [r.name for r in xen_host_roles()[1:]]
+    others += [r.name for r in _records("role").values() if r.is_guest and r.own_boot]
     boots = [[r for r in xen_roles if r not in others]] + [[r] for r in xen_roles if r in others]
     return [b for b in boots if b]
 

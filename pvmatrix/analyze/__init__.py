@@ -18,8 +18,9 @@ is the stable JSON form (schema "pvmatrix.analyze/1"):
      "problems": [str]}                                  # inputs that could not be read
 
 Capability names: pv_domu, pvh_domu, pv_dom0, blkfront, netfront, blkback,
-netback, xenfs, evtchn, gntdev, privcmd, hvc_console, file_locking,
-dom0_toolstack, guest_suspend, pv_domu_suspend, pvh_domu_suspend. `supported` is null when the inputs cannot tell.
+netback, xenfs, evtchn, gntdev, privcmd, pcifront, pciback, hvc_console, file_locking,
+dom0_toolstack, guest_suspend, pv_domu_suspend, pvh_domu_suspend, pvh_dom0, pvhvm,
+pv_domu_pcifront. `supported` is null when the inputs cannot tell.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ COMPONENTS: dict[str, tuple[str, str, str | None]] = {
     "evtchn": ("event channel device", "XEN_DEV_EVTCHN", "xen_evtchn"),
     "gntdev": ("grant table device", "XEN_GNTDEV", "xen_gntdev"),
     "privcmd": ("privcmd (hypercalls from userspace)", "XEN_PRIVCMD", "xen_privcmd"),
+    "pcifront": ("PCI frontend (a device passed through to a PV domU)", "XEN_PCIDEV_FRONTEND",
+                 "xen_pcifront"),
+    "pciback": ("PCI backend (dom0 passes a device through)", "XEN_PCIDEV_BACKEND",
+                "xen_pciback"),
     "hvc_console": ("hvc0 console", "HVC_XEN", None),
     "file_locking": ("file locking (libxl needs it)", "FILE_LOCKING", None),
 }
@@ -59,7 +63,9 @@ def capabilities(notes: XenNotes | None, config: KernelConfig | None,
     suspend = guest_suspend(config, symbols)
     return [pv, pvh, dom0, *comps.values(), toolstack(dom0, comps), suspend,
             suspendable(pv, suspend), suspendable(pvh, suspend),
-            pvh_dom0(notes, config, version), pvhvm(config)]
+            pvh_dom0(notes, config, version), pvhvm(config),
+            joined("pv_domu_pcifront", "boots as PV domU and takes a passed-through PCI device",
+                   [pv, comps["pcifront"]])]
 
 
 # what Linux's arch/x86/xen/Kconfig asks of a PVH dom0: XEN_DOM0 depends on
@@ -116,8 +122,13 @@ def guest_suspend(config: KernelConfig | None, symbols: set[str] | None) -> Capa
 
 def suspendable(guest: Capability, suspend: Capability) -> Capability:
     """GUEST (pv_domu / pvh_domu) that can also be saved and migrated."""
-    cap = Capability(f"{guest.name}_suspend", f"{guest.title}, saved / restored and migrated", None)
-    parts = [guest, suspend]
+    return joined(f"{guest.name}_suspend", f"{guest.title}, saved / restored and migrated",
+                  [guest, suspend])
+
+
+def joined(name: str, title: str, parts: list[Capability]) -> Capability:
+    """NAME: every one of PARTS (the first part's evidence last, the deciding first)."""
+    cap = Capability(name, title, None)
     lacking = [p for p in parts if p.supported is False]
     if lacking:     # the deciding evidence first: reports keep only the first lines
         cap.supported = False
@@ -127,7 +138,7 @@ def suspendable(guest: Capability, suspend: Capability) -> Capability:
                         for p in parts if p.supported is None]
     else:
         cap.supported = True
-        cap.evidence = [f"{p.name}: {'; '.join(p.evidence)}" for p in (suspend, guest)]
+        cap.evidence = [f"{p.name}: {'; '.join(p.evidence)}" for p in [*parts[1:], parts[0]]]
     return cap
 
 

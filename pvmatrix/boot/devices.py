@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import catalog
-from ..catalog import PciDevice
+from ..catalog import Passthrough, PciDevice
+from ..errors import UserError
 from .qemu import esc
 
 DEFAULT_PROFILE = "default"       # the hardware a boot gets when given none
@@ -32,10 +33,15 @@ class Device:
     attach: str = ""
     ids: PciDevice | None = None   # the PCI function it presents, when known
     modules: tuple[str, ...] = ()  # what drives its attached child (usb-storage)
+    tag: str = ""          # names its files when the QEMU device may be there twice
 
     @property
     def pci(self) -> str:
         return f"0000:00:{self.slot:02x}.0"
+
+    @property
+    def label(self) -> str:
+        return self.tag or self.name
 
     @property
     def has_disk(self) -> bool:
@@ -47,7 +53,7 @@ class Device:
 
     def pcap(self, workdir: Path) -> Path:
         """Where QEMU dumps a NIC's frames."""
-        return workdir / f"nic-{self.name}.pcap"
+        return workdir / f"nic-{self.label}.pcap"
 
 
 def frame_token(nonce: str) -> str:
@@ -71,6 +77,17 @@ def plan(names: list[str] | tuple[str, ...] | None = None) -> list[Device]:
     return out
 
 
+def passed_through(p: Passthrough) -> Device:
+    """The device a guest role gets passed through, at its own slot (below the
+    probed devices' slots, so a profile's devices never take it)."""
+    if not 0 < p.slot < FIRST_SLOT:
+        raise UserError(f"roles.toml: passthrough slot 0x{p.slot:x} must be between 0x1 and "
+                        f"0x{FIRST_SLOT - 1:x} (the probed devices take 0x{FIRST_SLOT:x} on)")
+    spec = catalog.get("device", p.device)
+    return Device(p.device, spec.kind, p.slot, spec.props, spec.attach, spec.pci, spec.modules,
+                  tag=f"passthrough-{p.device}")
+
+
 def qemu_args(devs: list[Device], workdir: Path, nonce: str) -> list[str]:
     """-device/-drive options; disk images are written into WORKDIR."""
     args: list[str] = []
@@ -78,7 +95,7 @@ def qemu_args(devs: list[Device], workdir: Path, nonce: str) -> list[str]:
         ident, drive = f"pvmdev{n}", f"pvmdisk{n}"
         fill = {"drive": drive, "id": ident, "n": n}
         if d.has_disk:
-            img = workdir / f"disk-{d.name}.img"
+            img = workdir / f"disk-{d.label}.img"
             data = bytearray(1 << 20)
             token = d.disk_token(nonce).encode()
             data[512:512 + len(token)] = token

@@ -20,7 +20,7 @@ from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
 from ..records import BLOCKED, BROKEN, Evidence, Verdict
 from .verdicts import (BootOutcome, hardware, judge_device, judge_guest, judge_host,
-                       judge_hosting)
+                       judge_hosting, judge_passthrough, passthrough_facts)
 from .xen import check as check_xen, hypervisor
 from ..analyze.coverage import cover_device
 from ..analyze.kconfig import read_config
@@ -99,22 +99,36 @@ def _device_modules(kernel: Kernel, devs: list[devmod.Device], profile) -> list[
         return None
     names: list[str] = []
     try:
-        scan = scan_modules(kernel.modules)
-        config = read_config(kernel.config) if kernel.config else None
         if profile is None:       # plain device names: their PCI ids from the device catalog
             pci = [x.ids for x in devs if x.ids]
         else:
             pci = list(profile.devices)
-        for d in pci:
-            cov = cover_device(d, config, scan)
-            if cov.module_path:
-                names.append(cov.module_path)
+        names += _driver_modules(kernel, pci)
         if any(x.kind == "storage" for x in devs):
             names += list(initramfs.STORAGE_CLASS_MODULES)
         names += [m for x in devs for m in x.modules]
     except Exception as exc:        # analyzer missing or failing: say so, ship less
         _say(f"module selection by alias unavailable ({exc}); shipping role modules only")
     return names
+
+
+def _driver_modules(kernel: Kernel, pci: list) -> list[str]:
+    """The module files of KERNEL the analyzer matches to the PCI devices PCI."""
+    if kernel.modules is None:
+        return []
+    scan = scan_modules(kernel.modules)
+    config = read_config(kernel.config) if kernel.config else None
+    return [cov.module_path for d in pci if (cov := cover_device(d, config, scan)).module_path]
+
+
+def _passthrough_modules(kernel: Kernel, devs: list[devmod.Device]) -> list[str]:
+    """What drives the devices passed through to KERNEL's guests (shipped in the
+    guest's initramfs, loaded there by modalias); none if it cannot be told."""
+    try:
+        return _driver_modules(kernel, [x.ids for x in devs if x.ids])
+    except Exception as exc:        # analyzer missing or failing: the guest's probe says so
+        _say(f"no driver module found for the passed-through device ({exc})")
+        return []
 
 
 def _marks(lines: list[Line], patterns: dict[str, str]) -> dict[str, float]:
@@ -161,12 +175,14 @@ def baremetal_command(program: str, accel: qemu.Accel, role: roles.Role, image: 
 
 def xen_command(program: str, accel: qemu.Accel, dom0: roles.Role, xen_binary: Path,
                 xen_cmdline: str, dom0_image: Path, initrd: Path, serial: Path,
-                device_args: list[str]) -> list[str]:
-    """The QEMU command line of a Xen boot: Xen as the kernel, dom0 and its initrd as modules."""
+                device_args: list[str], iommu: catalog.Iommu | None = None) -> list[str]:
+    """The QEMU command line of a Xen boot: Xen as the kernel, dom0 and its initrd as
+    modules; IOMMU (a passthrough boot's, data/iommus.toml): its machine and device."""
     xen_args = f"{xen_cmdline} dom0_mem={dom0.dom0_mb}M,max:{dom0.dom0_mb}M"
     modules = f"{qemu.esc(dom0_image)} {qemu.esc(dom0.cmdline)},{qemu.esc(initrd)}"
+    first = ["-device", iommu.device] if iommu and iommu.device else []
     return qemu.command(program, accel, dom0.memory_mb, serial, xen_binary, xen_args, modules,
-                        device_args)
+                        first + device_args, machine=iommu.machine if iommu else "pc")
 
 
 def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
@@ -234,9 +250,29 @@ def xen_guests(host: roles.Role, wanted: list[str]) -> list[roles.Role]:
     return [roles.get(r) for r in dict.fromkeys(names)]
 
 
-def xen_cmdline(release_cmdline: str, host: roles.Role) -> str:
-    """Xen's command line: the release's (data/xen.toml) and the host role's additions."""
-    return " ".join(x for x in (release_cmdline, host.xen_cmdline) if x)
+def xen_cmdline(release_cmdline: str, host: roles.Role, iommu: catalog.Iommu | None = None) -> str:
+    """Xen's command line: the release's (data/xen.toml), the host role's additions
+    and a passthrough boot's IOMMU's (data/iommus.toml)."""
+    return " ".join(x for x in (release_cmdline, host.xen_cmdline,
+                                iommu.xen_cmdline if iommu else "") if x)
+
+
+def passed_through(guests: list[roles.Role]) -> dict[str, devmod.Device]:
+    """The devices passed through to GUESTS, by guest name (roles.toml passthrough)."""
+    return {g.where: devmod.passed_through(g.passthrough) for g in guests if g.passthrough}
+
+
+def boot_iommu(guests: list[roles.Role]) -> catalog.Iommu:
+    """The machine of a boot with GUESTS: a passthrough guest's IOMMU (a boot of
+    its own), else none (QEMU's pc machine, as every other boot)."""
+    return catalog.get("iommu", next((g.passthrough.iommu for g in guests if g.passthrough),
+                                     "none"))
+
+
+def passthrough_token(nonce: str, guest: str) -> str:
+    """The nonce a passthrough guest's frame carries: its own, apart from dom0's
+    (dom0 may have sent one out of the same NIC before handing it over)."""
+    return f"{nonce}-{guest}"
 
 
 def mode_evidence(host: roles.Role, release: catalog.XenRelease, cmdline: str) -> list[Evidence]:
@@ -290,16 +326,20 @@ def guest_dir(i: int, kernels: int) -> str:
     return "pvm/guest" if kernels == 1 else f"pvm/guest/{i}"
 
 
-def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]]) -> list[initramfs.GuestFiles]:
+def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]],
+                 pts: dict[str, devmod.Device]) -> list[initramfs.GuestFiles]:
     """Each guest kernel's files for dom0's initramfs: the kernel and a probe initrd
-    with its roles' modules (an HVM role: its bzImage too)."""
+    with its roles' modules (an HVM role: its bzImage too; PTS: the drivers of the
+    devices passed through to its guests, shipped)."""
     out = []
     for i, (k, rs) in enumerate(loads, 1):
         if not rs:
             continue
         name = "guest-initrd.gz" if len(loads) == 1 else f"guest-initrd-{i}.gz"
         initrd = initramfs.probe(d / name, "guest-init.sh", k,
-                                 list(dict.fromkeys(m for g in rs for m in g.modules)), load=True)
+                                 list(dict.fromkeys(m for g in rs for m in g.modules)), load=True,
+                                 ship=_passthrough_modules(k, [pts[g.where] for g in rs
+                                                               if g.where in pts]))
         out.append(initramfs.GuestFiles(guest_dir(i, len(loads)), k, initrd,
                                         any(g.guest_type == "hvm" for g in rs)))
     return out
@@ -336,19 +376,22 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     d = rundirs.new("xen")
     nonce = secrets.token_hex(4)
     guest_deadline = max((g.deadline_s for g in guests), default=0)
+    pts, iommu = passed_through(guests), boot_iommu(guests)
     dirs = {g.where: "/" + guest_dir(i, len(loads)) for i, g in slots} if len(loads) > 1 else None
-    plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs)
-    files = _guest_files(d, loads) if guests else []
+    plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs, pts)
+    files = _guest_files(d, loads, pts) if guests else []
     wanted_mods = _device_modules(kernel, devs, profile)
     if wanted_mods is not None:
-        wanted_mods += list(dom0.modules)
+        wanted_mods += list(dom0.modules) + [g.passthrough.backend for g in guests
+                                             if g.passthrough]
     overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, files, plan, wanted_mods)
     initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
     dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
     dom0_image.write_bytes(initramfs.elf_image(kernel))
     cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
-                      xen_cmdline(release.cmdline, dom0), dom0_image, initrd,
-                      d / "serial.log", devmod.qemu_args(devs, d, nonce))
+                      xen_cmdline(release.cmdline, dom0, iommu), dom0_image, initrd,
+                      d / "serial.log", devmod.qemu_args(devs + list(pts.values()), d, nonce),
+                      iommu)
     deadline = dom0.deadline_s + GUEST_SLACK_S + (guest_deadline if parallel
                                                   else guest_deadline * len(guests) * (1 + RETRIES))
     checks = [("host", p) for p in dom0.expect]
@@ -378,6 +421,8 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     dom0_verdict.seconds = boot.marks.get(dom0.timed_by)
     verdicts = [judge_guest(g, run.lines, outcome, dom0_verdict,
                             {"disk": f"PVMDISK-{g.where}-{nonce}"}) for g in guests]
+    verdicts = [_passthrough_verdict(v, g, pts[g.where], iommu, run.lines, nonce, d)
+                if g.where in pts else v for g, v in zip(guests, verdicts)]
     cells = []
     if dom0.name in wanted:
         v = judge_hosting(dom0, dom0_verdict, {g.name: v for g, v in zip(guests, verdicts)})
@@ -393,11 +438,34 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     return cells
 
 
+def _passthrough_verdict(v: Verdict, g: roles.Role, dev: devmod.Device, iommu: catalog.Iommu,
+                         lines: list[Line], nonce: str, workdir: Path) -> Verdict:
+    """Guest G's verdict V with what its passed-through DEV did in it: bound, link,
+    and its frame in QEMU's dump of that NIC; the boot's IOMMU as evidence."""
+    if v.ok:
+        hw = passthrough_facts(lines, g.where, f"{dev.ids.vendor:04x}:{dev.ids.device:04x}")
+        if hw is not None:
+            token = devmod.frame_token(passthrough_token(nonce, g.where))
+            seen = pcap.carrying(dev.pcap(workdir), token)
+            hw["frame"] = seen is not None
+            hw["frame_evidence"] = (f"{dev.pcap(workdir).name} frame {seen.no} from {seen.source}"
+                                    if seen else f"no frame carrying {token} in "
+                                    f"{dev.pcap(workdir).name}")
+        v = judge_passthrough(v, dev.name, hw)
+    v.evidence.append(Evidence(f"{dev.name} at {dev.pci} on QEMU's {iommu.machine}: {iommu.note}",
+                               "passthrough"))
+    return v
+
+
 def boot_plan(dom0: roles.Role, guests: list[roles.Role], nonce: str, parallel: bool,
-              xl_debug: str = "", dirs: dict[str, str] | None = None) -> dict[str, str]:
+              xl_debug: str = "", dirs: dict[str, str] | None = None,
+              pts: dict[str, devmod.Device] | None = None) -> dict[str, str]:
     """dom0's plan.env: the guests to start (NAME:TYPE:N), each one's command line
     and lifecycle (CMDLINE_NAME, LIFE_NAME), where its kernel's files are (DIRS:
-    DIR_NAME; default /pvm/guest), and the shared knobs."""
+    DIR_NAME; default /pvm/guest), a passed-through device's address and dom0's
+    backend for it (PCI_NAME, PCIBACK_NAME; PTS: the devices by guest name), and
+    the shared knobs."""
+    pts = pts or {}
     return {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),
             "GUEST_MB": str(max((g.guest_mb for g in guests), default=128)),
             "GUEST_DEADLINE": str(int(max((g.deadline_s for g in guests), default=0))),
@@ -405,9 +473,19 @@ def boot_plan(dom0: roles.Role, guests: list[roles.Role], nonce: str, parallel: 
             "GUESTS": " ".join(f"{g.where}:{g.guest_type}:{i}" for i, g in enumerate(guests, 1)),
             "MODULES": " ".join(dom0.modules),
             "LIFE_PORT": str(LIFE_PORT),
-            **{f"CMDLINE_{g.where}": g.cmdline for g in guests},
+            **{f"CMDLINE_{g.where}": guest_cmdline(g, nonce, g.where in pts) for g in guests},
             **{f"LIFE_{g.where}": g.lifecycle for g in guests if g.lifecycle},
-            **{f"DIR_{name}": path for name, path in (dirs or {}).items()}}
+            **{f"DIR_{name}": path for name, path in (dirs or {}).items()},
+            **{f"PCI_{w}": dev.pci for w, dev in pts.items()},
+            **{f"PCIBACK_{g.where}": g.passthrough.backend for g in guests if g.where in pts}}
+
+
+def guest_cmdline(g: roles.Role, nonce: str, passthrough: bool) -> str:
+    """Guest G's command line; with a device passed through, pvm.pt=1 (probe it) and
+    the nonce its frame carries (guest-init.sh)."""
+    if not passthrough:
+        return g.cmdline
+    return f"{g.cmdline} pvm.pt=1 pvm.nonce={passthrough_token(nonce, g.where)}"
 
 
 def initramfs_concat(base: Path, overlay: Path, dest: Path) -> Path:

@@ -112,9 +112,11 @@ def _scripts(w: cpio.Writer, init: str) -> None:
 
 
 def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None = None,
-          load: bool = False) -> Path:
+          load: bool = False, ship: list[str] = ()) -> Path:
     """A busybox initramfs running INIT, with KERNEL's modules (gzip'd newc);
-    LOAD: the init loads the WANTED ones (pvm/modules lists them: a role's modules)."""
+    LOAD: the init loads the WANTED ones (pvm/modules lists them: a role's modules).
+    SHIP: more modules, shipped for the init to load by modalias (a passed-through
+    device's driver), not listed."""
     with cpio.gzip_writer(out) as gz:
         w = cpio.Writer(gz)
         for d in ("bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "run", "tmp"):
@@ -125,7 +127,8 @@ def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None 
         if load:
             w.file("pvm/modules", " ".join(wanted or ()).encode() + b"\n", 0o644)
         if kernel is not None:
-            add_modules(w, kernel, "lib/modules", wanted, decompress=True)
+            add_modules(w, kernel, "lib/modules",
+                        None if wanted is None else [*wanted, *ship], decompress=True)
         w.close()
     return out
 

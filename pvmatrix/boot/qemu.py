@@ -121,9 +121,9 @@ def checked_binary() -> str:
 
 
 def command(qemu: str, accel: Accel, memory_mb: int, serial: Path, kernel: Path, append: str,
-            initrd: str, devices: list[str], smp: int = 2) -> list[str]:
+            initrd: str, devices: list[str], smp: int = 2, machine: str = "pc") -> list[str]:
     """The command line that runs QEMU (the program) with KERNEL; nothing is checked."""
-    return [qemu, "-machine", "pc", *accel.args(), "-smp", str(smp), "-m", str(memory_mb),
+    return [qemu, "-machine", machine, *accel.args(), "-smp", str(smp), "-m", str(memory_mb),
             "-nodefaults", "-display", "none", "-no-reboot", "-no-user-config",
             "-monitor", "none", "-serial", f"file:{serial}",
             "-kernel", str(kernel), "-append", append, "-initrd", initrd, *devices]

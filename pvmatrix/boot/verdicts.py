@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..records import BLOCKED, FAIL, PASS, Evidence, Verdict
+from ..records import BLOCKED, FAIL, NOT_RUN as NOT_RUN_STATUS, PASS, Evidence, Verdict
 from .markers import Line, crash_signs, death_pattern, find, matches
 from .roles import Role
 
@@ -158,6 +158,8 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
     if not dom0.ok and dom0.detail != OOPS:     # an oops in dom0 still runs its guests
         why = "dom0 toolstack" if dom0.detail == FAILED else f"dom0 {dom0.detail}"
         return Verdict(BLOCKED, why, NOT_RUN, dom0.evidence[:4])
+    if role.passthrough and (refused := passthrough_refused(role, lines)):
+        return refused
     g = role.where
     mine = [ln for ln in lines if ln.region == g or ln.tag == g]
     markers = [ln for ln in mine if ln.is_marker]
@@ -220,6 +222,71 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         + _ev(_tail(console, 6), "last console lines")
     return _verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
                    + (f" (state {state})" if state else ""), ev, seconds)
+
+
+# Xen's own word on its IOMMU at boot (xen/drivers/passthrough/iommu.c, iommu_setup)
+IOMMU_LINE = re.compile(r"I/O virtualisation (en|dis)abled")
+PLATFORM = "platform"      # the detail of a passthrough this platform cannot do
+PASSTHROUGH_STEPS = ("assignable", "create")   # dom0's steps before the guest runs
+
+
+def passthrough_refused(role: Role, lines: list[Line]) -> Verdict | None:
+    """A passthrough guest dom0 could not start: `not run` when the toolstack's
+    output after its failed step (xl pci-assignable-add, xl create) says this
+    platform cannot pass a device through (roles.toml passthrough.cannot, e.g. no
+    IOMMU), quoting that line and Xen's word on its IOMMU; blocked when
+    pci-assignable-add failed otherwise (dom0's doing). None: judge it as a guest."""
+    g = role.where
+    steps = [ln for ln in lines if ln.region == g and ln.is_marker
+             and ln.fields.get("stage") in PASSTHROUGH_STEPS]
+    step = next((ln for ln in reversed(steps) if ln.fields.get("ok") == "0"), None)
+    if step is None:
+        return None
+    out = [ln for ln in lines if ln.tag == g and ln.no > step.no][:40]
+    xen = _ev([ln for ln in lines if ln.is_xen and IOMMU_LINE.search(ln.text)], "Xen's IOMMU", 2)
+    pats = [re.compile(p, re.I) for p in role.passthrough.cannot]
+    if hit := next((ln for ln in out if any(p.search(ln.text) for p in pats)), None):
+        return Verdict(NOT_RUN_STATUS, f"PCI passthrough cannot work here: {hit.text.strip()}",
+                       PLATFORM, [Evidence(hit.text.strip(), f"xl {_step_name(step)}", hit.no),
+                                  Evidence(step.text, "failed step", step.no)] + xen)
+    if step.fields["stage"] != "assignable":
+        return None                 # xl create failed otherwise: the guest's verdict says why
+    errs = _errors(out)
+    return Verdict(BLOCKED, "dom0 could not hand the device over: xl pci-assignable-add: "
+                   + (errs[0].text.strip() if errs else "failed"), NOT_RUN,
+                   [Evidence(step.text, "xl pci-assignable-add failed", step.no)]
+                   + _ev(errs, "its output", 6) + xen)
+
+
+def _step_name(step: Line) -> str:
+    return "pci-assignable-add" if step.fields.get("stage") == "assignable" else "create"
+
+
+def passthrough_facts(lines: list[Line], region: str, ids: str) -> dict | None:
+    """What the guest REGION's probes say of the passed-through device whose
+    vendor:device is IDS (its address in the guest is pcifront's, not the host's):
+    hardware()'s facts, or None when the guest never saw it."""
+    pci = next((ln for ln in lines if ln.region == region
+                and matches(ln.fields, f"probe=pci id={ids}")), None)
+    return hardware(lines, {ids: pci.fields["dev"]}, region)[ids] if pci else None
+
+
+def judge_passthrough(v: Verdict, device: str, hw: dict | None) -> Verdict:
+    """A passthrough guest's verdict V (every marker seen) with its device's facts
+    HW (passthrough_facts plus the harness's frame): it passes only when the guest
+    bound the DEVICE's driver, its link came up and its frame left through it."""
+    if not v.ok:
+        return v
+    if hw is None:
+        return _verdict(FAILED, f"the passed-through {device} did not show up in the guest",
+                        v.evidence, v.seconds)
+    ok, why = judge_device("nic", False, hw)
+    ev = v.evidence + [Evidence(f"{device}: {why}" + (f" ({hw['frame_evidence']})"
+                                                      if hw.get("frame_evidence") else ""),
+                                "passed-through device", hw.get("evidence") or 0)]
+    if not ok:
+        return _verdict(FAILED, f"passed-through {device}: {why}", ev, v.seconds)
+    return _verdict(OK, f"{v.reason}; passed-through {device}: {why}", ev, v.seconds)
 
 
 # the xenbus drivers of Linux's front-ends: xen-blkfront binds as "vbd",
@@ -307,9 +374,11 @@ def _guest_seconds(exit_: Line | None) -> float | None:
         return None
 
 
-def hardware(lines: list[Line], devices: dict[str, str]) -> dict[str, dict]:
-    """Per emulated device (name -> PCI address): bound driver, disks, links."""
-    host = [ln for ln in lines if ln.region == "host" and ln.is_marker]
+def hardware(lines: list[Line], devices: dict[str, str],
+             region: str = "host") -> dict[str, dict]:
+    """Per emulated device (name -> PCI address): bound driver, disks, links, as
+    the probes of REGION (the host, or a guest with a device passed through) saw them."""
+    host = [ln for ln in lines if ln.region == region and ln.is_marker]
     out = {}
     for name, addr in devices.items():
         pci = find(host, f"probe=pci dev={addr}")

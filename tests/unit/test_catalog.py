@@ -19,7 +19,8 @@ from pvmatrix.errors import UnknownName
 RECORDS = {"toolchain": catalog.Toolchain, "suite": catalog.Suite, "xen": catalog.XenRelease,
            "role": catalog.Role, "device": catalog.QemuDevice,
            "hardware": catalog.HardwareProfile, "driver": catalog.BuiltinDriver,
-           "death": catalog.Death, "driverless": catalog.DriverlessClass}
+           "death": catalog.Death, "driverless": catalog.DriverlessClass,
+           "iommu": catalog.Iommu}
 PACKAGE = Path(catalog.__file__).parent
 
 

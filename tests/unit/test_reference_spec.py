@@ -53,9 +53,10 @@ def test_the_plan_boots_only_the_qemu_profile_and_analyzes_every_one(reference):
     assert {c.hardware for c in cells if c.stage == "analyze"} == {"qemu", *REAL_MACHINES}
     per_kernel = len(reference.xen) * (len(reference.roles) - 1) + 1      # baremetal once
     assert len(boots) == len(reference.kernels) * per_kernel
-    # one bare-metal boot and, per Xen release, dom0's boot and dom0-pvh's own; and
-    # per Xen release one boot of the guests of every kernel that cannot be dom0
-    assert sum(t.stage == "boot" for t in plan.tasks) == len(reference.kernels) * (1 + 3 * 2) + 3
+    # one bare-metal boot and, per Xen release, dom0's boot, dom0-pvh's own and the
+    # passthrough guest's own (its device and machine are nobody else's); and per
+    # Xen release and Xen boot, one boot of the guests of every kernel that cannot be dom0
+    assert sum(t.stage == "boot" for t in plan.tasks) == len(reference.kernels) * (1 + 3 * 3) + 3 * 2   # the shared boots: the main one, the passthrough one
 
 
 def test_plan_command_loads_it(reference, capsys, monkeypatch, tmp_path):

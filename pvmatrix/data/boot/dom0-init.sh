@@ -95,6 +95,18 @@ hvm_net() {  # hvm_net N VIF: dom0's address on a bridge holding the PV vif and
     say hvm_net bridge="$br" ports="$(ls /sys/class/net/$br/brif 2>/dev/null | tr '\n' ',')"
 }
 
+pci_give() {  # pci_give NAME: the PCI device passed through to the guest (PCI_NAME in
+    # plan.env, roles.toml passthrough): dom0's backend (PCIBACK_NAME) takes it over
+    # with xl pci-assignable-add (unbinding dom0's own driver), and pcis is the
+    # guest's pci=[...] line (xl then sets e820_host itself, xl_parse.c)
+    eval "pci=\"\$PCI_$1\" back=\"\$PCIBACK_$1\""
+    pcis=
+    [ -n "$pci" ] || return 0
+    modprobe -q "$back" 2>/dev/null
+    xl_step "$1" assignable xl pci-assignable-add "$pci" || return 1
+    pcis="pci = [ \"$pci\" ]"
+}
+
 guest_start() {  # guest_start NAME TYPE N
     g=$1; img=/run/disk-$1.img
     dd if=/dev/zero of="$img" bs=1024 count=1024 2>/dev/null
@@ -103,6 +115,7 @@ guest_start() {  # guest_start NAME TYPE N
     echo "$loop" >/run/$g.loop
     # the guest role's command line and lifecycle (roles.toml), its kernel's files
     eval "cmdline=\"\$CMDLINE_$g\" life=\"\$LIFE_$g\" dir=\"\${DIR_$g:-/pvm/guest}\""
+    pci_give "$g" || return 1
     if [ "$2" = hvm ]; then hvm_cfg "$g" "$3" "$loop" "$cmdline" "$dir"; else
     cat >/run/$g.cfg <<CFG
 name = "$g"
@@ -114,6 +127,7 @@ memory = $GUEST_MB
 vcpus = 1
 disk = [ "format=raw,vdev=xvda,access=w,script=/etc/xen/scripts/pvm-block,target=$loop" ]
 vif = [ "mac=00:16:3e:99:00:$(printf %02x "$3"),script=/etc/xen/scripts/pvm-vif" ]
+$pcis
 on_poweroff = "destroy"
 on_reboot = "destroy"
 on_crash = "preserve"
