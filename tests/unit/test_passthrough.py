@@ -114,7 +114,7 @@ def test_the_emulated_iommu_comes_first_with_its_machine_and_xen_words(tmp_path)
 
 def test_dom0_plan_names_the_device_its_backend_and_the_guests_nonce():
     guests = [roles.get(ROLE)]
-    plan = harness.boot_plan(roles.host(xen=True), guests, NONCE, False, "",
+    plan = harness.boot_plan(roles.host(xen=True), guests, NONCE, False, "", None,
                              harness.passed_through(guests))
     assert plan["PCI_pv_pt"] == "0000:00:0f.0" and plan["PCIBACK_pv_pt"] == "xen-pciback"
     assert plan["CMDLINE_pv_pt"].endswith(f" pvm.pt=1 pvm.nonce={NONCE}-pv_pt")
