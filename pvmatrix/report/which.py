@@ -4,7 +4,9 @@ answered from the runs under results/ (and their history) without booting.
 
 A kernel is known by its identity (the records' `kernel_id`), whatever its
 rows were called. Its static coverage of the machine comes from its own
-files in the cache ($PVMATRIX_CACHE/debs/ID for a Debian package,
+files in the cache ($PVMATRIX_CACHE/debs/ID for a Debian package, the
+folder of its packages unpacked together for a kernel split across several
+(Debian 6.19 on: named by the parts' digests its source record lists),
 artifacts/ID for a build): modules.alias (else the modules' own aliases) and
 its config, scanned once per kernel identity into $PVMATRIX_CACHE/which/."""
 
@@ -24,6 +26,8 @@ from ..errors import PvmError, UserError
 from ..kernel import in_dir
 from ..paths import cache_dir, cache_root, write_whole
 from ..results import history, store
+from ..sources.facts import PackageFacts
+from ..sources.packages import Prebuilt, unpacked_name
 
 CLASSES = {0x01: "storage", 0x02: "network"}      # what a machine must have driven
 SCAN_VERSION = 1                                   # of the cached per-kernel scan
@@ -55,6 +59,7 @@ class Kernel:
     earlier: int = 0                                     # older passes (history, older runs)
     cover: coverage.MachineCoverage | None = None
     no_static: str = ""                                  # why there is no static coverage
+    prebuilt: Prebuilt | None = None                     # its packages, from its source record
 
     @property
     def lacks(self) -> list[coverage.DeviceCoverage]:
@@ -108,7 +113,7 @@ def which(dump: str, results: Path, role: str | None = None, xen: str | None = N
     kernels = recorded(results, role, xen)
     for k in kernels.values():
         try:
-            scan, config = static(k.kernel_id)
+            scan, config = static(k.kernel_id, k.prebuilt)
             k.cover = coverage.machine(coverage.cover(machine, config, scan))
         except (PvmError, OSError) as exc:
             k.no_static = str(exc)
@@ -124,6 +129,7 @@ def recorded(results: Path, role: str, xen: str | None) -> dict[str, Kernel]:
         meta = run.meta
         started = meta.get("started") or 0
         for rec in run.records():
+            _packages(rec, kernels)
             c, kid = rec["cell"], (rec.get("inputs") or {}).get("kernel_id")
             if not kid:
                 continue
@@ -145,6 +151,16 @@ def recorded(results: Path, role: str, xen: str | None) -> dict[str, Kernel]:
     return kernels
 
 
+def _packages(rec: dict, kernels: dict[str, Kernel]) -> None:
+    """A Debian kernel's packages, from the record of its source task (whose
+    manifest names the kernel's identity and each part's digest)."""
+    manifest = rec.get("manifest") or {}
+    if rec["cell"]["stage"] != "source" or "package" not in manifest or "kernel_id" not in manifest:
+        return
+    k = kernels.setdefault(manifest["kernel_id"], Kernel(manifest["kernel_id"]))
+    k.prebuilt = k.prebuilt or PackageFacts.from_dict(manifest).kernel
+
+
 def _history(results: Path, rows: dict[tuple[str, str], str], kernels: dict[str, Kernel],
              role: str) -> None:
     """Older passes of the role the spec histories keep (their run folders
@@ -164,18 +180,21 @@ def _history(results: Path, rows: dict[tuple[str, str], str], kernels: dict[str,
 
 # -- a kernel's static facts, once per identity -------------------------------
 
-def kernel_tree(kernel_id: str) -> Path:
-    """Where the cache holds the files of the kernel KERNEL_ID (see the module doc)."""
+def kernel_tree(kernel_id: str, prebuilt: Prebuilt | None = None) -> Path:
+    """Where the cache holds the files of the kernel KERNEL_ID, made of the
+    packages PREBUILT when it is a Debian one (see the module doc)."""
     digest = kernel_id.removeprefix("sha256:")
-    for where in ("debs", "artifacts"):
-        tree = cache_root() / where / digest
-        if tree.is_dir():
-            return tree
+    trees = [Path("debs") / digest]
+    if prebuilt is not None:
+        trees.append(Path("debs") / unpacked_name(prebuilt))
+    for tree in [*trees, Path("artifacts") / digest]:
+        if (cache_root() / tree).is_dir():
+            return cache_root() / tree
     raise UserError(f"kernel {kernel_id[:23]}: its files are not in the cache "
                     f"({cache_root()}: debs/ or artifacts/)")
 
 
-def static(kernel_id: str) -> tuple[ModuleScan, KernelConfig | None]:
+def static(kernel_id: str, prebuilt: Prebuilt | None = None) -> tuple[ModuleScan, KernelConfig | None]:
     """The kernel's PCI aliases and config, from the per-kernel cache file."""
     path = cache_dir("which") / f"{kernel_id.removeprefix('sha256:')}.json"
     try:
@@ -183,7 +202,7 @@ def static(kernel_id: str) -> tuple[ModuleScan, KernelConfig | None]:
         if data.get("version") != SCAN_VERSION:
             raise ValueError("another version")
     except (OSError, ValueError):
-        data = _scan(kernel_tree(kernel_id))
+        data = _scan(kernel_tree(kernel_id, prebuilt))
         write_whole(path, json.dumps(data))
     scan = ModuleScan(Path(data["root"]), [ModInfo(f"{n} (modules.alias)", n, pci_aliases=a)
                                            for n, a in data["aliases"].items()],

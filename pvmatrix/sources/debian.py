@@ -202,9 +202,14 @@ def unpacked(*debs: Path, finish: Callable[[Path], None] | None = None) -> Path:
 
 
 def _tree_key(debs: tuple[Path, ...], finished: bool) -> str:
-    """One .deb as it is: its sha256; several, or a finished tree: the sha256
-    over theirs (a tree made from the same packages another way is another tree)."""
-    digests = [sha256_remembered(d) for d in debs]
+    return tree_key([sha256_remembered(d) for d in debs], finished)
+
+
+def tree_key(digests: list[str], finished: bool) -> str:
+    """The folder under debs/ of the packages with sha256 DIGESTS (HEX, in
+    order): one .deb as it is: its sha256; several, or a finished tree: the
+    sha256 over theirs (a tree made from the same packages another way is
+    another tree)."""
     if len(digests) == 1 and not finished:
         return digests[0]
     return hashlib.sha256("\n".join(["tree/1", *digests]).encode()).hexdigest()

@@ -163,6 +163,12 @@ def unpacked_kernel(kernel: Prebuilt) -> Path:
     return debian.unpacked(*(p.deb for p in kernel.parts), finish=_indexed)
 
 
+def unpacked_name(kernel: Prebuilt) -> str:
+    """The name of unpacked_kernel(KERNEL)'s folder under debs/, from the
+    parts' digests alone (no .deb needed: a recorded kernel's files are found)."""
+    return debian.tree_key([p.digest.removeprefix("sha256:") for p in kernel.parts], finished=True)
+
+
 def _indexed(root: Path) -> None:
     """Module indexes for the kernel under ROOT, unless it ships them."""
     modules = in_dir(root, "").modules

@@ -2,7 +2,9 @@
 the kernels' static coverage from a cache holding, for Debian's bookworm
 (6.1.0-50) and bullseye (5.10.0-32) kernels, their real modules.alias and
 config lines (tests/fixtures/analyze/machines) where the cache keeps their
-unpacked packages."""
+unpacked packages; and Debian forky's 7.2.12 kernel, split across four
+packages (linux-image -> linux-base, linux-binary, linux-modules), where
+the cache keeps them unpacked together (the folder name is the real one)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pvmatrix.report.which import render, which
+from pvmatrix.report.which import recorded, render, which
+from pvmatrix.sources.packages import unpacked_name
 
 ROOT = Path(__file__).parent.parent.parent
 RESULTS = ROOT / "results"
@@ -31,6 +34,20 @@ def cache(private_cache):
         (tree / "boot" / f"vmlinuz-{release}").write_bytes(b"")
         shutil.copy(FIX / f"modules.alias-{release}", tree / "lib" / "modules" / release / "modules.alias")
         shutil.copy(FIX / f"config-{release}", tree / "boot" / f"config-{release}")
+    return private_cache
+
+FORKY = "7.2.12+deb14-amd64"
+FORKY_TREE = "52f2b3d013342613c3c817cdef4b6fcecd98d4b8c85889b631ce5215aee8d8ef"   # debs/ in the real cache
+
+
+@pytest.fixture
+def split_cache(private_cache):
+    """Forky's split kernel as pvmatrix unpacks it: one tree named by its parts."""
+    mods = private_cache / "debs" / FORKY_TREE / "usr" / "lib" / "modules" / FORKY
+    mods.mkdir(parents=True)
+    (mods / "vmlinuz").write_bytes(b"")
+    shutil.copy(FIX / f"modules.alias-{FORKY}", mods / "modules.alias")
+    shutil.copy(FIX / f"config-{FORKY}", mods / "config")
     return private_cache
 
 
@@ -105,3 +122,24 @@ def test_the_benchmark_copies_real_runs_under_new_ids(tmp_path):
     runs = all_runs(tmp_path)
     assert len(runs) == 12 and real == len(list(RESULTS.glob("*/run.json")))
     assert all(r.meta["run_id"] == r.id for r in runs)
+
+
+def test_a_split_kernel_is_found_by_its_source_record():
+    forky = _by_name(recorded(RESULTS, "dom0", None).values())["forky"]
+    assert forky.prebuilt is not None
+    assert [p.name for p in forky.prebuilt.parts] == [
+        f"linux-{w}-{FORKY}" for w in ("image", "base", "binary", "modules")]
+    assert forky.kernel_id != "sha256:" + FORKY_TREE       # the identity is not the folder
+    assert unpacked_name(forky.prebuilt) == FORKY_TREE
+
+
+def test_a_split_kernel_gets_static_coverage(split_cache):
+    a = which(str(FIX / "dell-poweredge-r220.lspci-vvnn.txt"), RESULTS, "dom0")
+    kernels = _by_name(a.kernels)
+    forky = kernels["forky"]
+    assert forky.cover is not None, forky.no_static
+    assert forky.cover.summary.startswith("14/14 devices covered") and not forky.lacks
+    assert forky in a.fits and forky.passed
+    # the other split kernels' trees are not in this cache: still named as such
+    assert "not in the cache" in kernels["sid"].no_static
+    assert f"forky ({FORKY}): 14/14 devices covered" in render(a)
