@@ -13,6 +13,12 @@ the same ids. Statuses (pvmatrix -> KCIDB):
   blocked -> MISS, not run -> MISS (did not run, status unknown; unlike SKIP,
   MISS ranks above PASS in KCIDB summaries, so it is not hidden).
 
+The export names no place on the host, as a published run does
+(results/portable.py): a log is the run's copy, logs/DIGEST.log.gz in the
+run folder (a run not yet published: its place in the cache,
+$PVMATRIX_CACHE/...); a file only the host had is left out; an export that
+would still name a host path is refused, naming it.
+
 Standard library only; the tests validate the output with kcidb-io.
 """
 
@@ -21,11 +27,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from pathlib import Path
 
 from .grid import build_grid
+from .publish import roots_for
 from .. import catalog
 from ..build.toolchains import all_toolchains
+from ..errors import UserError
+from ..results.portable import Roots, host_paths, scrub
 
 ORIGIN = "pvmatrix"
 VERSION = {"major": 5, "minor": 3}
@@ -64,14 +72,10 @@ def _excerpt(rec: dict) -> str | None:
     return "\n".join(lines)[:EXCERPT_MAX] if lines else None
 
 
-def _logs(run, rec: dict) -> dict[str, str]:
-    """The record's log files as absolute paths (copies in the run are relative to it)."""
-    out = {}
-    for name, path in (rec.get("logs") or {}).items():
-        if path:
-            p = Path(path)
-            out[name] = str(p if p.is_absolute() else (run.dir / p).resolve())
-    return out
+def _logs(rec: dict) -> dict[str, str]:
+    """The record's log files as it names them (published: relative to the run
+    folder; made portable by _portable)."""
+    return {name: path for name, path in (rec.get("logs") or {}).items() if path}
 
 
 def _evidence_at(rec: dict) -> list[str]:
@@ -86,7 +90,7 @@ def _common(run, rec: dict) -> dict:
     obj = {"origin": ORIGIN, "start_time": _start(rec), "log_excerpt": _excerpt(rec)}
     misc = {"run_id": run.id, "cell": rec["cell"]["id"], "kernel": rec["cell"]["kernel"],
             "pvmatrix_status": v["status"], "detail": _text(v.get("detail") or ""),
-            "reason": _text(v.get("reason") or ""), "logs": _logs(run, rec),
+            "reason": _text(v.get("reason") or ""), "logs": _logs(rec),
             "evidence_at": _evidence_at(rec), "inputs": rec.get("inputs") or {},
             "cached": bool(rec.get("cached")), "provenance": rec.get("provenance"),
             "flaky": rec.get("flaky"),
@@ -223,8 +227,45 @@ def xen_of(rec: dict) -> dict:
     return out
 
 
+HOST_FILE = re.compile(r"/\S*")       # a whole value that is an absolute path (LOG:LINE too)
+
+
+def _portable(obj: dict, roots: Roots) -> dict:
+    """OBJ as a published run names places (results/portable.scrub: the cache
+    as $PVMATRIX_CACHE, the results directory relative, host-only keys
+    dropped); a path in its misc still absolute after that (a log outside the
+    cache and the run) names a file only this host has: dropped too."""
+    obj = scrub(obj, roots)
+    if isinstance(obj.get("misc"), dict):
+        obj["misc"] = _without_host_files(obj["misc"])
+    return obj
+
+
+def _without_host_files(data):
+    if isinstance(data, dict):
+        return {k: _without_host_files(v) for k, v in data.items() if not _host_file(v)}
+    if isinstance(data, list):
+        return [_without_host_files(v) for v in data if not _host_file(v)]
+    return data
+
+
+def _host_file(value) -> bool:
+    return isinstance(value, str) and HOST_FILE.fullmatch(value) is not None
+
+
 def to_kcidb(run) -> dict:
-    """The run as one KCIDB I/O object: version, checkouts, builds, tests."""
+    """The run as one KCIDB I/O object: version, checkouts, builds, tests; no
+    host path in it (UserError, naming the path, otherwise)."""
+    roots = roots_for(run.dir.parent)
+    data = {kind: [_portable(o, roots) for o in objs] for kind, objs in _objects(run).items()}
+    if found := host_paths(json.dumps(data, default=str), roots):
+        raise UserError(f"run {run.id}: the KCIDB export would name host path {found[0]!r} "
+                        "(set PVMATRIX_CACHE to the cache the run used)")
+    return {"version": dict(VERSION), **data}
+
+
+def _objects(run) -> dict[str, list[dict]]:
+    """The run's checkouts, builds and tests, as recorded."""
     g = build_grid(run)
     checkouts: dict[str, dict] = {}
     builds, tests = [], []
@@ -242,8 +283,7 @@ def to_kcidb(run) -> dict:
         builds.append(b)
         tests += [kcidb_test(run, b["id"], r, host) for r in recs
                   if r["cell"]["stage"] in ("analyze", "boot")]
-    return {"version": dict(VERSION), "checkouts": list(checkouts.values()), "builds": builds,
-            "tests": tests}
+    return {"checkouts": list(checkouts.values()), "builds": builds, "tests": tests}
 
 
 def render(run) -> str:

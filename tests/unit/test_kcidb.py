@@ -2,12 +2,15 @@
 against the schema kcidb-io ships, with pvmatrix statuses mapped to KCIDB's."""
 
 import json
+import re
+import shutil
 
 import pytest
 from kcidb_io.schema import LATEST
 
 from conftest import pvmatrix
 from matrix_helpers import fake_run, small_spec
+from pvmatrix.errors import UserError
 from pvmatrix.report.kcidb import STATUS, to_kcidb
 
 # the helper's run, with one cell recorded as blocked (fake_run's overrides)
@@ -64,8 +67,8 @@ def test_paths_evidence_and_logs(exported):
         "k2/domU-pvh/xen-4.17/default": "xen.domU-pvh"}
     panic = tests["k1/dom0/xen-4.17/default"]
     assert panic["log_excerpt"] == "Kernel panic - not syncing: VFS: Unable to mount root"
-    assert panic["misc"]["logs"] == {"serial": "/tmp/serial.log"}
-    assert panic["misc"]["evidence_at"] == ["/tmp/serial.log:812"]
+    # its log is a file only the host had (outside the cache and the run): left out
+    assert panic["misc"]["logs"] == {} and panic["misc"]["evidence_at"] == []
     assert panic["environment"]["misc"]["xen"] == "4.17" and panic["duration"] == 7.5
     assert "log_excerpt" not in tests["k2/domU-pv/xen-4.17/default"]     # no evidence recorded
 
@@ -139,3 +142,86 @@ def test_dom0_mode_of_each_xen_role(role, mode):
     cell = {"id": f"k/{role}/xen-4.20/default", "stage": "boot", "xen": "4.20", "role": role}
     assert xen_of({"cell": cell}) == {"xen_release": "4.20", "dom0_mode": mode}
     assert xen_of({"cell": {**cell, "xen": None, "role": "baremetal"}}) == {}
+
+
+# a host path: under a host's own folders anywhere in a string, or a whole
+# value that is an absolute path
+HOST = re.compile(r"/(root|home|tmp|work)/")
+
+
+def _strings(data, where=""):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _strings(v, f"{where}.{k}")
+    elif isinstance(data, list):
+        for v in data:
+            yield from _strings(v, f"{where}[]")
+    elif isinstance(data, str):
+        yield where, data
+
+
+def _published_runs():
+    from conftest import REPO
+    from pvmatrix.results import store
+    return store.all_runs(REPO / "results")
+
+
+@pytest.mark.parametrize("run", _published_runs(), ids=lambda r: r.id)
+def test_published_runs_export_no_host_path(run):
+    """Every run published under results/ (real records): its export validates
+    and names no host path; its logs are the run's copies, logs/DIGEST.log.gz."""
+    data = to_kcidb(run)
+    LATEST.validate(data)
+    bad = [(w, s) for w, s in _strings(data)
+           if HOST.search(s) or (s.startswith("/") and not re.search(r"\s", s))]
+    assert not bad, bad[:5]
+    records = {r["cell"]["id"]: r for r in run.records()}
+    logs = 0
+    for kind in ("builds", "tests"):
+        for o in data[kind]:
+            cell = o["misc"].get("cell")
+            for name, path in (o["misc"].get("logs") or {}).items():
+                assert re.fullmatch(r"logs/[0-9a-f]{16}\.log\.gz", path), (cell, path)
+                assert (run.dir / path).is_file() and records[cell]["logs"][name] == path
+                logs += 1
+            for at in o["misc"].get("evidence_at") or []:
+                assert at.startswith("logs/"), (cell, at)
+    assert logs                                 # the published runs have logs: they were checked
+
+
+def test_an_unpublished_run_names_the_cache_portably(recorded, private_cache, tmp_path):
+    """A run not yet published names its logs where the boot wrote them, in the
+    cache: exported as $PVMATRIX_CACHE/..., like a published run's cache paths."""
+    results, run = recorded
+    copy = tmp_path / "results" / run.id
+    shutil.copytree(run.dir, copy)
+    cell = copy / "cells" / "k1_dom0_xen-4.17_default.json"
+    rec = json.loads(cell.read_text())
+    serial = f"{private_cache}/boot/runs/abc/serial.log"
+    rec["logs"] = {"serial": serial}
+    rec["verdict"]["evidence"][0]["log"] = serial
+    rec["inputs"]["deb"] = f"{private_cache}/apt/bookworm/debs/linux.deb"
+    rec["inputs"]["boot_dir"] = f"{private_cache}/boot/runs/abc"       # host only: dropped
+    cell.write_text(json.dumps(rec))
+    from pvmatrix.results.store import Run
+    data = to_kcidb(Run(copy))
+    LATEST.validate(data)
+    panic = by_cell(data, "tests")["k1/dom0/xen-4.17/default"]["misc"]
+    assert panic["logs"] == {"serial": "$PVMATRIX_CACHE/boot/runs/abc/serial.log"}
+    assert panic["evidence_at"] == ["$PVMATRIX_CACHE/boot/runs/abc/serial.log:812"]
+    assert panic["inputs"]["deb"] == "$PVMATRIX_CACHE/apt/bookworm/debs/linux.deb"
+    assert "boot_dir" not in panic["inputs"]
+    assert str(private_cache) not in json.dumps(data) and str(tmp_path) not in json.dumps(data)
+
+
+def test_an_export_that_would_name_a_host_path_is_refused(recorded, tmp_path):
+    results, run = recorded
+    copy = tmp_path / "results" / run.id
+    shutil.copytree(run.dir, copy)
+    cell = copy / "cells" / "k2_domU-pv_xen-4.17_default.json"
+    rec = json.loads(cell.read_text())
+    rec["verdict"]["reason"] = "QEMU could not start: /home/someone/disk.img: no such file"
+    cell.write_text(json.dumps(rec))
+    from pvmatrix.results.store import Run
+    with pytest.raises(UserError, match="would name host path '/home/someone/disk.img:'"):
+        to_kcidb(Run(copy))
