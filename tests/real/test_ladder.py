@@ -61,7 +61,7 @@ def test_short_ladder_bisection_boots_within_the_bound_and_remembers(monkeypatch
     else:
         assert "the ends do not differ" in error and kernels <= 2, error
         assert "6.16.3" in error and "6.17.8" in error, error
-        assert set(booted) <= {"6.16.3+deb13", "6.17.8+deb13"}, booted
+        assert all(b.startswith(("6.16.3+deb13", "6.17.8+deb13")) for b in booted), booted
     before = len(booted)
     second, error2 = run()
     assert len(booted) == before, "a second bisection booted again"
