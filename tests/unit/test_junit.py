@@ -46,7 +46,8 @@ def check_document(text: str, records: list[dict]) -> dict[str, ET.Element]:
         elif tag:
             assert v["reason"] in case[0].get("message") and case[0].get("type") == v["detail"]
             texts = [e["text"] for e in v.get("evidence") or []][:junit.EVIDENCE_LINES]
-            assert (case[0].text or "") == "\n".join(texts)
+            # a device cell's booted checks follow its own evidence (report/grid's join)
+            assert (case[0].text or "").startswith("\n".join(texts))
     return cases
 
 
