@@ -68,8 +68,10 @@ class Progress:
             self.bad[stage] += 1
         if not self.tty or worst != PASS:
             how = "cached" if cached else f"{seconds:.1f} s"
+            # a task owning no cells (a shared host boot): its cells are told by their own tasks
+            said = ", ".join(statuses) or "host boot, its guests' cells follow"
             self._say(f"[{self.elapsed():6.1f} s] {stage:<7} {kernel}: "
-                      f"{', '.join(statuses)} ({how}){' ' + note if note else ''}")
+                      f"{said} ({how}){' ' + note if note else ''}")
         elif self.tty:
             self._draw()
 

@@ -68,3 +68,13 @@ def test_progress_plain_lines_and_live_line():
     p = Progress(Counter(build=2), live, tty=True)
     p.finished("build", "k1", ["pass"], 0.1, True)
     assert live.getvalue().startswith("\r\033[Kbuild 1/2 | ")        # redrawn in place
+
+
+def test_progress_names_a_shared_host_boot_that_owns_no_cells():
+    import io
+    from collections import Counter
+    from pvmatrix.matrix.progress import Progress
+    plain = io.StringIO()
+    p = Progress(Counter(boot=1), plain, tty=False)
+    p.finished("boot", "debian-6.1-generic", [], 64.4, False)
+    assert "boot    debian-6.1-generic: host boot, its guests' cells follow (64.4 s)" in plain.getvalue()
