@@ -76,17 +76,8 @@ PVH_DOM0_NEEDS = ("XEN_PVH", "XEN_DOM0")
 def pvh_dom0(notes: XenNotes | None, config: KernelConfig | None,
              version: tuple[int, int] | None) -> Capability:
     """Boots as a PVH dom0 (Xen's dom0=pvh): the PVH entry, XEN_PVH and XEN_DOM0."""
-    cap = Capability("pvh_dom0", "boots as PVH dom0", None)
-    pvh = pvh_domu(notes, config)
-    if pvh.supported is False:
-        cap.supported, cap.evidence = False, pvh.evidence + ["a PVH dom0 is a PVH guest: no PVH entry"]
-        return cap
-    verdicts = _dom0_verdicts(cap, notes, config, version, PVH_DOM0_NEEDS)
-    if verdicts:
-        cap.supported = all(verdicts)
-    else:
-        cap.evidence.append("no kernel config, and no dom0 bit to trust")
-    return cap
+    return _dom0(Capability("pvh_dom0", "boots as PVH dom0", None), pvh_domu(notes, config),
+                 "a PVH dom0 is a PVH guest: no PVH entry", notes, config, version, PVH_DOM0_NEEDS)
 
 
 def pvhvm(config: KernelConfig | None) -> Capability:
@@ -188,14 +179,21 @@ def _dom0_verdicts(cap: Capability, notes: XenNotes | None, config: KernelConfig
 
 def pv_dom0(notes: XenNotes | None, config: KernelConfig | None,
             version: tuple[int, int] | None) -> Capability:
-    cap = Capability("pv_dom0", "boots as PV dom0", None)
-    pv = pv_domu(notes, config)
-    if pv.supported is False:
-        cap.supported, cap.evidence = False, pv.evidence + ["dom0 is a PV guest: no PV entry"]
+    return _dom0(Capability("pv_dom0", "boots as PV dom0", None), pv_domu(notes, config),
+                 "dom0 is a PV guest: no PV entry", notes, config, version, ("XEN_DOM0",))
+
+
+def _dom0(cap: Capability, guest: Capability, no_entry: str, notes: XenNotes | None,
+          config: KernelConfig | None, version: tuple[int, int] | None,
+          symbols: tuple[str, ...]) -> Capability:
+    """CAP, a dom0 of GUEST's kind: no when GUEST has no entry (NO_ENTRY said),
+    else the dom0 bit and SYMBOLS (_dom0_verdicts)."""
+    if guest.supported is False:
+        cap.supported, cap.evidence = False, guest.evidence + [no_entry]
         return cap
-    verdicts = _dom0_verdicts(cap, notes, config, version, ("XEN_DOM0",))
+    verdicts = _dom0_verdicts(cap, notes, config, version, symbols)
     if verdicts:
-        cap.supported = all(verdicts) and pv.supported is not False
+        cap.supported = all(verdicts)
     else:
         cap.evidence.append("no kernel config, and no dom0 bit to trust")
     return cap

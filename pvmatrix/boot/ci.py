@@ -12,7 +12,8 @@ from typing import Iterable
 
 from .. import catalog, exitcodes
 from ..errors import PvmError
-from ..records import PASS, Evidence, Verdict
+from ..records import PASS, Verdict
+from .verdicts import release_cannot
 
 REASON_MAX = 200
 
@@ -56,12 +57,8 @@ def split(roles: list[str], xen: str | None) -> tuple[list[str], list[str]]:
 def not_run(roles: list[str], xen: str, kernel: str) -> list[RoleResult]:
     """ROLES that Xen release XEN cannot run here, each `not run` with xen.toml's why."""
     release = catalog.get("xen", xen)
-    out = []
-    for r in roles:
-        why = catalog.not_run(release, r)
-        out.append(RoleResult(r, xen, kernel, Verdict("not run", f"Xen {xen}: {why}",
-                                                      "xen release", [Evidence(why, "xen.toml")])))
-    return out
+    return [RoleResult(r, xen, kernel, release_cannot(xen, catalog.not_run(release, r)))
+            for r in roles]
 
 
 def stopped(roles: list[str], xen: str | None, kernel: str, exc: PvmError) -> list[RoleResult]:

@@ -423,3 +423,9 @@ def judge_device(kind: str, has_disk: bool, hw: dict) -> tuple[bool, str]:
         if not (link and frame):
             return False, ", ".join(said)
     return True, ", ".join(said)
+
+
+def release_cannot(xen: str, why: str) -> Verdict:
+    """The verdict of a role Xen release XEN cannot run here (xen.toml
+    `not_run`, WHY): not run, never booted, never a pass."""
+    return Verdict(NOT_RUN_STATUS, f"Xen {xen}: {why}", "xen release", [Evidence(why, "xen.toml")])

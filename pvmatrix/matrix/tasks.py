@@ -30,6 +30,7 @@ from ..analyze import analyze as run_analysis
 from ..analyze import coverage, machines
 from ..analyze.hardware import load_profile
 from ..boot import facts as bootfacts, qemu
+from ..boot.verdicts import release_cannot
 from ..build import container, engine, toolchains
 from ..sources import packages
 from ..sources.facts import PackageFacts, SourceFacts
@@ -316,10 +317,9 @@ def _xen_boot(task: dict, out: TaskOutcome, kernel: TaskOutcome, analysis: TaskO
     args, cells = task["args"], {c["role"]: c for c in task["cells"]}
     confirm = bool(args.get("confirm"))
     release = catalog.all("xen").get(args["xen"])
-    for r in [r for r in cells if release and catalog.not_run(release, r)]:
-        why = catalog.not_run(release, r)         # the release cannot: no boot, never a pass
-        outcomes.cell(out, cells.pop(r)["id"], Verdict(NOT_RUN, f"Xen {args['xen']}: {why}",
-                                                       "xen release", [Evidence(why, "xen.toml")]))
+    cannot = {r: why for r in cells if release and (why := catalog.not_run(release, r))}
+    for r, why in cannot.items():                 # the release cannot: no boot, never a pass
+        outcomes.cell(out, cells.pop(r)["id"], release_cannot(args["xen"], why))
     if not cells:
         return None
     static = {r: why for r in cells if (why := _cannot(analysis, r))}
