@@ -229,13 +229,19 @@ def _hardware(lines: list[Line], devs: list[devmod.Device], nonce: str,
             token = x.disk_token(nonce)
             h["disk_read"] = any(b["data"] == token for b in h["block"])
         if x.kind == "nic":
-            seen = pcap.carrying(x.pcap(workdir), devmod.frame_token(nonce))
-            h["frame"] = seen is not None
-            h["frame_evidence"] = (f"{x.pcap(workdir).name} frame {seen.no} from {seen.source}"
-                                   if seen else f"no frame carrying {devmod.frame_token(nonce)} "
-                                   f"in {x.pcap(workdir).name}")
+            _frame(h, x, workdir, devmod.frame_token(nonce))
         h["ok"], h["reason"] = judge_device(x.kind, x.has_disk, h)
     return hw
+
+
+def _frame(hw: dict, dev: devmod.Device, workdir: Path, token: str) -> None:
+    """Into HW (a NIC's probe facts): whether QEMU's dump of DEV holds a frame
+    carrying TOKEN, and where (frame, frame_evidence)."""
+    dump = dev.pcap(workdir)
+    seen = pcap.carrying(dump, token)
+    hw["frame"] = seen is not None
+    hw["frame_evidence"] = (f"{dump.name} frame {seen.no} from {seen.source}" if seen
+                            else f"no frame carrying {token} in {dump.name}")
 
 
 def xen_host(wanted: list[str]) -> roles.Role:
@@ -445,12 +451,7 @@ def _passthrough_verdict(v: Verdict, g: roles.Role, dev: devmod.Device, iommu: c
     if v.ok:
         hw = passthrough_facts(lines, g.where, f"{dev.ids.vendor:04x}:{dev.ids.device:04x}")
         if hw is not None:
-            token = devmod.frame_token(passthrough_token(nonce, g.where))
-            seen = pcap.carrying(dev.pcap(workdir), token)
-            hw["frame"] = seen is not None
-            hw["frame_evidence"] = (f"{dev.pcap(workdir).name} frame {seen.no} from {seen.source}"
-                                    if seen else f"no frame carrying {token} in "
-                                    f"{dev.pcap(workdir).name}")
+            _frame(hw, dev, workdir, devmod.frame_token(passthrough_token(nonce, g.where)))
         v = judge_passthrough(v, dev.name, hw)
     v.evidence.append(Evidence(f"{dev.name} at {dev.pci} on QEMU's {iommu.machine}: {iommu.note}",
                                "passthrough"))
