@@ -19,14 +19,16 @@ from .spec import KernelSpec, Spec
 from ..analyze import machines
 from ..analyze.hardware import load_profile
 
-# What each kind of task holds while it runs (Dask worker resources).
+# What each kind of task holds while it runs (Dask worker resources). A boot
+# holds one core: QEMU runs single-threaded TCG (boot/qemu.py), so a 2-core
+# machine runs two boots side by side (a QEMU slot per core, scheduler.py).
 RESOURCES = {
     "source": {},
     "build": {"CPU": 2, "MEM": 4},
     "analyze": {"CPU": 1, "MEM": 1},
     "boot_baremetal": {"CPU": 1, "MEM": 1, "qemu": 1},
-    "boot_xen": {"CPU": 2, "MEM": 3, "qemu": 1},
-    "boot_hosted": {"CPU": 2, "MEM": 3, "qemu": 1},
+    "boot_xen": {"CPU": 1, "MEM": 3, "qemu": 1},
+    "boot_hosted": {"CPU": 1, "MEM": 3, "qemu": 1},
 }
 
 

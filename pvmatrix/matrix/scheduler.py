@@ -57,8 +57,10 @@ def local_resources() -> dict[str, float]:
 @lru_cache(maxsize=1)
 def _probe_resources() -> dict[str, float]:          # probing kvm takes ~50 ms: once a process
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    res = {"CPU": float(os.cpu_count() or 1), "MEM": float(int(mem)),
-           "qemu": 1.0 if shutil.which("qemu-system-x86_64") else 0.0}
+    cores = float(os.cpu_count() or 1)
+    # a QEMU slot per core: each boot's TCG runs on one host thread
+    res = {"CPU": cores, "MEM": float(int(mem)),
+           "qemu": cores if shutil.which("qemu-system-x86_64") else 0.0}
     try:
         if probe_accel().name == "kvm":
             res["kvm"] = 1.0

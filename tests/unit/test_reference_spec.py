@@ -41,6 +41,9 @@ def test_every_axis_of_the_issue(reference):
                         for flavour in ("amd64", "cloud-amd64")}
     built = [(k.source, k.base, k.fragments) for k in s.kernels if not k.prebuilt]
     assert built == [(k.source, k.base, k.fragments) for k in spec.load(SOURCES).kernels]
+    # the shipped real servers' captures, a column each (the "for my machine" view)
+    assert s.machines == sorted(p.name.split(".")[0] for p in
+                                (REPO / "pvmatrix" / "data" / "machines").glob("*.lspci-vvnn.txt"))
     fallback = s.kernel(s.dom0_fallback)
     assert fallback.package == "debian:linux-image-amd64@bookworm"
 
@@ -50,7 +53,8 @@ def test_the_plan_boots_only_the_qemu_profile_and_analyzes_every_one(reference):
     cells = plan.cells
     boots = [c for c in cells if c.stage == "boot"]
     assert {c.hardware for c in boots} == {"qemu"}
-    assert {c.hardware for c in cells if c.stage == "analyze"} == {"qemu", *REAL_MACHINES}
+    assert {c.hardware for c in cells if c.stage == "analyze"} == \
+        {"qemu", *REAL_MACHINES, *reference.machines}
     per_kernel = len(reference.xen) * (len(reference.roles) - 1) + 1      # baremetal once
     assert len(boots) == len(reference.kernels) * per_kernel
     # one bare-metal boot and, per Xen release, dom0's boot, dom0-pvh's own and the
