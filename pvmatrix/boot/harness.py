@@ -268,6 +268,12 @@ def passed_through(guests: list[roles.Role]) -> dict[str, devmod.Device]:
     return {g.where: devmod.passed_through(g.passthrough) for g in guests if g.passthrough}
 
 
+def machine_devices(pts: dict[str, devmod.Device]) -> list[devmod.Device]:
+    """The passed-through devices the machine has: each once, however many guests
+    (a hosted boot's passthrough guest of each kernel) take it in turn."""
+    return list(dict.fromkeys(pts.values()))
+
+
 def boot_iommu(guests: list[roles.Role]) -> catalog.Iommu:
     """The machine of a boot with GUESTS: a passthrough guest's IOMMU (a boot of
     its own), else none (QEMU's pc machine, as every other boot)."""
@@ -396,7 +402,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     dom0_image.write_bytes(initramfs.elf_image(kernel))
     cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
                       xen_cmdline(release.cmdline, dom0, iommu), dom0_image, initrd,
-                      d / "serial.log", devmod.qemu_args(devs + list(pts.values()), d, nonce),
+                      d / "serial.log", devmod.qemu_args(devs + machine_devices(pts), d, nonce),
                       iommu)
     deadline = dom0.deadline_s + GUEST_SLACK_S + (guest_deadline if parallel
                                                   else guest_deadline * len(guests) * (1 + RETRIES))

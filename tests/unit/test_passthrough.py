@@ -221,3 +221,16 @@ def test_the_capability_needs_pcifront():
     cap = {c.name: c for c in capabilities(None, parse_config(without, "x"), None, (6, 1))}
     got = cap["pv_domu_pcifront"]
     assert got.supported is False and got.evidence[0].startswith("lacks pcifront")
+
+
+def test_a_hosted_boot_gives_its_machine_the_device_once_for_every_kernels_guest(tmp_path):
+    # the reference run's first hosted passthrough boot (8 guest kernels): QEMU
+    # refused a second e1000 at slot 0xf ("PCI: slot 15 function 0 not available")
+    role = roles.get(ROLE)
+    guests = [g for _, g in harness.named([(None, [role]), (None, [role])])]
+    pts = harness.passed_through(guests)
+    assert sorted(pts) == ["pv_pt_1", "pv_pt_2"]
+    args = devmod.qemu_args(devmod.plan() + harness.machine_devices(pts), tmp_path, NONCE)
+    assert sum("addr=0xf" in a for a in args) == 1
+    plan = harness.boot_plan(roles.host(xen=True), guests, NONCE, False, "", None, pts)
+    assert plan["PCI_pv_pt_1"] == plan["PCI_pv_pt_2"] == "0000:00:0f.0"
