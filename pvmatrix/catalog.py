@@ -127,6 +127,7 @@ class Iommu:
     device: str = ""              # QEMU's IOMMU device, placed before every other device
     xen_cmdline: str = ""         # added to the release's Xen command line
     note: str = ""                # what is known of it (evidence)
+    profile: str = ""             # the machine's other devices (a hardware profile); "": the boot's
 
 
 @dataclass(frozen=True)
@@ -356,8 +357,10 @@ def _passthrough(name: str, r: dict) -> Passthrough | None:
 
 
 def _iommu(name: str, e: dict, f: dict) -> Iommu:
+    if e.get("profile"):
+        get("hardware", e["profile"], hint=f"iommus.toml: iommu {name}: profile")
     return Iommu(name, e["machine"], e.get("device", ""), e.get("xen_cmdline", ""),
-                 e.get("note", ""))
+                 e.get("note", ""), e.get("profile", ""))
 
 
 def _hosts(name: str, r: dict) -> tuple[str, ...]:

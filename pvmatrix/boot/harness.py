@@ -389,6 +389,9 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     nonce = secrets.token_hex(4)
     guest_deadline = max((g.deadline_s for g in guests), default=0)
     pts, iommu = passed_through(guests), boot_iommu(guests)
+    if iommu.profile:
+        profile = catalog.profile(iommu.profile)
+        devs = devmod.plan(profile.qemu_devices)
     dirs = {g.where: "/" + guest_dir(i, len(loads)) for i, g in slots} if len(loads) > 1 else None
     plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs, pts)
     files = _guest_files(d, loads, pts) if guests else []
