@@ -4,7 +4,8 @@ release x role/device columns, filterable by suite, Xen release and role
 (plain JS in the page: no network, works from file://), each cell linking to
 its evidence (further down the page), its log and its reproducer, with its
 history over the spec's last runs as a strip and a triage label on failures
-(results/history.py)."""
+(results/history.py), and "for my machine": the kernels ranked per real
+machine of the spec (report/machineview.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from . import machineview
 from .grid import anchor, build_grid, provenance_lines
 from ..paths import DATA
 from ..records import STATUSES
@@ -162,7 +164,7 @@ def render(run, link_base: str = "") -> str:
                 triaged[key] = triaged.get(key, 0) + 1
     return _env().get_template("page.html.j2").render(
         meta=m, host=m.get("host") or {}, statuses=STATUSES, columns=columns, groups=groups,
-        rows=rows, counts={s: n for s, n in g.counts().items() if n}, evidence=evidence,
+        rows=rows, machines=machineview.views(g), counts={s: n for s, n in g.counts().items() if n}, evidence=evidence,
         triaged=triaged, runs=len(next(iter(pasts.values())).runs) if pasts else 1,
         suites=sorted({r.suite for r in rows}), xens=sorted({c.xen for c in columns if c.xen}),
         roles=list(dict.fromkeys(c.role for c in columns if c.role)),

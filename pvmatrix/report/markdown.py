@@ -7,6 +7,7 @@ import time
 
 from tabulate import tabulate
 
+from . import machineview
 from .grid import Grid, build_grid, provenance_lines
 
 MARK = {"pass": "✅", "fail": "❌", "broken": "⚠️", "blocked": "⛔", "skip": "➖", "not run": "⏸"}
@@ -21,6 +22,27 @@ def _cell(g: Grid, rec: dict | None) -> str:
 def _file(name: str, path: str, prefix: str = "") -> str:
     """A link to a file of the run (relative), or the path as code (a host's)."""
     return f"[{name}]({prefix}{path})" if not path.startswith("/") else f"{name} `{path}`"
+
+
+def _machines(g: Grid) -> list[str]:
+    """"For my machine": per machine of the spec, the kernels ranked as `which` ranks them."""
+    views = machineview.views(g)
+    if not views:
+        return []
+    out = ["", "## For my machine", "",
+           f"Ranked as `pvmatrix which --hardware MACHINE` ranks them: first the kernels that "
+           f"drive every storage and network device and pass {views[0].role}.", ""]
+    for v in views:
+        rows = [[p.rank, p.row + (" (fits)" if p.fits else ""), p.cover,
+                 "; ".join(f"{l.kind} {l.name} at {', '.join(l.slots)}" for l in p.lacks) or "none",
+                 "; ".join(f"{xen}: " + ", ".join(f"{MARK.get(b.status, '')} {b.role}" for b in bs)
+                          for xen, bs in p.boots.items()) or "not booted"]
+                for p in v.picks]
+        out += [f"### {v.name}", "",
+                tabulate([[str(c).replace("|", "\\|") for c in r] for r in rows],
+                         headers=["#", "kernel", "devices", "no driver for", "boots"],
+                         tablefmt="github", disable_numparse=True), ""]
+    return out
 
 
 def render(run, link_base: str = "") -> str:
@@ -40,6 +62,7 @@ def render(run, link_base: str = "") -> str:
     out += ["", "Legend: " + ", ".join(f"{v} {k}" for k, v in MARK.items()), ""]
     counts = g.counts()
     out.append("Cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ".")
+    out += _machines(g)
     bad = [r for r in g.records if r["verdict"]["status"] not in ("pass", "skip")
            or any(x.disagree for x in g.checks.get(r["cell"]["id"], ()))]
     if bad:

@@ -8,7 +8,10 @@ files in the cache ($PVMATRIX_CACHE/debs/ID for a Debian package, the
 folder of its packages unpacked together for a kernel split across several
 (Debian 6.19 on: named by the parts' digests its source record lists),
 artifacts/ID for a build): modules.alias (else the modules' own aliases) and
-its config, scanned once per kernel identity into $PVMATRIX_CACHE/which/."""
+its config, scanned once per kernel identity into $PVMATRIX_CACHE/which/.
+
+The published page's "for my machine" view ranks one run's kernels the same
+way (in_run), their coverage read from the run's machine cells instead."""
 
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from ..errors import PvmError, UserError
 from ..kernel import in_dir
 from ..paths import cache_dir, cache_root, write_whole
 from ..results import history, store
+from ..results.records import machine_of
 from ..sources.facts import PackageFacts
 from ..sources.packages import Prebuilt, unpacked_name
 
@@ -126,29 +130,84 @@ def recorded(results: Path, role: str, xen: str | None) -> dict[str, Kernel]:
     kernels: dict[str, Kernel] = {}
     rows: dict[tuple[str, str], str] = {}            # (spec, row) -> kernel id, the latest
     for run in store.all_runs(results):
-        meta = run.meta
-        started = meta.get("started") or 0
-        for rec in run.records():
-            _packages(rec, kernels)
-            c, kid = rec["cell"], (rec.get("inputs") or {}).get("kernel_id")
-            if not kid:
-                continue
-            k = kernels.setdefault(kid, Kernel(kid))
-            if c["kernel"] in k.names:
-                k.names.remove(c["kernel"])
-            k.names.insert(0, c["kernel"])
-            rows[(meta.get("spec_name", ""), c["kernel"])] = kid
-            if c["stage"] == "analyze" and c.get("device") is None and not k.release:
-                k.release = rec["verdict"].get("reason", "").split(":")[0]
-            if c["stage"] == "boot" and c.get("role") == role and xen in (None, c.get("xen")):
-                v = rec["verdict"]
-                old = k.verdicts.get(c.get("xen"))
-                if old is not None and old.status == "pass":
-                    k.earlier += 1
-                k.verdicts[c.get("xen")] = RoleVerdict(run.id, c["id"], v["status"],
-                                                       v.get("reason", ""), c.get("xen"), started)
+        _ingest(run.id, run.meta, run.records(), kernels, rows, role, xen)
     _history(results, rows, kernels, role)
     return kernels
+
+
+def _ingest(run_id: str, meta: dict, records: list[dict], kernels: dict[str, Kernel],
+            rows: dict[tuple[str, str], str], role: str, xen: str | None) -> None:
+    """One run's RECORDS into KERNELS: their rows, releases and verdicts of ROLE."""
+    started = meta.get("started") or 0
+    for rec in records:
+        _packages(rec, kernels)
+        c, kid = rec["cell"], (rec.get("inputs") or {}).get("kernel_id")
+        if not kid:
+            continue
+        k = kernels.setdefault(kid, Kernel(kid))
+        if c["kernel"] in k.names:
+            k.names.remove(c["kernel"])
+        k.names.insert(0, c["kernel"])
+        rows[(meta.get("spec_name", ""), c["kernel"])] = kid
+        if c["stage"] == "analyze" and c.get("device") is None and not k.release:
+            k.release = rec["verdict"].get("reason", "").split(":")[0]
+        if c["stage"] == "boot" and c.get("role") == role and xen in (None, c.get("xen")):
+            v = rec["verdict"]
+            old = k.verdicts.get(c.get("xen"))
+            if old is not None and old.status == "pass":
+                k.earlier += 1
+            k.verdicts[c.get("xen")] = RoleVerdict(run_id, c["id"], v["status"],
+                                                   v.get("reason", ""), c.get("xen"), started)
+
+
+def in_run(run_id: str, meta: dict, records: list[dict], machine: str,
+           role: str | None = None) -> Answer | None:
+    """The answer for one run (a published page's "for my machine" view): its
+    kernels for its machine column MACHINE, their coverage read from the run's
+    machine cells (no cache needed), their verdicts of ROLE (None: dom0) from
+    its boots. None when the run has no cell of MACHINE."""
+    role = role or catalog.host_role(xen=True).name
+    kernels: dict[str, Kernel] = {}
+    _ingest(run_id, meta, records, kernels, {}, role, None)
+    profile = None
+    for rec in records:
+        kid = (rec.get("inputs") or {}).get("kernel_id")
+        if machine_of(rec["cell"]) != machine or kid not in kernels:
+            continue
+        profile = profile or machines.from_args(rec["task_def"]["args"]["profile"])
+        if kernels[kid].cover is None:
+            kernels[kid].cover = cover_of(rec, profile)
+    if profile is None:
+        return None
+    for k in kernels.values():
+        if k.cover is None:
+            k.no_static = f"the run has no {machine} cell for it"
+    return Answer(profile, role, None, [k for k in kernels.values() if k.names])
+
+
+def cover_of(rec: dict, profile: HardwareProfile) -> coverage.MachineCoverage:
+    """A machine cell's coverage of PROFILE, read back from the evidence
+    machines.verdict gives it: a line per device, "DEVICE: why", noted
+    missing, covered ("driver (status)") or apart."""
+    said: dict[int, tuple[str, str]] = {}
+    lines = [machines.device_line(coverage.DeviceCoverage(d, coverage.MISSING))
+             for d in profile.devices]
+    for e in rec["verdict"].get("evidence") or []:
+        i = next((i for i, line in enumerate(lines)
+                  if i not in said and e["text"].startswith(line + ": ")), None)
+        if i is not None:
+            said[i] = (e.get("note", ""), e["text"][len(lines[i]) + 2:])
+    out = []
+    for i, d in enumerate(profile.devices):
+        note, why = said.get(i, ("missing", "the cell does not name it"))
+        if note == "covered":
+            driver, _, status = why.rpartition(" (")
+            out.append(coverage.DeviceCoverage(d, status.rstrip(")"), driver))
+        elif note == "apart":
+            out.append(coverage.DeviceCoverage(d, coverage.MISSING, apart=why))
+        else:
+            out.append(coverage.DeviceCoverage(d, coverage.MISSING, evidence=why.split("; ")))
+    return coverage.machine(out)
 
 
 def _packages(rec: dict, kernels: dict[str, Kernel]) -> None:
@@ -229,11 +288,15 @@ def _scan(tree: Path) -> dict:
 
 # -- the answer as text ---------------------------------------------------------
 
+def wanted(machine: HardwareProfile) -> list:
+    """MACHINE's storage and network devices that count (not listed apart)."""
+    return [d for d in machine.devices
+            if d.pci_class in CLASSES and coverage.driverless(d) is None]
+
+
 def render(a: Answer, misses: int = 5) -> str:
-    counted = [d for d in a.machine.devices if coverage.driverless(d) is None]
-    wanted = [d for d in counted if d.pci_class in CLASSES]
     head = [f"machine {a.machine.name}: {len(a.machine.devices)} PCI functions, "
-            f"{len(wanted)} storage and network",
+            f"{len(wanted(a.machine))} storage and network",
             f"role {a.role}" + (f" under Xen {a.xen}" if a.xen else "") + f"; "
             f"{len(a.kernels)} recorded kernel(s)", ""]
     out = head + [f"Kernels that drive every storage and network device and pass {a.role}:"]
@@ -245,18 +308,33 @@ def render(a: Answer, misses: int = 5) -> str:
     return "\n".join(out)
 
 
-def _kernel(i: int, k: Kernel, role: str) -> list[str]:
-    also = f"; also {', '.join(k.names[1:])}" if len(k.names) > 1 else ""
-    cover = k.cover.summary if k.cover else f"static coverage unknown: {k.no_static}"
-    lines = [f"  {i}. {k.names[0]} ({k.release or k.kernel_id[:19]}{also}): {cover}"]
-    alike: dict[tuple, list[str]] = {}          # the same device in several slots: one line
+@dataclass
+class Lack:
+    """A storage or network device a kernel has no driver for, in every slot it is in."""
+    kind: str
+    name: str
+    pci_class: str
+    ids: str
+    slots: list[str]
+
+
+def lacking(k: Kernel) -> list[Lack]:
+    """K's lacks, the same device in several slots once."""
+    alike: dict[tuple, list[str]] = {}
     for d in k.lacks:
         dev = d.device
         key = (CLASSES[dev.pci_class], dev.name, dev.pci_class_code, dev.ids)
         alike.setdefault(key, []).append(dev.slot or "?")
-    for (kind, name, cls, ids), slots in alike.items():
-        lines.append(f"     lacks a driver for {kind} {name} [{cls}] [{ids}] "
-                     f"at {', '.join(slots)}")
+    return [Lack(*key, slots) for key, slots in alike.items()]
+
+
+def _kernel(i: int, k: Kernel, role: str) -> list[str]:
+    also = f"; also {', '.join(k.names[1:])}" if len(k.names) > 1 else ""
+    cover = k.cover.summary if k.cover else f"static coverage unknown: {k.no_static}"
+    lines = [f"  {i}. {k.names[0]} ({k.release or k.kernel_id[:19]}{also}): {cover}"]
+    for lack in lacking(k):
+        lines.append(f"     lacks a driver for {lack.kind} {lack.name} [{lack.pci_class}] "
+                     f"[{lack.ids}] at {', '.join(lack.slots)}")
     if not k.verdicts:
         lines.append(f"     {role}: not booted")
     for v in sorted(k.verdicts.values(), key=lambda v: v.xen or ""):

@@ -2,7 +2,8 @@
 installs it; without it these tests fail). What the browser shows after the
 page's scripts ran: the cells, filters (from the URL hash, as a reader's
 choice in the selects sets it) hiding rows and columns, links that resolve,
-and a screenshot of it."""
+and a screenshot of it; the "for my machine" view of a real run with machine
+cells (machine_run.py), a machine picked by the URL hash."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from machine_run import MACHINES, machine_run
 from matrix_helpers import fake_run, small_spec
 from pvmatrix.report import browser
 from pvmatrix.report.publish import publish
@@ -25,6 +27,11 @@ class Shown(HTMLParser):
         super().__init__()
         self.rows, self.cells, self.hrefs = {}, {}, []
         self.headers: dict[str, bool] = {}
+        self.machines: dict[str, bool] = {}              # the view's sections: shown?
+        self.picks: dict[str, list[str]] = {}            # its kernels, in rank order
+        self.counted = ""                                # what the filter script wrote
+        self._machine = None
+        self._in_shown = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -37,6 +44,20 @@ class Shown(HTMLParser):
             self.headers[a.get("title", "")] = not hidden
         if tag == "a" and a.get("href"):
             self.hrefs.append(a["href"])
+        if tag == "section" and "data-machine" in a:
+            self._machine = a["data-machine"]
+            self.machines[self._machine], self.picks[self._machine] = not hidden, []
+        if tag == "tr" and "data-rank" in a and self._machine:
+            self.picks[self._machine].append(a["data-kernel"])
+        self._in_shown = a.get("id") == "shown"
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._machine = None
+
+    def handle_data(self, data):
+        if self._in_shown:
+            self.counted += data
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +126,31 @@ def test_a_screenshot_of_the_page(page, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1400, 900)
+
+
+@pytest.fixture(scope="module")
+def machine_page(tmp_path_factory):
+    """The real run 20261128-002350-ddf6 with its kernels' machine cells, published."""
+    tmp = tmp_path_factory.mktemp("machines")
+    run = machine_run(tmp / "results", tmp / "cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PVMATRIX_CACHE", str(tmp / "cache"))
+        publish(run, tmp / "results")                 # refuses a host path or a bad link
+    return run.dir / "report.html"
+
+
+def test_the_machine_view_ranks_the_kernels_per_machine(machine_page):
+    got = shown(machine_page.as_uri())
+    assert got.machines == {m: True for m in MACHINES}       # no machine picked: all shown
+    assert got.counted.startswith("4 kernels")                # the page's script ran through
+    assert got.picks["dell-poweredge-r220"] == ["debian-6.1-generic", "debian-6.1-xen-min",
+                                                "debian-6.12-xen-min", "debian-6.1-cloud"]
+    got = shown(machine_page.as_uri() + "#machine=dell-poweredge-860")
+    assert got.machines == {m: m == "dell-poweredge-860" for m in MACHINES}
+    assert got.picks["dell-poweredge-860"][0] == "debian-6.1-generic"
+
+
+def test_a_run_without_machines_says_so_and_its_script_runs(page):
+    got = shown(page.as_uri() + "#machine=dell-poweredge-860")
+    assert got.machines == {} and got.counted.startswith("2 kernels")
+    assert "The spec names no machines" in browser.dom(page.as_uri())
