@@ -15,7 +15,7 @@ from .. import settings
 from .. import catalog
 from ..errors import Interrupted, QemuDidNotStart, QemuKilled
 from . import devices as devmod
-from . import initramfs, pcap, provenance, qemu, reproduce, roles, rundirs, userspace
+from . import bootdisk, initramfs, pcap, provenance, qemu, reproduce, roles, rundirs, userspace
 from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
 from ..records import BLOCKED, BROKEN, Evidence, Verdict
@@ -30,7 +30,7 @@ from .cpio import concat
 GUEST_SLACK_S = 20        # per boot: dom0's own shutdown, relaying logs
 # Each guest kernel rides in dom0's initramfs, unpacked into a tmpfs of half of
 # dom0's memory (its ELF up to initramfs.GUEST_ELF_MAX_MB, its initrd, an HVM
-# bzImage): dom0 grows by this much per guest kernel past the first, and one
+# guest's boot disk and dom0's copy of it): dom0 grows by this much per guest kernel past the first, and one
 # hosted boot takes at most GUEST_KERNELS_MAX of them (more: another boot).
 GUEST_KERNEL_MB = 64
 GUEST_KERNELS_MAX = 8
@@ -329,8 +329,13 @@ def named(loads: list[tuple[Kernel, list[roles.Role]]]) -> list[tuple[int, roles
     kernels a guest is named for its kernel (pv_2: kernel 2's domU-pv), so its
     console, its xl lines and its verdict are its kernel's own."""
     many = len(loads) > 1
-    return [(i, replace(r, where=f"{r.where}_{i}") if many else r)
+    return [(i, replace(r, where=slot_name(r.where, i, many)) if many else r)
             for i, (_, rs) in enumerate(loads, 1) for r in rs]
+
+
+def slot_name(where: str, i: int, many: bool) -> str:
+    """A guest's name in a boot: its role's, with its kernel's number when MANY."""
+    return f"{where}_{i}" if many else where
 
 
 def guest_dir(i: int, kernels: int) -> str:
@@ -339,11 +344,14 @@ def guest_dir(i: int, kernels: int) -> str:
 
 
 def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]],
-                 pts: dict[str, devmod.Device]) -> list[initramfs.GuestFiles]:
+                 pts: dict[str, devmod.Device],
+                 hvm_cmdlines: dict[str, str]) -> list[initramfs.GuestFiles]:
     """Each guest kernel's files for dom0's initramfs: the kernel and a probe initrd
-    with its roles' modules (an HVM role: its bzImage too; PTS: the drivers of the
-    devices passed through to its guests, shipped)."""
+    with its roles' modules (an HVM guest: a boot disk with both and its command
+    line from HVM_CMDLINES, by guest name; PTS: the drivers of the devices passed
+    through to its guests, shipped)."""
     out = []
+    many = len(loads) > 1
     for i, (k, rs) in enumerate(loads, 1):
         if not rs:
             continue
@@ -352,8 +360,10 @@ def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]],
                                  list(dict.fromkeys(m for g in rs for m in g.modules)), load=True,
                                  ship=_passthrough_modules(k, [pts[g.where] for g in rs
                                                                if g.where in pts]))
-        out.append(initramfs.GuestFiles(guest_dir(i, len(loads)), k, initrd,
-                                        any(g.guest_type == "hvm" for g in rs)))
+        hvm = [slot_name(g.where, i, many) for g in rs if g.guest_type == "hvm"]
+        disks = tuple((w, bootdisk.build(d / f"boot-{w}.img", k.image, initrd, hvm_cmdlines[w]))
+                      for w in hvm)
+        out.append(initramfs.GuestFiles(guest_dir(i, len(loads)), k, initrd, disks))
     return out
 
 
@@ -394,7 +404,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
         devs = devmod.plan(profile.qemu_devices)
     dirs = {g.where: "/" + guest_dir(i, len(loads)) for i, g in slots} if len(loads) > 1 else None
     plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs, pts)
-    files = _guest_files(d, loads, pts) if guests else []
+    files = _guest_files(d, loads, pts, hvm_cmdlines(guests, nonce, pts)) if guests else []
     wanted_mods = _device_modules(kernel, devs, profile)
     if wanted_mods is not None:
         wanted_mods += list(dom0.modules) + [g.passthrough.backend for g in guests
@@ -496,6 +506,16 @@ def guest_cmdline(g: roles.Role, nonce: str, passthrough: bool) -> str:
     if not passthrough:
         return g.cmdline
     return f"{g.cmdline} pvm.pt=1 pvm.nonce={passthrough_token(nonce, g.where)}"
+
+
+def hvm_cmdlines(guests: list[roles.Role], nonce: str,
+                 pts: dict[str, devmod.Device]) -> dict[str, str]:
+    """Each HVM guest's whole command line, by name: its boot disk holds it (a PV or
+    PVH guest's is completed by dom0-init.sh's xl config: the same pvm.* words for
+    the N-th guest, 10.99.N.2 with dom0 at 10.99.N.1)."""
+    return {g.where: f"{guest_cmdline(g, nonce, g.where in pts)} pvm.name={g.where} "
+                     f"pvm.ip=10.99.{n}.2 pvm.peer=10.99.{n}.1"
+            for n, g in enumerate(guests, 1) if g.guest_type == "hvm"}
 
 
 def initramfs_concat(base: Path, overlay: Path, dest: Path) -> Path:

@@ -136,11 +136,12 @@ def probe(out: Path, init: str, kernel: Kernel | None, wanted: list[str] | None 
 @dataclass
 class GuestFiles:
     """A guest kernel's files in dom0's initramfs, under DIR (dom0-init.sh: DIR_name):
-    its kernel, its probe initrd and (HVM: QEMU's direct kernel boot wants one) its bzImage."""
+    its kernel, its probe initrd and each of its HVM guests' boot disk (guest name,
+    image: bootdisk.py), shipped as boot-NAME.img."""
     dir: str
     kernel: Kernel
     initrd: Path
-    hvm: bool = False
+    boot_disks: tuple[tuple[str, Path], ...] = ()
 
 
 def dom0_overlay(out: Path, kernel: Kernel, guests: list[GuestFiles], plan: dict[str, str],
@@ -161,8 +162,8 @@ def dom0_overlay(out: Path, kernel: Kernel, guests: list[GuestFiles], plan: dict
         for g in guests:
             w.file(f"{g.dir}/kernel", elf_image(g.kernel, GUEST_ELF_MAX_MB), 0o644)
             w.copy(f"{g.dir}/initrd.gz", g.initrd, 0o644)
-            if g.hvm:
-                w.copy(f"{g.dir}/bzImage", g.kernel.image, 0o644)
+            for name, disk in g.boot_disks:
+                w.copy(f"{g.dir}/boot-{name}.img", disk, 0o644)
         w.close()
     return out
 

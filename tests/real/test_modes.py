@@ -2,8 +2,9 @@
 
 - Debian's generic 6.1 kernel as an HVM guest (domU-hvm) of the small built
   kernel's dom0: xl starts qemu-system-xen (the dom0 image's variant with the
-  device model), QEMU boots the bzImage directly, and the kernel's PVHVM
-  unplugs the emulated IDE disk and e1000 and binds xen-blkfront / xen-netfront.
+  device model), SeaBIOS boots the guest's AHCI disk, which the harness made
+  bootable (boot/bootdisk.py: SYSLINUX, the kernel, initrd and command line),
+  and the kernel's PVHVM binds xen-blkfront / xen-netfront (the NIC unplugged).
 - The small built kernel (tests/real/test_boot.py's xen_kernel recipe) as a PVH
   dom0 (dom0-pvh: dom0=pvh dom0-iommu=none) with its PV and PVH guests; if that
   cannot work under nested TCG here, the measured reason goes into xen.toml's

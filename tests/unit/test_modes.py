@@ -34,7 +34,7 @@ def test_domU_hvm_is_an_hvm_guest_with_the_device_model_and_a_serial_console():
     assert r.capability is None            # emulated devices need nothing Xen-specific
     assert r.dom0_packages == ("{device_model}",)
     assert "console=ttyS0" in r.cmdline
-    assert {"xen-blkfront", "xen-netfront", "ata_piix", "e1000"} <= set(r.modules)
+    assert {"xen-blkfront", "xen-netfront", "ahci", "e1000"} <= set(r.modules)   # AHCI disk
     assert "probe=disk ok=1 data={disk}" in r.expect and "probe=net ok=1" in r.expect
 
 
@@ -221,7 +221,8 @@ def test_the_inits_parse_and_say_what_they_found():
     assert 'say probe=disk "$@" dev=$n driver=' in guest and "probe=net" in guest
     assert 'console=*) CON=' in guest              # the console the role asked for
     dom0 = (BOOT_DATA / "dom0-init.sh").read_text()
-    for key in ('type = "hvm"', 'device_model_version = "qemu-xen"', 'kernel = "$5/bzImage"',
+    for key in ('type = "hvm"', 'device_model_version = "qemu-xen"', 'hdtype = "ahci"',
+                'boot = "c"', 'cat "$dir/boot-$g.img" >"$img"',
                 'serial = "file:/run/xencons/guest-$1.log"', "vdev=hda", "model=e1000"):
         assert key in dom0, key
     assert "domU-" not in dom0, "the dom0 init must not know role names"
