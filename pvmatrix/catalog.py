@@ -155,6 +155,7 @@ class Role:
     dom0_packages: tuple[str, ...] = ()  # extra dom0 userspace ({device_model}: the release's)
     hosts: tuple[str, ...] = ()   # host roles: guest roles started in its own boot, judged with it
     passthrough: Passthrough | None = None   # guest roles: a PCI device dom0 passes to it
+    kernels_per_boot: int = 0     # guest roles: guest kernels one shared boot hosts (0: the harness's)
 
     @property
     def is_guest(self) -> bool:
@@ -340,7 +341,7 @@ def _role(name: str, r: dict, f: dict) -> Role:
                 milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"),
                 lifecycle=_lifecycle(name, r), xen_cmdline=r.get("xen_cmdline", ""),
                 dom0_packages=tuple(r.get("dom0_packages", ())), hosts=_hosts(name, r),
-                passthrough=_passthrough(name, r))
+                passthrough=_passthrough(name, r), kernels_per_boot=r.get("kernels_per_boot", 0))
 
 
 def _passthrough(name: str, r: dict) -> Passthrough | None:

@@ -549,6 +549,13 @@ def run_cells(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     return cells
 
 
+def kernels_per_boot(guests: list[Guest]) -> int:
+    """How many of GUESTS' kernels one boot hosts: the least any of their roles
+    allows (roles.toml kernels_per_boot), else GUEST_KERNELS_MAX."""
+    return min([GUEST_KERNELS_MAX] + [roles.get(r).kernels_per_boot for g in guests
+                                      for r in g.roles if roles.get(r).kernels_per_boot])
+
+
 def run_hosted(host: Kernel, guests: list[Guest], xen_version: str | None = None,
                device_names: list[str] | None = None, profile=None,
                deadline_s: float | None = None) -> list[list[Cell]]:
@@ -562,8 +569,9 @@ def run_hosted(host: Kernel, guests: list[Guest], xen_version: str | None = None
     devs = devmod.plan(device_names or None)
     accel = qemu.probe_accel()
     out: list[list[Cell]] = []
-    for start in range(0, len(guests), GUEST_KERNELS_MAX):
-        batch = guests[start:start + GUEST_KERNELS_MAX]
+    per_boot = kernels_per_boot(guests)
+    for start in range(0, len(guests), per_boot):
+        batch = guests[start:start + per_boot]
         cells = boot_xen(host, [], xen_version, devs, None, profile, accel, False, deadline_s,
                          hosted=batch)
         out += [[c for c in cells if c.guest == i] for i in range(1, len(batch) + 1)]

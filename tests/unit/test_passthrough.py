@@ -248,3 +248,12 @@ def test_behind_the_emulated_vtd_dom0_keeps_the_default_profiles_devices():
 def test_an_iommu_naming_an_unknown_profile_is_refused():
     with pytest.raises(UserError, match="profile"):
         catalog._iommu("x", {"machine": "q35", "profile": "no-such"}, {})
+
+
+def test_a_passthrough_guest_kernel_has_a_shared_boot_of_its_own():
+    # measured under 4.14: the device was not assignable to a second kernel's guest
+    pt = harness.Guest(None, [ROLE])
+    plain = harness.Guest(None, ["domU-pv", "domU-pvh"])
+    assert roles.get(ROLE).kernels_per_boot == 1
+    assert harness.kernels_per_boot([pt, pt, pt]) == 1
+    assert harness.kernels_per_boot([plain] * 3) == harness.GUEST_KERNELS_MAX
