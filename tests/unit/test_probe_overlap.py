@@ -95,7 +95,7 @@ def test_nics_send_their_frames_in_the_background_once_their_links_are_up(tmp_pa
     sent = {c.split()[3]: (t, c) for t, c in _calls(tmp_path) if " udhcpc " in f" {c} "}
     assert set(sent) == {"eth0", "eth1"}, sent
     for t, c in sent.values():
-        assert "hostname:PVMNET-feedc0de" in c and t < report
+        assert "-t 1 -T 0 " in c and "hostname:PVMNET-feedc0de" in c and t < report
     ups = [c for _, c in _calls(tmp_path) if c.startswith("ip ")]
     assert sorted(ups) == [f"ip link set eth{i} up" for i in range(3)]
     netif = [ln for ln in out.splitlines() if ln.startswith("PVM probe=netif")]

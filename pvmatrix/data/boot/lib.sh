@@ -212,7 +212,9 @@ nics() {  # the network interfaces the probes look at
 net_send() {  # net_send TRIES TOKEN IFACE...: once an interface's carrier is up (within
     # TRIES x 0.1 s of going up), one frame out of it: a DHCP discover whose hostname
     # option is TOKEN (the harness finds it in QEMU's dump of that NIC; the NIC's hub
-    # has no other port, so no reply comes). Every interface is waited for at once.
+    # has no other port, so no reply comes: -T 0 sends the one discover and gives up
+    # at once; busybox 1.35 measured: one frame out, exit in 0.06 s where -T 1 took
+    # 1.06 s). Every interface is waited for at once.
     _tries=$1 _tok=$2; shift 2
     _left="$*" _t=0 _pids=
     while [ -n "$_left" ]; do
@@ -220,7 +222,7 @@ net_send() {  # net_send TRIES TOKEN IFACE...: once an interface's carrier is up
         for i in $_left; do
             _c=; read -r _c <"$PVM_SYS/class/net/$i/carrier" 2>/dev/null
             if [ "$_c" = 1 ]; then
-                busybox udhcpc -i "$i" -n -q -t 1 -T 1 -s /bin/true -x "hostname:$_tok" >/dev/null 2>&1 &
+                busybox udhcpc -i "$i" -n -q -t 1 -T 0 -s /bin/true -x "hostname:$_tok" >/dev/null 2>&1 &
                 _pids="$_pids $!"
             else _next="$_next $i"; fi
         done
