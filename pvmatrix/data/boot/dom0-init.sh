@@ -11,9 +11,7 @@ export PATH="/pvm/bin:$XENBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 . /pvm/plan.env
 pvm_mounts
 say stage=init role=dom0 kernel="$(uname -r)"
-# kmod wants binary indexes; a kernel package's tree may only have text ones
-rel=$(uname -r)
-[ -d "/lib/modules/$rel" ] && [ ! -e "/lib/modules/$rel/modules.dep.bin" ] && depmod -a 2>/dev/null
+pvm_depmod
 pvm_hardware
 
 check() {  # check NAME CMD...: run, say ok or not, relay output on failure
