@@ -38,19 +38,18 @@ def _measured(role: str) -> str | None:
     return catalog.not_run(catalog.get("xen", "4.17"), role)
 
 
-@pytest.mark.skipif(_measured("domU-hvm") is None, reason="an HVM guest runs here: see below")
 @pytest.mark.skipif(_measured("dom0-pvh") is None, reason="a PVH dom0 runs here: see below")
 def test_modes_measured_not_to_run_here_are_not_run_cells_with_their_reason(tmp_path):
-    """A real matrix run of the small kernel in both modes: each cell is `not
-    run` with the measured reason, and no boot is made for it."""
+    """A real matrix run of the small kernel as PVH dom0: the cell is `not run`
+    with the measured reason, and no boot is made for it."""
     spec = tmp_path / "modes.toml"
     spec.write_text('[matrix]\nname = "modes"\nxen = ["4.17"]\nhardware = ["default"]\n'
-                    'roles = ["domU-hvm", "dom0-pvh"]\n' + CACHED_KERNEL)
+                    'roles = ["dom0-pvh"]\n' + CACHED_KERNEL)
     done = pvmatrix("run", str(spec), "--results", str(tmp_path / "results"))
     assert done.returncode == 0, done.stdout + done.stderr
     run = store.all_runs(tmp_path / "results")[-1]
     got = {r["cell"]["role"]: r for r in run.records() if r["cell"].get("role")}
-    for role in ("domU-hvm", "dom0-pvh"):
+    for role in ("dom0-pvh",):
         v = got[role]["verdict"]
         assert (v["status"], v["detail"]) == ("not run", "xen release"), v
         assert v["reason"] == f"Xen 4.17: {_measured(role)}"
@@ -70,6 +69,25 @@ def test_debian_generic_as_hvm_guest_binds_the_pv_front_ends():
     assert hvm.verdict.status == "pass", _explain(hvm)
     assert hvm.verdict.reason.startswith("every expected marker seen: PV front-ends (xvda vbd, "
                                          "eth0 vif)"), _explain(hvm)
+
+
+@pytest.mark.skipif(_measured("domU-hvm") is not None, reason="measured not to run here")
+def test_a_kernel_without_pvhvm_passes_as_hvm_guest_on_emulated_devices():
+    """A small 6.1 with no Xen support at all (tinyconfig + boot, AHCI, e1000):
+    the static capability says no PVHVM, and as an HVM guest it reads its disk
+    through ahci and pings through e1000, and the cell says so."""
+    from pvmatrix import build
+    from pvmatrix.boot.kernel import from_build
+    from conftest import DEBIAN_61
+    plain = from_build(build.build(DEBIAN_61, "tinyconfig", ["boot", "hw/ahci", "hw/e1000"]))
+    caps = {c.name: c for c in analyze(plain.image.parent).capabilities}
+    assert not caps["pvhvm"].supported, caps["pvhvm"].evidence
+    cells = {c.role: c for c in harness.run_cells(load(GENERIC), ["dom0", "domU-hvm"],
+                                                  guest_kernel=plain)}
+    hvm = cells["domU-hvm"]
+    assert hvm.verdict.status == "pass", _explain(hvm)
+    assert hvm.verdict.reason == ("every expected marker seen: emulated devices "
+                                  "(sda ahci, eth0 e1000)"), _explain(hvm)
 
 
 @pytest.mark.skipif(_measured("dom0-pvh") is not None, reason="measured not to run here")
