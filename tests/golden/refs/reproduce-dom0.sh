@@ -31,7 +31,7 @@ cat @CACHE@/dom0-userspace.cpio @BOOT@/overlay.cpio >"$work/part0" || exit 2
     -serial "file:$log" \
     -kernel @CACHE@/xen-4.17/xen \
     -append 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_max_vcpus=1 dom0_mem=512M,max:512M' \
-    -initrd '@BOOT@/dom0-kernel console=hvc0 earlyprintk=xen loglevel=5 panic=1,'"$work/part0" \
+    -initrd '@BOOT@/dom0-kernel console=hvc0 earlyprintk=xen loglevel=5 panic=1 sym53c8xx.settle=0,'"$work/part0" \
     -netdev hubport,id=pvmdev0,hubid=10 \
     -object filter-dump,id=pvmdump0,netdev=pvmdev0,file=@BOOT@/nic-e1000e.pcap \
     -device e1000e,id=pvmdev0,addr=0x10,netdev=pvmdev0 \
