@@ -329,13 +329,8 @@ def named(loads: list[tuple[Kernel, list[roles.Role]]]) -> list[tuple[int, roles
     kernels a guest is named for its kernel (pv_2: kernel 2's domU-pv), so its
     console, its xl lines and its verdict are its kernel's own."""
     many = len(loads) > 1
-    return [(i, replace(r, where=slot_name(r.where, i, many)) if many else r)
+    return [(i, replace(r, where=f"{r.where}_{i}") if many else r)
             for i, (_, rs) in enumerate(loads, 1) for r in rs]
-
-
-def slot_name(where: str, i: int, many: bool) -> str:
-    """A guest's name in a boot: its role's, with its kernel's number when MANY."""
-    return f"{where}_{i}" if many else where
 
 
 def guest_dir(i: int, kernels: int) -> str:
@@ -344,15 +339,15 @@ def guest_dir(i: int, kernels: int) -> str:
 
 
 def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]],
-                 pts: dict[str, devmod.Device],
+                 slots: list[tuple[int, roles.Role]], pts: dict[str, devmod.Device],
                  hvm_cmdlines: dict[str, str]) -> list[initramfs.GuestFiles]:
     """Each guest kernel's files for dom0's initramfs: the kernel and a probe initrd
-    with its roles' modules (an HVM guest: a boot disk with both and its command
-    line from HVM_CMDLINES, by guest name; PTS: the drivers of the devices passed
-    through to its guests, shipped)."""
+    with its roles' modules (SLOTS: its guests as named(LOADS) names them; an HVM
+    guest: a boot disk with both and its command line from HVM_CMDLINES; PTS: the
+    drivers of the devices passed through to its guests, shipped)."""
     out = []
-    many = len(loads) > 1
-    for i, (k, rs) in enumerate(loads, 1):
+    for i, (k, _) in enumerate(loads, 1):
+        rs = [g for j, g in slots if j == i]
         if not rs:
             continue
         name = "guest-initrd.gz" if len(loads) == 1 else f"guest-initrd-{i}.gz"
@@ -360,9 +355,9 @@ def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]],
                                  list(dict.fromkeys(m for g in rs for m in g.modules)), load=True,
                                  ship=_passthrough_modules(k, [pts[g.where] for g in rs
                                                                if g.where in pts]))
-        hvm = [slot_name(g.where, i, many) for g in rs if g.guest_type == "hvm"]
-        disks = tuple((w, bootdisk.build(d / f"boot-{w}.img", k.image, initrd, hvm_cmdlines[w]))
-                      for w in hvm)
+        disks = tuple((g.where, bootdisk.build(d / f"boot-{g.where}.img", k.image, initrd,
+                                               hvm_cmdlines[g.where]))
+                      for g in rs if g.guest_type == "hvm")
         out.append(initramfs.GuestFiles(guest_dir(i, len(loads)), k, initrd, disks))
     return out
 
@@ -404,7 +399,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
         devs = devmod.plan(profile.qemu_devices)
     dirs = {g.where: "/" + guest_dir(i, len(loads)) for i, g in slots} if len(loads) > 1 else None
     plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs, pts)
-    files = _guest_files(d, loads, pts, hvm_cmdlines(guests, nonce, pts)) if guests else []
+    files = _guest_files(d, loads, slots, pts, hvm_cmdlines(guests, nonce, pts)) if guests else []
     wanted_mods = _device_modules(kernel, devs, profile)
     if wanted_mods is not None:
         wanted_mods += list(dom0.modules) + [g.passthrough.backend for g in guests
@@ -552,8 +547,8 @@ def run_cells(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
 def kernels_per_boot(guests: list[Guest]) -> int:
     """How many of GUESTS' kernels one boot hosts: the least any of their roles
     allows (roles.toml kernels_per_boot), else GUEST_KERNELS_MAX."""
-    return min([GUEST_KERNELS_MAX] + [roles.get(r).kernels_per_boot for g in guests
-                                      for r in g.roles if roles.get(r).kernels_per_boot])
+    return min([GUEST_KERNELS_MAX] + [n for g in guests for r in g.roles
+                                      if (n := roles.get(r).kernels_per_boot)])
 
 
 def run_hosted(host: Kernel, guests: list[Guest], xen_version: str | None = None,

@@ -98,8 +98,10 @@ def test_each_hvm_guest_has_its_whole_command_line_and_the_others_none():
 def test_dom0_gets_each_hvm_guests_boot_disk_by_its_name(tmp_path):
     k = Kernel("real", image=_real_kernel())
     loads = [(k, [roles.get("domU-pv")]), (k, [roles.get("domU-hvm")])]
-    guests = [g for _, g in harness.named(loads)]
-    files = harness._guest_files(tmp_path, loads, {}, harness.hvm_cmdlines(guests, "abcd", {}))
+    slots = harness.named(loads)
+    guests = [g for _, g in slots]
+    files = harness._guest_files(tmp_path, loads, slots, {},
+                                 harness.hvm_cmdlines(guests, "abcd", {}))
     assert [f.boot_disks for f in files][0] == ()
     [(name, disk)] = files[1].boot_disks
     assert name == "hvm_2" and disk == tmp_path / "boot-hvm_2.img"
