@@ -205,7 +205,7 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         said = bound_devices(markers) if role.guest_type == "hvm" else ""
         if retry is None:
             return _verdict(OK, "every expected marker seen" + said, ev, seconds)
-        first = [ln for ln in lines if ln.is_xen and ln.no < retry.no and _domain_crash(ln)]
+        first = _first_attempt_death(lines, g, retry)
         return _verdict(OK, f"every expected marker seen{said}, on a second attempt (the first: "
                         f"{retry.fields.get('after')}; flaky)",
                         ev + [Evidence(retry.text, "retried", retry.no)]
@@ -310,6 +310,15 @@ def bound_devices(markers: list[Line]) -> str:
 # dom0's steps on a lifecycle guest (dom0-init.sh: xl_step, life_go)
 LIFE_STEPS = ("save", "restore", "migrate", "go")
 LIBXL_ERROR = re.compile(r"libxl: error|xc: error", re.I)
+
+
+def _first_attempt_death(lines: list[Line], g: str, retry: Line) -> list[Line]:
+    """What ended the first attempt of guest G (relayed as G#1): Xen's word on the
+    domain's crash, else its kernel's panic or oops line."""
+    before = [ln for ln in lines if ln.no < retry.no]
+    signs = crash_signs([ln for ln in before if ln.region == f"{g}#1"])
+    return ([ln for ln in before if ln.is_xen and _domain_crash(ln)]
+            or signs["panic"] or signs["oops"])
 
 
 def _failed_step(markers: list[Line], created: Line) -> Line | None:

@@ -125,12 +125,12 @@ def _migrate_ok(dst):
             f"PVM guest={dst} stage=go ok=1 domid=4 vif=vif4.0 tries=3 secs=2.0 up=57.90"]
 
 
-def _judge(role_name, lines):
+def _judge(role_name, lines, nonce=NONCE):
     role = roles.get(role_name)
     dom0 = verdicts.judge_host(roles.host(xen=True), lines, verdicts.BootOutcome(), [role.where])
     assert dom0.status == PASS, dom0.reason
     return verdicts.judge_guest(role, lines, verdicts.BootOutcome(), dom0,
-                                {"disk": f"PVMDISK-{role.where}-{NONCE}"})
+                                {"disk": f"PVMDISK-{role.where}-{nonce}"})
 
 
 @pytest.mark.parametrize("role_name,src", [("domU-pv-save", "pv"), ("domU-pvh-save", "pvh"),
@@ -257,3 +257,23 @@ def test_debians_placeholder_system_map_is_not_read_as_a_kernel_without_suspend(
     assert "not a symbol table (ffffffffffffffff B The real System.map is in" in result.problems[0]
     found = {c.name: c for c in caps.capabilities(None, _real_config(), None, (5, 10), None)}
     assert found["guest_suspend"].supported is True and found["pv_domu_suspend"].supported
+
+
+def test_a_guest_that_panicked_after_migrating_and_passed_again_is_flaky_with_the_panic():
+    """Real: a PVH guest double-faulted on its first interrupt after a migration
+    (CI, Xen 4.17, TCG); dom0 tried it once more and the second attempt went on."""
+    lines = markers.parse((FIXTURES / "boot" / "pvh-migrate-double-fault-retried.log").read_text())
+    v = _judge("domU-pvh-migrate", lines, nonce="4d919e48")
+    assert v.status == PASS and "second attempt" in v.reason and "panicked; flaky" in v.reason
+    first = [e for e in v.evidence if e.note == "first attempt"]
+    assert first and "Kernel panic - not syncing" in first[0].text
+
+
+def test_a_panicked_guest_is_retried_and_nc_is_bounded():
+    """dom0-init.sh: a guest whose console says it panicked is finished as
+    `panicked` (retried) instead of waited for, and the go-ahead cannot hang on a
+    connection its guest died in."""
+    init = (BOOT_DATA / "dom0-init.sh").read_text()
+    assert "'Kernel panic - not syncing' && { state=panicked" in init
+    assert '[ "$2" = panicked ]' in init
+    assert "timeout 4 nc" in init

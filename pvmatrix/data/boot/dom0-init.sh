@@ -175,13 +175,18 @@ log_has() {  # log_has FILE TEXT: does a line of FILE contain TEXT (no exec)
     return 1
 }
 
-guest_state() {  # sets state: done, crashed, gone or running (xl only every few rounds: slow)
+guest_state() {  # sets state: done, panicked, crashed, gone or running (the
+    # panic and xl checks only every few rounds: slow)
     # (a saved or migrated guest: in any of its console's logs, see guest_finish)
     for _f in "$1.log" "$1--incoming.log" "$1.log.pre"; do
         log_has "/run/xencons/guest-$_f" 'PVM stage=done' && { state=done; return; }
     done
     state=running
     [ $((round % 8)) -eq 7 ] || return
+    # a kernel that panicked may spin instead of rebooting (panic=1 needs a timer)
+    for _f in "$1.log" "$1--incoming.log"; do
+        log_has "/run/xencons/guest-$_f" 'Kernel panic - not syncing' && { state=panicked; return; }
+    done
     line=$(xl list "$1" 2>/dev/null | tail -n +2)
     [ -z "$line" ] && { state=gone; return; }
     set -- $line
@@ -190,8 +195,8 @@ guest_state() {  # sets state: done, crashed, gone or running (xl only every few
 
 guest_finish() {  # guest_finish NAME STATE: relay its console, clean up
     log=/run/xencons/guest-$1.log; tag=$1
-    # crashed or gone (a timeout is not retried): run_guest tries once more
-    if [ -n "$RETRYABLE" ] && { [ "$2" = crashed ] || [ "$2" = gone ] ||
+    # crashed, panicked or gone (a timeout is not retried): run_guest tries once more
+    if [ -n "$RETRYABLE" ] && { [ "$2" = crashed ] || [ "$2" = panicked ] || [ "$2" = gone ] ||
             { [ "$2" != done ] && [ "$2" != timeout ] && ! log_has "$log" 'PVM stage=init'; }; }; then
         tag="$1#1"; echo "$2" >/run/$1.retry
     fi
@@ -270,7 +275,8 @@ life_go() {  # life_go NAME N: dom0's address on the domain's vif (new domid aft
     ok=0; i=0; end=$(($(secs) + 20))
     while [ "$(secs)" -le $end ]; do
         i=$((i + 1))
-        if echo go | nc -w 2 "10.99.$2.2" "$LIFE_PORT" >/dev/null 2>&1; then ok=1; break; fi
+        # bounded: a guest that dies once connected leaves nc in TCP retransmits (15 min)
+        if echo go | timeout 4 nc -w 2 "10.99.$2.2" "$LIFE_PORT" >/dev/null 2>&1; then ok=1; break; fi
         sleep 0.5
     done
     stamp
@@ -295,7 +301,8 @@ guest_life() {  # guest_life NAME N: the guest role's lifecycle step, if it has 
 }
 
 run_guest() {  # run_guest NAME TYPE N: start and wait; once more if it crashed
-    # (a PVH guest sometimes triple-faults on a VM exit under QEMU's nested SVM;
+    # (a PVH guest sometimes triple-faults on a VM exit under QEMU's nested SVM,
+    # or double-faults on its first interrupt after a migration under TCG;
     # the first attempt's console is relayed as NAME#1, Xen's dump stays in the log)
     RETRYABLE=${RETRIES:-0}; [ "$RETRYABLE" = 0 ] && RETRYABLE=
     guest_start "$1" "$2" "$3" && { guest_life "$1" "$3"; wait_guests "$1"; }
