@@ -70,7 +70,8 @@ class Progress:
             how = "cached" if cached else f"{seconds:.1f} s"
             # a task owning no cells (a shared host boot): its cells are told by their own tasks
             said = ", ".join(statuses) or "host boot, its guests' cells follow"
-            self._say(f"[{self.elapsed():6.1f} s] {stage:<7} {kernel}: "
+            count = f"{self.done[stage]}/{self.totals[stage]}"
+            self._say(f"[{self.elapsed():6.1f} s] {stage:<7} {count:>7} {kernel}: "
                       f"{said} ({how}){' ' + note if note else ''}")
         elif self.tty:
             self._draw()
