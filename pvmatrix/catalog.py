@@ -151,6 +151,7 @@ class Role:
     milestones: tuple[tuple[str, str], ...] = ()   # (name, marker pattern) timed on the host
     timed_by: str | None = None   # the milestone that is the role's own time
     lifecycle: str | None = None  # "save" / "migrate": what dom0 does to the running guest
+    order: int = 0                # a lifecycle step's place in its guest's chain (roles.toml)
     xen_cmdline: str = ""         # host roles: added to Xen's command line
     dom0_packages: tuple[str, ...] = ()  # extra dom0 userspace ({device_model}: the release's)
     hosts: tuple[str, ...] = ()   # host roles: guest roles started in its own boot, judged with it
@@ -339,7 +340,7 @@ def _role(name: str, r: dict, f: dict) -> Role:
                 capability=r.get("capability"), cmdline=r.get("cmdline", ""),
                 modules=tuple(r.get("modules", ())),
                 milestones=tuple(r.get("milestones", {}).items()), timed_by=r.get("timed_by"),
-                lifecycle=_lifecycle(name, r), xen_cmdline=r.get("xen_cmdline", ""),
+                lifecycle=_lifecycle(name, r), order=_order(name, r, f), xen_cmdline=r.get("xen_cmdline", ""),
                 dom0_packages=tuple(r.get("dom0_packages", ())), hosts=_hosts(name, r),
                 passthrough=_passthrough(name, r), kernels_per_boot=r.get("kernels_per_boot", 0))
 
@@ -383,6 +384,28 @@ def _lifecycle(name: str, r: dict) -> str | None:
         raise UserError(f"roles.toml: role {name}: lifecycle {life!r} is not one of "
                         f"{', '.join(LIFECYCLES)} on a guest role")
     return life
+
+
+def _order(name: str, r: dict, f: dict) -> int:
+    """A lifecycle role's place in the chain of steps run on one guest: the roles
+    sharing a guest name (`where`) are one guest, its plain role's boot first, then
+    its lifecycle roles by `order`. They must agree on the guest and differ in step."""
+    order = r.get("order", 0)
+    if bool(r.get("lifecycle")) != bool(order) or not isinstance(order, int) or order < 0:
+        raise UserError(f"roles.toml: role {name}: a lifecycle role needs an order (1, 2, ...) "
+                        f"and only a lifecycle role has one (order {order!r})")
+    for other, o in f.get("role", {}).items():
+        if other == name or o.get("where") != r["where"] or r["where"] == "host":
+            continue
+        same = ("guest_type", "cmdline", "passthrough")
+        if any(o.get(k) != r.get(k) for k in same) or r.get("passthrough"):
+            raise UserError(f"roles.toml: role {name}: shares guest {r['where']!r} with {other} "
+                            f"but not its {', '.join(same[:2])} (or passes a device through)")
+        if bool(order) == bool(o.get("order")) and (not order or order == o.get("order")
+                                                    or r.get("lifecycle") == o.get("lifecycle")):
+            raise UserError(f"roles.toml: role {name}: shares guest {r['where']!r} with {other}: "
+                            "one plain role and lifecycle roles of distinct steps and orders")
+    return order
 
 
 def _qemu_device(name: str, e: dict, f: dict) -> QemuDevice:

@@ -308,6 +308,40 @@ def sized(dom0: roles.Role, guests: list[roles.Role], kernels: int = 1) -> roles
     return replace(dom0, dom0_mb=need, memory_mb=dom0.memory_mb + grow) if grow else dom0
 
 
+@dataclass(frozen=True)
+class Domain:
+    """One guest dom0 runs: the guest roles riding on it (those sharing a guest
+    name, roles.toml `where`), its boot first (the plain role), then each
+    lifecycle role's step in order (roles.toml `order`)."""
+    roles: tuple[roles.Role, ...]
+
+    @property
+    def name(self) -> str:
+        return self.roles[0].where
+
+    @property
+    def guest_type(self) -> str | None:
+        return self.roles[0].guest_type
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """Its lifecycle steps in order (LIFE_NAME in plan.env)."""
+        return tuple(r.lifecycle for r in self.roles if r.lifecycle)
+
+    @property
+    def deadline_s(self) -> float:
+        """Its time: each of its roles' (the boot, then each step's)."""
+        return sum(r.deadline_s for r in self.roles)
+
+
+def domains(guests: list[roles.Role]) -> list[Domain]:
+    """GUESTS grouped into the domains dom0 runs, in order of first mention."""
+    by_name: dict[str, list[roles.Role]] = {}
+    for g in guests:
+        by_name.setdefault(g.where, []).append(g)
+    return [Domain(tuple(sorted(rs, key=lambda r: r.order))) for rs in by_name.values()]
+
+
 @dataclass
 class Guest:
     """A guest kernel a Xen boot hosts (another kernel is dom0) and its guest roles."""
@@ -392,7 +426,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     base = userspace.dom0_initramfs(xen, catalog.dom0_packages([dom0, *guests], release))
     d = rundirs.new("xen")
     nonce = secrets.token_hex(4)
-    guest_deadline = max((g.deadline_s for g in guests), default=0)
+    doms = domains(guests)
     pts, iommu = passed_through(guests), boot_iommu(guests)
     if iommu.profile:
         profile = catalog.profile(iommu.profile)
@@ -412,12 +446,13 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
                       xen_cmdline(release.cmdline, dom0, iommu), dom0_image, initrd,
                       d / "serial.log", devmod.qemu_args(devs + machine_devices(pts), d, nonce),
                       iommu)
-    deadline = dom0.deadline_s + GUEST_SLACK_S + (guest_deadline if parallel
-                                                  else guest_deadline * len(guests) * (1 + RETRIES))
+    deadline = dom0.deadline_s + GUEST_SLACK_S + (
+        max((x.deadline_s for x in doms), default=0) if parallel
+        else sum(x.deadline_s for x in doms) * (1 + RETRIES))
     checks = [("host", p) for p in dom0.expect]
     checks += [(g.where, p.format(disk=f"PVMDISK-{g.where}-{nonce}")) for g in guests
                for p in g.expect]
-    hosting = "".join(f", {g.where}" for g in guests) + (
+    hosting = "".join(f", {x.name}" for x in doms) + (
         f" of {', '.join(k.label for k, _ in loads)}" if foreign else "")
     script = reproduce.write(d / "qemu.sh", f"Xen {xen.version} boot with {kernel.label} as "
                              f"{dom0.name}{hosting}", cmd, d / "serial.log",
@@ -439,8 +474,9 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
     dom0_verdict = judge_host(dom0, run.lines, outcome, [g.where for g in guests])
     dom0_verdict.seconds = boot.marks.get(dom0.timed_by)
+    chain = {x.name: x.roles for x in doms}
     verdicts = [judge_guest(g, run.lines, outcome, dom0_verdict,
-                            {"disk": f"PVMDISK-{g.where}-{nonce}"}) for g in guests]
+                            {"disk": f"PVMDISK-{g.where}-{nonce}"}, chain[g.where]) for g in guests]
     verdicts = [_passthrough_verdict(v, g, pts[g.where], iommu, run.lines, nonce, d)
                 if g.where in pts else v for g, v in zip(guests, verdicts)]
     cells = []
@@ -475,21 +511,24 @@ def _passthrough_verdict(v: Verdict, g: roles.Role, dev: devmod.Device, iommu: c
 def boot_plan(dom0: roles.Role, guests: list[roles.Role], nonce: str, parallel: bool,
               xl_debug: str = "", dirs: dict[str, str] | None = None,
               pts: dict[str, devmod.Device] | None = None) -> dict[str, str]:
-    """dom0's plan.env: the guests to start (NAME:TYPE:N), each one's command line
-    and lifecycle (CMDLINE_NAME, LIFE_NAME), where its kernel's files are (DIRS:
+    """dom0's plan.env: the guests to start (NAME:TYPE:N, one per domain() of
+    GUESTS), each one's command line, lifecycle steps in order and deadline
+    (CMDLINE_NAME, LIFE_NAME, DEADLINE_NAME), where its kernel's files are (DIRS:
     DIR_NAME; default /pvm/guest), a passed-through device's address and dom0's
     backend for it (PCI_NAME, PCIBACK_NAME; PTS: the devices by guest name), and
     the shared knobs."""
     pts = pts or {}
+    doms = domains(guests)
     return {"NONCE": nonce, "PARALLEL": "1" if parallel else "0", "RETRIES": str(RETRIES),
             "GUEST_MB": str(max((g.guest_mb for g in guests), default=128)),
-            "GUEST_DEADLINE": str(int(max((g.deadline_s for g in guests), default=0))),
+            "GUEST_DEADLINE": str(int(max((x.deadline_s for x in doms), default=0))),
             "XL_DEBUG": xl_debug,
-            "GUESTS": " ".join(f"{g.where}:{g.guest_type}:{i}" for i, g in enumerate(guests, 1)),
+            "GUESTS": " ".join(f"{x.name}:{x.guest_type}:{i}" for i, x in enumerate(doms, 1)),
             "MODULES": " ".join(dom0.modules),
             "LIFE_PORT": str(LIFE_PORT),
             **{f"CMDLINE_{g.where}": guest_cmdline(g, nonce, g.where in pts) for g in guests},
-            **{f"LIFE_{g.where}": g.lifecycle for g in guests if g.lifecycle},
+            **{f"LIFE_{x.name}": " ".join(x.steps) for x in doms if x.steps},
+            **{f"DEADLINE_{x.name}": str(int(x.deadline_s)) for x in doms},
             **{f"DIR_{name}": path for name, path in (dirs or {}).items()},
             **{f"PCI_{w}": dev.pci for w, dev in pts.items()},
             **{f"PCIBACK_{g.where}": g.passthrough.backend for g in guests if g.where in pts}}
@@ -508,9 +547,9 @@ def hvm_cmdlines(guests: list[roles.Role], nonce: str,
     """Each HVM guest's whole command line, by name: its boot disk holds it (a PV or
     PVH guest's is completed by dom0-init.sh's xl config: the same pvm.* words for
     the N-th guest, 10.99.N.2 with dom0 at 10.99.N.1)."""
-    return {g.where: f"{guest_cmdline(g, nonce, g.where in pts)} pvm.name={g.where} "
-                     f"pvm.ip=10.99.{n}.2 pvm.peer=10.99.{n}.1"
-            for n, g in enumerate(guests, 1) if g.guest_type == "hvm"}
+    return {x.name: f"{guest_cmdline(x.roles[0], nonce, x.name in pts)} pvm.name={x.name} "
+                    f"pvm.ip=10.99.{n}.2 pvm.peer=10.99.{n}.1"
+            for n, x in enumerate(domains(guests), 1) if x.guest_type == "hvm"}
 
 
 def initramfs_concat(base: Path, overlay: Path, dest: Path) -> Path:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..records import BLOCKED, FAIL, NOT_RUN as NOT_RUN_STATUS, PASS, Evidence, Verdict
+from .chain import Parts, cut, steps_of
 from .markers import Line, crash_signs, death_pattern, find, matches
 from .roles import Role
 
@@ -153,8 +154,10 @@ def judge_hosting(role: Role, host: Verdict, guests: dict[str, Verdict]) -> Verd
 
 
 def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdict,
-                subst: dict[str, str]) -> Verdict:
-    """domU-pv / domU-pvh: one guest started by dom0's xl, seen through its console."""
+                subst: dict[str, str], chain: tuple[Role, ...] = ()) -> Verdict:
+    """domU-pv / domU-pvh: one guest started by dom0's xl, seen through its console.
+    CHAIN: the roles riding on that guest (its boot, then its lifecycle steps,
+    chain.py); ROLE is judged on its own part of it."""
     if not dom0.ok and dom0.detail != OOPS:     # an oops in dom0 still runs its guests
         why = "dom0 toolstack" if dom0.detail == FAILED else f"dom0 {dom0.detail}"
         return Verdict(BLOCKED, why, NOT_RUN, dom0.evidence[:4])
@@ -175,12 +178,43 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         return _verdict(FAILED, f"xl create: {(errs[0].text.strip() if errs else 'failed')}",
                         [Evidence(created.text, "xl create failed", created.no)]
                         + _ev(errs, "xl create output"))
+    parts = cut(mine, g, created, steps_of(tuple(chain), role), role.lifecycle)
+    if blocked := _blocked(role, tuple(chain), parts, lines, outcome, dom0, subst):
+        return blocked
+    return _judge_part(role, parts, lines, outcome, subst, created)
+
+
+def _blocked(role: Role, chain: tuple[Role, ...], parts: Parts, lines: list[Line],
+             outcome: BootOutcome, dom0: Verdict, subst: dict[str, str]) -> Verdict | None:
+    """A step dom0 never began because the step before it failed (and left no
+    guest to go on with): blocked by that step, with its reason."""
+    i = parts.index(role.lifecycle)
+    if i < 2 or parts.began(role.lifecycle):
+        return None
+    before = next(r for r in chain if r.lifecycle == parts.steps[i - 2])
+    v = judge_guest(before, lines, outcome, dom0, subst, chain)
+    if v.ok:
+        return None
+    return Verdict(BLOCKED, f"the guest did not survive the {before.lifecycle}: {v.reason}",
+                   NOT_RUN, [Evidence(f"{before.name}: {v.reason}", f"the {before.lifecycle}")]
+                   + v.evidence[:4], v.seconds)
+
+
+def _judge_part(role: Role, parts: Parts, lines: list[Line], outcome: BootOutcome,
+                subst: dict[str, str], created: Line) -> Verdict:
+    """ROLE's verdict from its own part of its guest's lines (chain.Parts.own)."""
+    g = role.where
+    mine = parts.own(role)
+    markers = [ln for ln in mine if ln.is_marker]
     exit_ = _last(markers, "stage=exit")
     retry = find(markers, "stage=retry")
-    seconds = _guest_seconds(exit_)
+    seconds = _part_seconds(parts, role, exit_)
     crash = _crash(mine, lines, g)
-    domid = created.fields.get("domid")
-    xen_lines = [ln for ln in lines if ln.is_xen and domid and re.search(rf"\bd{domid}(v\d+)?\b", ln.text)]
+    end = parts.end(role) or len(lines) + 1
+    domids = {m.fields["domid"] for m in [created, *markers] if "domid" in m.fields
+              and m.no >= created.no}
+    xen_lines = [ln for ln in lines if ln.is_xen and ln.no <= end and any(
+        re.search(rf"\bd{d}(v\d+)?\b", ln.text) for d in domids)]
     if crash:
         crash.seconds = seconds
         return crash
@@ -191,19 +225,19 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         return _verdict(CRASHED, f"Xen: {fatal[0].text.strip()}", _ev(dump, "Xen on this domain")
                         + _ev(_tail([ln for ln in mine if ln.region == g], 4), "last console lines"),
                         seconds)
-    if state == "crashed":
+    expect = _expected(role, parts)
+    missing = [p for p in expect if not _found(markers, p, subst)]
+    if state == "crashed" and missing:
         return _verdict(CRASHED, "the domain crashed", _ev(xen_lines, "Xen on this domain")
                         + _ev(_tail([ln for ln in mine if ln.region == g]), "console"), seconds)
     if role.lifecycle and (step := _failed_step(markers, created)):
         return _step_failed(step, [ln for ln in mine if ln.tag == g], role.lifecycle, seconds)
-    missing = _missing(role, markers, subst)
     if not missing:
-        ev = _ev([find(markers, p, subst) for p in role.expect], "expected marker",
-                 len(role.expect))
+        ev = _ev([_found(markers, p, subst) for p in expect], "expected marker", len(expect))
         if role.lifecycle and (broken := _continuity(markers, role.lifecycle, seconds)):
             return broken
         said = bound_devices(markers) if role.guest_type == "hvm" else ""
-        if retry is None:
+        if retry is None or _first_reached(lines, g, role, parts):
             return _verdict(OK, "every expected marker seen" + said, ev, seconds)
         first = _first_attempt_death(lines, g, retry)
         return _verdict(OK, f"every expected marker seen{said}, on a second attempt (the first: "
@@ -222,6 +256,62 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
         + _ev(_tail(console, 6), "last console lines")
     return _verdict(FAILED, f"missing marker {missing[0].format(**subst)!r}"
                    + (f" (state {state})" if state else ""), ev, seconds)
+
+
+def _found(markers: list[Line], pattern: str, subst: dict[str, str]) -> Line | None:
+    """The marker PATTERN asks for; a probe at boot (no when=) is not one made
+    after a lifecycle step (when=resumed)."""
+    if pattern.startswith("probe=") and "when=" not in pattern:
+        markers = [ln for ln in markers if "when" not in ln.fields]
+    return find(markers, pattern, subst)
+
+
+def _expected(role: Role, parts: Parts) -> tuple[str, ...]:
+    """ROLE's markers to see: a plain role whose guest goes on to lifecycle steps
+    ends its part at the guest's first stage=ready (its stage=done comes after
+    every step)."""
+    if role.lifecycle or not parts.steps:
+        return role.expect
+    return tuple("stage=ready" if p == "stage=done" else p for p in role.expect)
+
+
+def _first_reached(lines: list[Line], g: str, role: Role, parts: Parts) -> bool:
+    """Whether a retried guest's first attempt (relayed as G#1) got through ROLE's
+    own part of the chain (then its death was a later step's, not this cell's)."""
+    if role.lifecycle:
+        end = f"stage=resumed step={role.lifecycle}"
+    elif parts.steps:
+        end = "stage=ready"
+    else:
+        return False
+    return any(ln.region == f"{g}#1" and matches(ln.fields, end) for ln in lines)
+
+
+def _part_seconds(parts: Parts, role: Role, exit_: Line | None) -> float | None:
+    """ROLE's own time: the guest's boot (from its start until dom0 began the
+    first step), and a step's own time (until the next began, or the guest's
+    end), as a guest doing only that step would take; else the guest's whole time."""
+    whole = _guest_seconds(exit_)
+    if not parts.steps or whole is None:
+        return whole
+    start = float(exit_.fields["start"])
+    marks = [*[b for b in parts.begins[1:]], None]
+    ups = [_up(b) for b in marks[:-1]] + [float(exit_.fields["up"])]
+    boot = (ups[0] - start) if ups[0] is not None else None
+    i = parts.index(role.lifecycle)
+    if i == 0 or boot is None:
+        return round(boot, 2) if boot is not None else whole
+    nxt = next((u for u in ups[i:] if u is not None), None)
+    if ups[i - 1] is None or nxt is None:
+        return whole
+    return round(boot + nxt - ups[i - 1], 2)
+
+
+def _up(ln: Line | None) -> float | None:
+    try:
+        return float(ln.fields["up"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 # Xen's own word on its IOMMU at boot (xen/drivers/passthrough/iommu.c, iommu_setup)

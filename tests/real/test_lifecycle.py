@@ -1,8 +1,9 @@
 """Real guest lifecycles (issue 15) under Xen 4.17 in QEMU (TCG here): the
 default spec's small 6.1 kernel saved/restored and live-migrated on the same
-host, as PV and as PVH guests, in one Xen boot; and the same kernel without
-guest suspend support failing save and migrate with the toolstack's message
-while its plain PV domU still passes.
+host, as PV and as PVH guests, in one Xen boot, one guest per mode running
+both steps as a chain; and the same kernel without guest suspend support
+failing save and migrate with the toolstack's message while its plain PV domU
+(the same guest's boot) still passes.
 
 XEN_SAVE_RESTORE has no prompt on x86 (default y, selects HIBERNATE_CALLBACKS):
 a fragment alone cannot turn it off, so the second kernel is built from a
@@ -10,6 +11,7 @@ hard-linked copy of Debian's tree whose arch/x86/xen/Kconfig gives it one."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -23,6 +25,11 @@ from conftest import XEN_FRAGMENTS
 
 LIFE_ROLES = ["domU-pv-save", "domU-pvh-save", "domU-pv-migrate", "domU-pvh-migrate"]
 PROMPTLESS = "config XEN_SAVE_RESTORE\n\tbool\n"
+
+
+def _guests_created(cell) -> set[str]:
+    """The guests dom0 created in CELL's boot (a retried one counts once)."""
+    return set(re.findall(r"PVM guest=(\w+) stage=create ok=1", cell.boot.serial.read_text()))
 
 
 def _explain(cell) -> str:
@@ -66,6 +73,7 @@ def test_small_kernel_is_saved_restored_and_migrated_in_one_xen_boot(xen_kernel)
         texts = " ".join(e.text for e in cell.verdict.evidence)
         assert "stage=resumed" in texts and "when=resumed" in texts
     assert len({c.boot.dir for c in cells.values()}) == 1
+    assert _guests_created(cells["dom0"]) == {"pv", "pvh"}     # one guest per mode
 
 
 def test_kernel_without_suspend_fails_save_and_migrate_with_the_toolstacks_message(
@@ -84,3 +92,5 @@ def test_kernel_without_suspend_fails_save_and_migrate_with_the_toolstacks_messa
         _explain(cells["domU-pv-migrate"])
     for v in (save, migrate):    # libxl's own words, after its 60 s wait
         assert "acknowledge suspend" in v.reason or "did not suspend" in v.reason, v.reason
+    # one guest: the refused save left it running, so the migration ran on it too
+    assert _guests_created(cells["domU-pv"]) == {"pv"}

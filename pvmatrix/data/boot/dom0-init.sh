@@ -123,6 +123,7 @@ guest_start() {  # guest_start NAME TYPE N
     echo "$loop" >/run/$g.loop
     # the guest role's command line and lifecycle (roles.toml), its kernel's files
     eval "cmdline=\"\$CMDLINE_$g\" life=\"\$LIFE_$g\""
+    steps=$(echo $life | tr ' ' ,); STEP=
     pci_give "$g" || return 1
     if [ "$2" = hvm ]; then hvm_cfg "$g" "$3" "$loop"; else
     cat >/run/$g.cfg <<CFG
@@ -130,7 +131,7 @@ name = "$g"
 type = "$2"
 kernel = "$dir/kernel"
 ramdisk = "$dir/initrd.gz"
-extra = "$cmdline pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1${life:+ pvm.life=$LIFE_PORT}"
+extra = "$cmdline pvm.name=$g pvm.ip=10.99.$3.2 pvm.peer=10.99.$3.1${life:+ pvm.life=$LIFE_PORT pvm.steps=$steps}"
 memory = $GUEST_MB
 vcpus = 1
 disk = [ "format=raw,vdev=xvda,access=w,script=/etc/xen/scripts/pvm-block,target=$loop" ]
@@ -175,12 +176,24 @@ log_has() {  # log_has FILE TEXT: does a line of FILE contain TEXT (no exec)
     return 1
 }
 
-guest_state() {  # sets state: done, panicked, crashed, gone or running (the
-    # panic and xl checks only every few rounds: slow)
-    # (a saved or migrated guest: in any of its console's logs, see guest_finish)
-    for _f in "$1.log" "$1--incoming.log" "$1.log.pre"; do
-        log_has "/run/xencons/guest-$_f" 'PVM stage=done' && { state=done; return; }
-    done
+guest_logs() {  # guest_logs NAME: its console's logs in order. A saved or migrated
+    # guest's old domain's log is set aside as .K at step K (log_aside), a migrated
+    # one's first lines (its incoming name) as .Ki when step K+1 begins; then the
+    # current domain's under its incoming name and under its own.
+    _b=/run/xencons/guest-$1
+    for _f in "$_b".log.[0-9]* "$_b--incoming.log" "$_b.log"; do [ -f "$_f" ] && echo "$_f"; done
+}
+
+logs_have() {  # logs_have NAME TEXT: does any of its console's logs hold TEXT
+    for _g in $(guest_logs "$1"); do log_has "$_g" "$2" && return 0; done
+    return 1
+}
+
+guest_state() {  # sets state: done, stopped (its lifecycle chain could not go on),
+    # panicked, crashed, gone or running (the panic and xl checks only every few
+    # rounds: slow)
+    logs_have "$1" 'PVM stage=done' && { state=done; return; }
+    [ -f "/run/$1.stop" ] && { state=stopped; return; }
     state=running
     [ $((round % 8)) -eq 7 ] || return
     # a kernel that panicked may spin instead of rebooting (panic=1 needs a timer)
@@ -197,17 +210,16 @@ guest_finish() {  # guest_finish NAME STATE: relay its console, clean up
     log=/run/xencons/guest-$1.log; tag=$1
     # crashed, panicked or gone (a timeout is not retried): run_guest tries once more
     if [ -n "$RETRYABLE" ] && { [ "$2" = crashed ] || [ "$2" = panicked ] || [ "$2" = gone ] ||
-            { [ "$2" != done ] && [ "$2" != timeout ] && ! log_has "$log" 'PVM stage=init'; }; }; then
+            { [ "$2" != done ] && [ "$2" != timeout ] && ! logs_have "$1" 'PVM stage=init'; }; }; then
         tag="$1#1"; echo "$2" >/run/$1.retry
     fi
-    # a saved or migrated guest's console, in order: before the step (set aside),
-    # the new domain's under its incoming name, then under its own name again
-    for f in "$log.pre" "/run/xencons/guest-$1--incoming.log" "$log"; do
-        [ -f "$f" ] && while IFS= read -r l || [ -n "$l" ]; do echo "PVMG $tag| $l"; done <"$f"
+    # a saved or migrated guest's console: each domain's in turn (guest_logs)
+    for f in $(guest_logs "$1"); do
+        while IFS= read -r l || [ -n "$l" ]; do echo "PVMG $tag| $l"; done <"$f"
     done
     say guest="$1" stage=exit state="$2" start="$(rd /run/$1.start)"
     [ -f "$log" ] && mv "$log" "$log.old"
-    rm -f "$log.pre" "/run/xencons/guest-$1--incoming.log"
+    rm -f "$log".[0-9]* "/run/xencons/guest-$1--incoming.log" "/run/$1.stop"
     # teardown (seconds of backend handshakes) overlaps whatever comes next
     loop=$(rd /run/$1.loop)
     { xl destroy "$1"; losetup -d "$loop"; } >/dev/null 2>&1 &
@@ -219,7 +231,8 @@ wait_guests() {  # wait_guests NAME...: until each is done, gone, crashed or lat
         left=""; read -r now _ </proc/uptime; now=${now%.*}
         for g in $pending; do
             guest_state "$g"; read -r since </run/$g.since
-            [ "$state" = running ] && [ $((now - since)) -gt "$GUEST_DEADLINE" ] && state=timeout
+            eval "dl=\"\${DEADLINE_$g:-$GUEST_DEADLINE}\""
+            [ "$state" = running ] && [ $((now - since)) -gt "$dl" ] && state=timeout
             if [ "$state" = running ]; then left="$left $g"; else guest_finish "$g" "$state"; fi
         done
         pending=$left; round=$((round + 1))
@@ -227,48 +240,53 @@ wait_guests() {  # wait_guests NAME...: until each is done, gone, crashed or lat
     done
 }
 
-# -- lifecycle (roles.toml `lifecycle`, LIFE_NAME in plan.env): once the guest
-# says stage=ready, save and restore it or migrate it to a local receiver, give
-# its new vif (a new domid) dom0's address, and send the go-ahead it waits for.
+# -- lifecycle (roles.toml `lifecycle`, LIFE_NAME in plan.env: its steps in
+# order): once the guest says stage=ready step=STEP, save and restore it or
+# migrate it to a local receiver, give its new vif (a new domid) dom0's
+# address, and send the go-ahead it waits for; then the next step. Markers of
+# a step name it (step=STEP, set by guest_life).
 
 stamp() { read -r _t _ </proc/uptime; }   # sets _t: seconds since boot
 took() { awk -v a="$1" -v b="$_t" 'BEGIN { printf "%.1f", b - a }'; }   # since $1, to $_t
 
-xl_step() {  # xl_step NAME STEP CMD...: run an xl step, timed; say ok, relay xl on failure
+xl_step() {  # xl_step NAME STAGE CMD...: run an xl step, timed; say ok (and the
+    # lifecycle step it is part of, STEP), relay xl on failure
     _g=$1; _s=$2; shift 2
     stamp; _t0=$_t
     "$@" >/tmp/out.$_g 2>&1; _rc=$?
     stamp
-    if [ $_rc -eq 0 ]; then say guest="$_g" stage="$_s" ok=1 secs="$(took "$_t0")"; return 0; fi
-    say guest="$_g" stage="$_s" ok=0 rc=$_rc secs="$(took "$_t0")"; relay "$_g" /tmp/out.$_g
+    if [ $_rc -eq 0 ]; then say guest="$_g" stage="$_s" ${STEP:+step=$STEP} ok=1 secs="$(took "$_t0")"; return 0; fi
+    say guest="$_g" stage="$_s" ${STEP:+step=$STEP} ok=0 rc=$_rc secs="$(took "$_t0")"; relay "$_g" /tmp/out.$_g
     return 1
 }
 
-log_aside() {  # the old domain is gone: its console log is set aside, and
-    # xenconsoled (SIGHUP: reopen logs) logs the new domain under its own name
+log_aside() {  # log_aside NAME K: the old domain is gone after step K: its console
+    # log is set aside (.K, see guest_logs), and xenconsoled (SIGHUP: reopen logs)
+    # logs the new domain under its own name
     log=/run/xencons/guest-$1.log
-    [ -f "$log" ] && mv "$log" "$log.pre"
+    [ -f "$log" ] && mv "$log" "$log.$2"
 }
 
-life_save() {  # life_save NAME: xl save to dom0's tmpfs, then xl restore
+life_save() {  # life_save NAME K: xl save to dom0's tmpfs, then xl restore
     xl_step "$1" save xl save "$1" "/tmp/$1.save" || return 1
-    log_aside "$1"
+    log_aside "$1" "$2"
     xl_step "$1" restore xl restore "/tmp/$1.save"; _rc=$?
     rm -f "/tmp/$1.save"
     return $_rc
 }
 
-life_migrate() {  # life_migrate NAME: live migration to this host; an empty -s makes
+life_migrate() {  # life_migrate NAME K: live migration to this host; an empty -s makes
     # xl run the host argument as the receiver's command (xl.1: migrate -s)
     xl_step "$1" migrate xl migrate -s "" "$1" "xl migrate-receive" || return 1
-    log_aside "$1"
+    log_aside "$1" "$2"
     pid=$(pidof xenconsoled) && kill -HUP $pid
 }
 
 life_go() {  # life_go NAME N: dom0's address on the domain's vif (new domid after a
-    # step), then the go-ahead to the guest's port, retried while the vif comes up
+    # step), then the go-ahead to the guest's port, retried while the vif comes up;
+    # 1: no domain left, 2: the guest did not answer
     stamp; _t0=$_t
-    id=$(xl domid "$1" 2>/dev/null) || { say guest="$1" stage=go ok=0 why=no-domain; return 1; }
+    id=$(xl domid "$1" 2>/dev/null) || { say guest="$1" stage=go step="$STEP" ok=0 why=no-domain; return 1; }
     vif=vif$id.0
     i=0; while [ ! -e "/sys/class/net/$vif" ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
     ip addr add "10.99.$2.1/24" dev "$vif" 2>/dev/null; ip link set "$vif" up 2>/dev/null
@@ -280,24 +298,38 @@ life_go() {  # life_go NAME N: dom0's address on the domain's vif (new domid aft
         sleep 0.5
     done
     stamp
-    say guest="$1" stage=go ok=$ok domid="$id" vif="$vif" tries=$i secs="$(took "$_t0")"
+    say guest="$1" stage=go step="$STEP" ok=$ok domid="$id" vif="$vif" tries=$i secs="$(took "$_t0")"
+    [ $ok = 1 ] || return 2
 }
 
-guest_life() {  # guest_life NAME N: the guest role's lifecycle step, if it has one
-    eval "life=\"\$LIFE_$1\""
-    [ -n "$life" ] || return 0
-    log=/run/xencons/guest-$1.log; round=0; read -r since </run/$1.since
-    until log_has "$log" 'PVM stage=ready'; do   # or it died, or its time is up
-        guest_state "$1"; [ "$state" = running ] || return 0
-        [ $(($(secs) - since)) -gt "$GUEST_DEADLINE" ] && return 0
-        round=$((round + 1)); sleep 0.3
+guest_life() {  # guest_life NAME N: the guest's lifecycle steps (LIFE_NAME), one
+    # chain: each once the guest says it is ready for it. A failed step whose guest
+    # still runs and answers goes on to the next; a guest gone or not answering
+    # ends the chain (its later steps never begin: their cells are blocked), one
+    # not answering is then stopped rather than waited for.
+    eval "life=\"\$LIFE_$1\" dl=\"\${DEADLINE_$1:-$GUEST_DEADLINE}\""
+    k=0; read -r since </run/$1.since
+    for STEP in $life; do
+        k=$((k + 1)); round=0
+        until logs_have "$1" "PVM stage=ready step=$STEP"; do   # or it died, or its time is up
+            guest_state "$1"; [ "$state" = running ] || { STEP=; return 0; }
+            [ $(($(secs) - since)) -gt "$dl" ] && { STEP=; return 0; }
+            round=$((round + 1)); sleep 0.3
+        done
+        # a migrated domain's first lines (its incoming name) stay before the next step's
+        inc=/run/xencons/guest-$1--incoming.log
+        [ -f "$inc" ] && mv "$inc" "/run/xencons/guest-$1.log.$((k - 1))i"
+        say guest="$1" stage=begin step="$STEP"
+        case "$STEP" in
+            save) life_save "$1" "$k" ;;
+            migrate) life_migrate "$1" "$k" ;;
+            *) say guest="$1" stage="$STEP" step="$STEP" ok=0 why=unknown-lifecycle ;;
+        esac
+        life_go "$1" "$2"; rc=$?   # after a failed step too: a guest still running goes on
+        [ $rc -eq 2 ] && echo unreachable >/run/$1.stop
+        [ $rc -eq 0 ] || break
     done
-    case "$life" in
-        save) life_save "$1" ;;
-        migrate) life_migrate "$1" ;;
-        *) say guest="$1" stage="$life" ok=0 why=unknown-lifecycle ;;
-    esac
-    life_go "$1" "$2"   # after a failed step too: the guest finishes, its cell says why
+    STEP=
 }
 
 run_guest() {  # run_guest NAME TYPE N: start and wait; once more if it crashed

@@ -2,8 +2,9 @@
 # pvmatrix domU probe init (busybox): the console, the disk dom0 wrote, a ping
 # to dom0; each with the driver it went through (PV front-ends, or an HVM
 # guest's emulated devices).
-# With pvm.life=PORT (a lifecycle role: dom0 saves/restores or migrates it), a
-# running system is then kept for dom0 to act on (see life below).
+# With pvm.life=PORT and pvm.steps=save,migrate (lifecycle roles riding on this
+# guest: dom0 saves/restores it, then migrates it), a running system is then
+# kept for dom0 to act on, step after step (see life below).
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -11,7 +12,7 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 pvm_mounts
 for w in $(cat /proc/cmdline); do
     case "$w" in pvm.name=*) NAME=${w#*=} ;; pvm.ip=*) IP=${w#*=} ;; pvm.peer=*) PEER=${w#*=} ;;
-        pvm.life=*) LIFE=${w#*=} ;; pvm.pt=*) PT=${w#*=} ;;
+        pvm.life=*) LIFE=${w#*=} ;; pvm.steps=*) STEPS=${w#*=} ;; pvm.pt=*) PT=${w#*=} ;;
         console=*) CON=${w#*=}; CON=${CON%%,*} ;; esac
 done
 say stage=init role=guest name="$NAME" kernel="$(uname -r)"
@@ -65,20 +66,24 @@ ticker() {  # count every second (the proof of continuity), each round rewriting
     done
 }
 
-life() {  # a running system for dom0 to save/restore or migrate, then its proof
+life() {  # a running system for dom0 to save/restore or migrate, each step of
+    # pvm.steps in turn, and after each its proof (the markers name the step)
     read -r boot </proc/sys/kernel/random/boot_id
     ticker &
     tick=$!
     i=0; while [ ! -s /tmp/tick ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    # dom0 connects once the guest runs again: its go-ahead also proves the network
-    nc -l -p "$LIFE" </dev/null >/tmp/go 2>&1 &
-    go=$!
-    say stage=ready boot_id="$boot" n="$(rd /tmp/tick)" port="$LIFE"
-    wait $go
-    disk when=resumed
-    net when=resumed
-    read -r now </proc/sys/kernel/random/boot_id
-    say stage=resumed boot_id="$now" n="$(rd /tmp/tick)" go="$(rd /tmp/go)"
+    for step in $(echo "$STEPS" | tr , ' '); do
+        # dom0 connects once the guest runs again: its go-ahead also proves the network
+        rm -f /tmp/go
+        nc -l -p "$LIFE" </dev/null >/tmp/go 2>&1 &
+        go=$!
+        say stage=ready step="$step" boot_id="$boot" n="$(rd /tmp/tick)" port="$LIFE"
+        wait $go
+        disk when=resumed step="$step"
+        net when=resumed step="$step"
+        read -r now </proc/sys/kernel/random/boot_id
+        say stage=resumed step="$step" boot_id="$now" n="$(rd /tmp/tick)" go="$(rd /tmp/go)"
+    done
     kill $tick
 }
 
