@@ -61,8 +61,8 @@ def test_progress_plain_lines_and_live_line():
     p.end()
     lines = plain.getvalue().splitlines()
     assert lines[0] == "pvmatrix: 3 tasks: 2 build, 1 boot"
-    assert "build   k1: pass (cached)" in lines[1]
-    assert "boot    k1: pass, fail (50.0 s) Kernel panic" in lines[2]
+    assert "build       1/2 k1: pass (cached)" in lines[1]   # done of the stage's total
+    assert "boot        1/1 k1: pass, fail (50.0 s) Kernel panic" in lines[2]
     assert lines[3].startswith("pvmatrix: build 1/2 | boot 1/1 (1 not pass) | ")
     live = io.StringIO()
     p = Progress(Counter(build=2), live, tty=True)
@@ -77,4 +77,4 @@ def test_progress_names_a_shared_host_boot_that_owns_no_cells():
     plain = io.StringIO()
     p = Progress(Counter(boot=1), plain, tty=False)
     p.finished("boot", "debian-6.1-generic", [], 64.4, False)
-    assert "boot    debian-6.1-generic: host boot, its guests' cells follow (64.4 s)" in plain.getvalue()
+    assert "boot        1/1 debian-6.1-generic: host boot, its guests' cells follow (64.4 s)" in plain.getvalue()
