@@ -20,6 +20,11 @@ Steps, each a real `pvmatrix run` (the CLI in a child process, wall clock):
   warm rerun of the first;
 - boots: the QEMU boots the cold run made, from its records (each boot task
   not answered from cache is one boot; each retry attempt another).
+With --warm RUN (a finished run of the spec, made with the user's own cache)
+cold_s is not measured: the warm steps run on that cache (PVMATRIX_CACHE as
+the user has it), and RUN's own wall time and boots are recorded as
+`run_s` and `boots`, with how warm its cache was (`run_cache`: its builds
+cached or not, from its records).
 Nothing is measured with --dry-run: it prints the steps and the specs it
 would write. The goals are the issue's (GOALS), recorded beside the figures.
 """
@@ -147,10 +152,24 @@ def boots(run_dir: Path) -> int:
     return sum(tasks.values())
 
 
-def measure(spec: Path, work: Path) -> dict:
-    env = dict(os.environ, PVMATRIX_CACHE=str(work / "cache"))
-    out: dict = {}
+def run_figures(run_dir: Path) -> dict:
+    """A finished run's wall time, boots, and how many of its builds were cached."""
+    run = json.loads((run_dir / "run.json").read_text())
+    if run.get("state") != "complete":
+        raise SystemExit(f"bench/reference.py: error: --warm {run_dir}: run is {run.get('state')}, "
+                         "not complete")
+    built = [json.loads(p.read_text()) for p in (run_dir / "cells").glob("*.json")]
+    builds = {r["task"]: bool(r.get("cached")) for r in built if r["cell"]["stage"] == "build"}
+    return {"run_s": run["wall_s"], "run_id": run["run_id"], "boots": boots(run_dir),
+            "run_cache": {"builds": len(builds), "builds_cached": sum(builds.values())}}
+
+
+def measure(spec: Path, work: Path, warm: Path | None = None) -> dict:
+    env = dict(os.environ) if warm else dict(os.environ, PVMATRIX_CACHE=str(work / "cache"))
+    out: dict = run_figures(warm) if warm else {}
     for step in steps(spec):
+        if warm and step.key == "cold_s":
+            continue
         folder = work / step.key
         folder.mkdir()
         spec_file = folder / f"{spec.stem}.toml"
@@ -199,7 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, action="append",
                         help="spec(s) to measure (default: specs/reference.toml and specs/default.toml)")
     parser.add_argument("--dry-run", action="store_true", help="print the steps, measure nothing")
+    parser.add_argument("--warm", type=Path, metavar="RUN",
+                        help="skip cold_s: measure the warm steps on the user's cache after RUN "
+                             "(a finished run of the one --spec), recording RUN's time and boots")
     args = parser.parse_args(argv)
+    if args.warm and len(args.spec or []) != 1:
+        print("bench/reference.py: error: --warm needs exactly one --spec", file=sys.stderr)
+        return 2
     for spec in args.spec or [REFERENCE, DEFAULT]:
         if not spec.is_file():
             print(f"bench/reference.py: error: --spec {spec}: no such file", file=sys.stderr)
@@ -208,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             dry_run(spec)
             continue
         with tempfile.TemporaryDirectory(prefix="pvmatrix-nightly-") as tmp:
-            figures = measure(spec, Path(tmp))
+            figures = measure(spec, Path(tmp), args.warm)
         print(json.dumps(figures, indent=2))
         print(f"-> {write(spec, figures)}", file=sys.stderr)
     return 0

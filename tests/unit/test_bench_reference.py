@@ -69,3 +69,17 @@ def test_boots_of_a_real_run(bench):
     if not SUITES_RUN.is_dir():
         pytest.skip(f"{SUITES_RUN.name} is no longer under results/")
     assert bench.boots(SUITES_RUN) == 8 * (1 + 3)
+
+
+def test_a_warm_measure_reads_the_finished_runs_time_and_boots(bench):
+    if not SUITES_RUN.is_dir():
+        pytest.skip(f"{SUITES_RUN.name} is no longer under results/")
+    got = bench.run_figures(SUITES_RUN)
+    assert got["run_s"] == 1016.7 and got["boots"] == 32 and got["run_id"] == SUITES_RUN.name
+    assert got["run_cache"]["builds"] == got["run_cache"]["builds_cached"] == 0   # prebuilt only
+
+
+def test_warm_needs_one_spec():
+    done = subprocess.run([sys.executable, "bench/reference.py", "--warm", "results/x"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--warm needs exactly one --spec" in done.stderr
