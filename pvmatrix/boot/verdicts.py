@@ -181,7 +181,17 @@ def judge_guest(role: Role, lines: list[Line], outcome: BootOutcome, dom0: Verdi
     parts = cut(mine, g, created, steps_of(tuple(chain), role), role.lifecycle)
     if blocked := _blocked(role, tuple(chain), parts, lines, outcome, dom0, subst):
         return blocked
-    return _judge_part(role, parts, lines, outcome, subst, created)
+    return _in_chain(_judge_part(role, parts, lines, outcome, subst, created), role, parts)
+
+
+def _in_chain(v: Verdict, role: Role, parts: Parts) -> Verdict:
+    """A step that did not pass says which steps the guest went through before it:
+    a migration failing after a save is a second suspend, not a fresh guest's."""
+    before = parts.steps[:max(parts.index(role.lifecycle) - 1, 0)]
+    if v.ok or not before:
+        return v
+    v.reason += f" (the guest had been through the {' and '.join(before)} before)"
+    return v
 
 
 def _blocked(role: Role, chain: tuple[Role, ...], parts: Parts, lines: list[Line],

@@ -455,6 +455,7 @@ def test_continuity_is_judged_per_step():
     v = _cells(_life_log("pv", "pv", _c_save() + _c_migrate(), rebooted))
     assert v["domU-pv-save"].status == PASS
     assert v["domU-pv-migrate"].status == FAIL and BOOT_B in v["domU-pv-migrate"].reason
+    assert v["domU-pv-migrate"].reason.endswith("(the guest had been through the save before)")
     assert [e.note for e in v["domU-pv-migrate"].evidence] == ["before the migrate",
                                                               "after the migrate"]
     stalled = (_c_ready("save", 5) + _c_resumed("save", 5) + _c_ready("migrate", 6)
