@@ -7,4 +7,4 @@ import json
 
 def render(run) -> str:
     return json.dumps({"schema": "pvmatrix.report/1", "run": run.meta,
-                       "cells": run.records()}, indent=2, default=str)
+                       "cells": run.records()}, separators=(",", ":"), default=str)

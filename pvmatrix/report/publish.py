@@ -9,13 +9,15 @@ A published run folder:
                                                       (see results/portable.py)
     logs/DIGEST.log.gz                                each log once, cut to its
                                                       evidence window, gzip
-    logs/CELL.rerun.sh, logs/CELL.qemu.sh             the reproducers
+    logs/CELL.rerun.sh, logs/DIGEST.qemu.sh           the reproducers (a boot's QEMU
+                                                      script once, shared by its cells)
     report.html, report.md, report.json               the pages
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -130,12 +132,25 @@ def _reproducers(run: store.Run, rec: dict, results: Path, roots: Roots) -> dict
     rerun.chmod(0o755)
     out = {"command": f"pvmatrix rerun {results.name}/{run.id} {cell}",
            "rerun_script": f"logs/{rerun.name}"}
-    script = Path(f"{base}.qemu.sh")
-    if script.is_file():
-        write_whole(script, _portable_script(script.read_text(), roots))
-        script.chmod(0o755)
-        out["qemu_script"] = f"logs/{script.name}"
+    if script := _shared_script(run, rec, Path(f"{base}.qemu.sh"), roots):
+        out["qemu_script"] = script
     return out
+
+
+def _shared_script(run: store.Run, rec: dict, per_cell: Path, roots: Roots) -> str | None:
+    """The cell's QEMU script, published once per boot: the cells of one boot
+    share logs/DIGEST.qemu.sh (a shared boot's script is tens of KB, and one
+    boot hosts dozens of cells). None: the cell has none."""
+    if per_cell.is_file():
+        text = _portable_script(per_cell.read_text(), roots)
+        name = f"logs/{hashlib.sha256(text.encode()).hexdigest()[:16]}.qemu.sh"
+        if not (run.dir / name).is_file():
+            write_whole(run.dir / name, text)
+            (run.dir / name).chmod(0o755)
+        per_cell.unlink()
+        return name
+    old = (rec.get("reproduce") or {}).get("qemu_script")     # published before
+    return old if old and (run.dir / old).is_file() else None
 
 
 def _portable_script(text: str, roots: Roots) -> str:
@@ -228,7 +243,8 @@ def publish(run: store.Run, results: Path, prune: bool = True) -> Published:
     logs = Logs(run, roots, records)
     for rec in records:
         new = _portable_record(rec, logs, run, results)
-        store.write_json(run.dir / "cells" / f"{safe_name(rec['cell']['id'])}.json", new)
+        store.write_json(run.dir / "cells" / f"{safe_name(rec['cell']['id'])}.json", new,
+                         compact=True)
     _portable_tree(run, roots)
     records = run.records()
     kept = _tidy_logs(run, records)

@@ -9,6 +9,9 @@ from ..records import BootFacts, DeviceCheck, Evidence
 
 DISAGREE_MARK = "≠"      # a cell whose static and booted evidence disagree
 BOOTED_NOTE = "booted"   # the note of a device cell's evidence from a boot
+# a host boot's verdict details (boot/verdicts.py) saying the kernel died: its
+# probes never ran, so a device it did not bind says nothing against the analyzer
+DIED = frozenset({"panic", "oops", "crashed", "halted", "timeout"})
 
 
 def _booted(records: list[dict]) -> dict[str, list[tuple[DeviceCheck, dict]]]:
@@ -17,7 +20,7 @@ def _booted(records: list[dict]) -> dict[str, list[tuple[DeviceCheck, dict]]]:
     booted: dict[tuple[str, str | None, str], list[tuple[DeviceCheck, dict]]] = {}
     for rec in records:
         boot, c = rec.get("boot"), rec["cell"]
-        if not boot or not boot.get("checks"):
+        if not boot or not boot.get("checks") or (rec.get("verdict") or {}).get("detail") in DIED:
             continue
         for x in BootFacts.from_dict(boot).checks or ():
             booted.setdefault((c["kernel"], c.get("hardware"), x.device), []).append((x, rec))

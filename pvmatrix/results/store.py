@@ -32,10 +32,12 @@ from .records import CellRecord, RunFlags, RunRecord, safe_name
 LOCK = ".lock"
 
 
-def write_json(path: Path, data) -> None:
+def write_json(path: Path, data, compact: bool = False) -> None:
     """Write DATA to PATH atomically (temporary file in the same dir, then rename;
-    a full disk is errors.NoSpace, and nothing is left half-written)."""
-    write_whole(path, json.dumps(data, indent=2, default=str))
+    a full disk is errors.NoSpace, and nothing is left half-written); COMPACT:
+    no indentation (a published run's records: a quarter smaller)."""
+    write_whole(path, json.dumps(data, default=str, **({"separators": (",", ":")} if compact
+                                                        else {"indent": 2})))
 
 
 @dataclass

@@ -92,3 +92,20 @@ def test_published_runs_show_no_disagreement(run):
     if g.checks:
         assert any("dom0 bound" in t for t in texts)
         assert not any(c.disagree for cs in g.checks.values() for c in cs)
+
+
+def test_a_boot_whose_kernel_died_is_no_evidence_against_the_analyzer():
+    """Real: the reference run's bookworm-backports-cloud double-faulted at bare
+    metal before its probes; its unbound devices are not a disagreement."""
+    import json
+    from pvmatrix.results.devicechecks import by_device_cell
+    run = RUN.parent / "20261128-054128-e187"
+    if not run.is_dir():
+        pytest.skip("the reference run is no longer published")
+    recs = [json.loads(p.read_text()) for p in (run / "cells").glob("bookworm-backports-cloud_*")]
+    died = next(r for r in recs if r["cell"]["role"] == "baremetal")
+    assert died["verdict"]["detail"] == "panic" and died["boot"]["checks"]
+    checks = by_device_cell(recs)
+    assert not any(x.role == "baremetal" for xs in checks.values() for x in xs)
+    died["verdict"]["detail"] = "failed"          # the same boot, had it not died
+    assert any(x.disagree for xs in by_device_cell(recs).values() for x in xs)

@@ -138,7 +138,13 @@ def test_a_published_run_names_no_host_path_and_its_links_resolve(published, cac
 
 def test_the_published_qemu_script_runs_against_the_readers_cache(published, cache, tmp_path):
     _, run, _, _ = published
-    script = run.dir / "logs" / "k1_dom0_xen-4.17_default.qemu.sh"
+    rec = next(r for r in run.records() if r["cell"]["id"] == "k1/dom0/xen-4.17/default")
+    script = run.dir / rec["reproduce"]["qemu_script"]
+    assert not (run.dir / "logs" / "k1_dom0_xen-4.17_default.qemu.sh").exists()
+    # the cells of one boot share its script, published once
+    shared = {r["reproduce"].get("qemu_script") for r in run.records()
+              if r.get("reproduce") and r["cell"]["id"].startswith("k1/") and "/xen-4.17/" in r["cell"]["id"]}
+    assert len(shared) == 1 and len(list((run.dir / "logs").glob("*.qemu.sh"))) >= 1
     text = script.read_text()
     assert str(cache) not in text and "@CACHE@/boot/runs/b1" in text
     # the script it writes and runs is the boot's, with the reader's cache filled in

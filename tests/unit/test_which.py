@@ -8,6 +8,8 @@ the cache keeps them unpacked together (the folder name is the real one)."""
 
 from __future__ import annotations
 
+import re
+
 import shutil
 import subprocess
 import sys
@@ -63,7 +65,7 @@ def test_kernels_that_drive_the_machine_and_pass_dom0_come_first(cache):
     assert "debian-6.1-generic" in book.names       # the same kernel under another spec's row
     v = book.verdicts["4.17"]
     # its newest dom0 verdict, under whichever spec's row ran it last
-    assert v.status == "pass" and v.cell.split("/", 1)[1] == "dom0/xen-4.17/default"
+    assert v.status == "pass" and v.cell.split("/", 1)[1].startswith("dom0/xen-4.17/")
     assert v.cell.split("/")[0] in book.names
     assert (RESULTS / v.run_id / "cells").is_dir()
     assert not book.lacks and book.cover.summary.endswith("devices covered (9 apart)")
@@ -144,4 +146,5 @@ def test_a_split_kernel_gets_static_coverage(split_cache):
     assert forky in a.fits and forky.passed
     # the other split kernels' trees are not in this cache: still named as such
     assert "not in the cache" in kernels["sid"].no_static
-    assert f"forky ({FORKY}): 14/14 devices covered" in render(a)
+    # named by its newest row (a later spec may call it forky-generic), its other names after
+    assert re.search(rf"forky[-\w]* \({re.escape(FORKY)}[^)]*\): 14/14 devices covered", render(a))
