@@ -50,7 +50,7 @@ def test_run_records_every_cell(first_run):
     assert ahci["status"] == "fail" and "8086:2922" in ahci["reason"]
     assert "PV" in recs["tiny-6.1/analyze/default"]["verdict"]["detail"]
     # plain progress lines when not on a terminal, and the table on stdout
-    assert "build   tiny-6.1: pass (cached)" in done.stderr
+    assert "build       1/1 tiny-6.1: pass (cached)" in done.stderr   # done of the stage's total
     assert "tiny-6.1" in done.stdout and "missing" in done.stdout
 
 
