@@ -305,8 +305,7 @@ def _part_seconds(parts: Parts, role: Role, exit_: Line | None) -> float | None:
     if not parts.steps or whole is None:
         return whole
     start = float(exit_.fields["start"])
-    marks = [*[b for b in parts.begins[1:]], None]
-    ups = [_up(b) for b in marks[:-1]] + [float(exit_.fields["up"])]
+    ups = [_up(b) for b in parts.begins[1:]] + [float(exit_.fields["up"])]
     boot = (ups[0] - start) if ups[0] is not None else None
     i = parts.index(role.lifecycle)
     if i == 0 or boot is None:

@@ -109,3 +109,10 @@ def test_a_boot_whose_kernel_died_is_no_evidence_against_the_analyzer():
     assert not any(x.role == "baremetal" for xs in checks.values() for x in xs)
     died["verdict"]["detail"] = "failed"          # the same boot, had it not died
     assert any(x.disagree for xs in by_device_cell(recs).values() for x in xs)
+
+
+def test_the_deaths_are_the_boot_verdicts_own_details():
+    """devicechecks.DIED names boot/verdicts.py's details of a kernel that died."""
+    from pvmatrix.boot import verdicts as v
+    from pvmatrix.results.devicechecks import DIED
+    assert DIED == {v.PANIC, v.OOPS, v.CRASHED, v.HALTED, v.TIMEOUT}

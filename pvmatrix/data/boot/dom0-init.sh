@@ -197,9 +197,7 @@ guest_state() {  # sets state: done, stopped (its lifecycle chain could not go o
     state=running
     [ $((round % 8)) -eq 7 ] || return
     # a kernel that panicked may spin instead of rebooting (panic=1 needs a timer)
-    for _f in "$1.log" "$1--incoming.log"; do
-        log_has "/run/xencons/guest-$_f" 'Kernel panic - not syncing' && { state=panicked; return; }
-    done
+    logs_have "$1" 'Kernel panic - not syncing' && { state=panicked; return; }
     line=$(xl list "$1" 2>/dev/null | tail -n +2)
     [ -z "$line" ] && { state=gone; return; }
     set -- $line
