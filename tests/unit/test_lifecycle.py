@@ -337,6 +337,9 @@ def test_a_panicked_guest_is_retried_and_nc_is_bounded():
     assert "'Kernel panic - not syncing' && { state=panicked" in init
     assert '[ "$2" = panicked ]' in init
     assert "timeout 4 nc" in init
+    # a chain stopped by a guest that panicked in its step is panicked, so retried
+    stop = init.index('if [ -f "/run/$1.stop" ]')
+    assert "state=panicked" in init[stop:init.index("fi", stop)]
 
 
 # -- one guest per mode: the plain, save and migrate cells from one guest's chain.

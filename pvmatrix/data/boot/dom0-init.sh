@@ -193,7 +193,10 @@ guest_state() {  # sets state: done, stopped (its lifecycle chain could not go o
     # panicked, crashed, gone or running (the panic and xl checks only every few
     # rounds: slow)
     logs_have "$1" 'PVM stage=done' && { state=done; return; }
-    [ -f "/run/$1.stop" ] && { state=stopped; return; }
+    # a chain stopped because its guest died in a step: panicked (retried) if it did
+    if [ -f "/run/$1.stop" ]; then
+        state=stopped; logs_have "$1" 'Kernel panic - not syncing' && state=panicked; return
+    fi
     state=running
     [ $((round % 8)) -eq 7 ] || return
     # a kernel that panicked may spin instead of rebooting (panic=1 needs a timer)
