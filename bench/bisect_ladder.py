@@ -9,11 +9,17 @@ bisection again: every answer must come from the first one. Writes the
 "ladder" entry of bench/results/bisect.json (the commit bisection's fields,
 from bench/bisect.py, are kept).
 
-    python3 bench/bisect_ladder.py [--cell dom0] [--xen 4.17] [--versions RANGE]
+    python3 bench/bisect_ladder.py [--ladder L] [--cell dom0] [--xen 4.17] [--versions RANGE]
+                                   [--key ladder]
 
 When the two ends answer alike (no kernel of the range breaks the cell), the
 entry says so: only the two ends are booted, which is within the bound too;
-choose a cell or range that breaks with --cell, --xen, --versions.
+choose a cell or range that breaks with --cell, --xen, --versions. A ladder
+with a real break: bookworm+bookworm-backports (6.1, then 6.12) for a PV guest
+under Xen 4.14, written as another KEY:
+
+    python3 bench/bisect_ladder.py --ladder debian:linux-image-amd64@bookworm+bookworm-backports \
+        --cell domU-pv --xen 4.14 --key ladder_break
 """
 
 from __future__ import annotations
@@ -52,11 +58,11 @@ def counting_boots() -> list[str]:
     return booted
 
 
-def bisect_once(cell: CellSpec, versions: str | None, booted: list[str]) -> dict:
+def bisect_once(ladder: str, cell: CellSpec, versions: str | None, booted: list[str]) -> dict:
     """One bisection: what it found, the kernels it booted, its wall time."""
     before, start = len(booted), time.monotonic()
     try:
-        r = bisect_ladder.bisect(LADDER, versions, cell, say=lambda m: print(m, file=sys.stderr))
+        r = bisect_ladder.bisect(ladder, versions, cell, say=lambda m: print(m, file=sys.stderr))
         got = {"first_bad": r.first_bad, "last_good": r.last_good, "could_be": r.could_be,
                "rungs": len(r.rungs), "boot_bound": r.boot_bound,
                "steps": [{"abi": s.label, "answer": s.outcome, "status": s.status,
@@ -71,6 +77,8 @@ def bisect_once(cell: CellSpec, versions: str | None, booted: list[str]) -> dict
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ladder", default=LADDER)
+    ap.add_argument("--key", default="ladder", help="bisect.json's entry to write")
     ap.add_argument("--cell", default="dom0")
     ap.add_argument("--xen")
     ap.add_argument("--versions", help="a PEP 440 range of the ladder (default: every ABI)")
@@ -78,12 +86,12 @@ def main() -> int:
     cell = CellSpec.parse(args.cell, args.xen)
     shutil.rmtree(cache_root() / "bisect" / "verdicts", ignore_errors=True)   # cold answers
     booted = counting_boots()
-    cold = bisect_once(cell, args.versions, booted)
-    warm = bisect_once(cell, args.versions, booted)
-    n = cold.get("rungs") or len(bisect_ladder.rungs(LADDER, args.versions))
+    cold = bisect_once(args.ladder, cell, args.versions, booted)
+    warm = bisect_once(args.ladder, cell, args.versions, booted)
+    n = cold.get("rungs") or len(bisect_ladder.rungs(args.ladder, args.versions))
     bound = bisect_ladder.bound(n)
     entry = {
-        "ladder": LADDER,
+        "ladder": args.ladder,
         "versions": args.versions or "",
         "cell": str(cell),
         "rungs": n,
@@ -106,7 +114,7 @@ def main() -> int:
     }
     out = HERE / "results" / "bisect.json"
     results = json.loads(out.read_text()) if out.exists() else {}
-    results["ladder"] = entry
+    results[args.key] = entry
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(entry, indent=2))
     return 0 if entry["within_bound"] and entry["rerun_kernels_booted"] == 0 else 1

@@ -2,6 +2,10 @@
 flavour, oldest first, or those in a version range.
 
     ladder("debian:linux-image-amd64@trixie-backports", ">=6.18,<7.1")
+    ladder("debian:linux-image-amd64@bookworm+bookworm-backports")
+
+Suites joined by "+" make one ladder of all their ABIs (a stable release and
+its backports: 6.1 then 6.12), each rung fetched from its own suite.
 
 A ladder starts from a flavour's metapackage (linux-image-amd64,
 linux-image-cloud-amd64): its rungs are the suite's linux-image-ABI-FLAVOUR
@@ -134,30 +138,47 @@ def _apt_cache(suite: str, *args: str) -> str:
     return done.stdout
 
 
-def check(package: str, versions: str | None = None) -> tuple[str, str, SpecifierSet | None]:
-    """What can be known of a ladder without apt: (suite, flavour, range)."""
+SUITES = "+"      # bookworm+bookworm-backports: one ladder over both suites
+
+
+def check(package: str, versions: str | None = None
+          ) -> tuple[tuple[str, ...], str, SpecifierSet | None]:
+    """What can be known of a ladder without apt: (suites, flavour, range)."""
     meta, suite = packages.parse(package)
     flavour = flavour_of(meta)
     if suite is None:
         raise UserError(f"{package}: a ladder needs its suite, e.g. "
-                        f"debian:{meta}@trixie-backports")
-    catalog.get("suite", suite)
-    return suite, flavour, specifiers(versions) if versions is not None else None
+                        f"debian:{meta}@trixie-backports or @bookworm{SUITES}bookworm-backports")
+    suites = tuple(suite.split(SUITES))
+    for name in suites:
+        catalog.get("suite", name)
+    return suites, flavour, specifiers(versions) if versions is not None else None
 
 
 def ladder(package: str, versions: str | None = None) -> list[Rung]:
     """The rungs of ladder PACKAGE (debian:linux-image-FLAVOUR@SUITE) within
     VERSIONS (every one without), oldest first; none is a UserError naming what
     the suite has."""
-    suite, flavour, spec = check(package, versions)
-    every = rungs_of(parse_madison(_listing(suite)), suite, flavour)
+    suites, flavour, spec = check(package, versions)
+    every = merged([rungs_of(parse_madison(_listing(s)), s, flavour) for s in suites])
+    where = SUITES.join(suites)
     if not every:
-        raise UserError(f"{package}: suite {suite} carries no linux-image-ABI-{flavour} kernel")
+        raise UserError(f"{package}: suite {where} carries no linux-image-ABI-{flavour} kernel")
     chosen = select(every, spec) if spec is not None else every
     if not chosen:
-        raise UserError(f"versions {versions!r} matches no {flavour} kernel of {suite}; "
+        raise UserError(f"versions {versions!r} matches no {flavour} kernel of {where}; "
                         f"it has {summary(every)}")
     return chosen
+
+
+def merged(per_suite: list[list[Rung]]) -> list[Rung]:
+    """One ladder of several suites' rungs, oldest first; a package two suites
+    carry is one rung, from the first suite named."""
+    seen: dict[str, Rung] = {}
+    for rungs in per_suite:
+        for r in rungs:
+            seen.setdefault(r.package, r)
+    return sorted(seen.values(), key=lambda r: (r.upstream, r.abi))
 
 
 def row_names(prefix: str, rungs: list[Rung]) -> list[str]:

@@ -1,6 +1,6 @@
-"""Kernel ladders without the network: trixie-backports' real apt-cache output
-(tests/fixtures/debian/apt/, captured with pvmatrix's own apt wrapper) stands
-in for the suite's lists. Enumeration, the version range, the spec's rows,
+"""Kernel ladders without the network: trixie-backports', bookworm's and
+bookworm-backports' real apt-cache output (tests/fixtures/debian/apt/, captured
+with pvmatrix's own apt wrapper) stands in for the suites' lists. Enumeration, the version range, the spec's rows,
 the bisection's search over the real ladder with a stand-in boot, the
 two-stage hand-off to commit bisection, and every bad input."""
 
@@ -33,7 +33,7 @@ def apt(monkeypatch):
     asked = []
 
     def fake(suite, *args, tool="apt-get"):
-        assert suite == SUITE and tool == "apt-cache"
+        assert (APT / f"{suite}.madison").is_file() and tool == "apt-cache"
         asked.append(args[0])
         if args[0] == "pkgnames":
             out = (APT / f"{suite}.pkgnames").read_text()
@@ -49,6 +49,22 @@ def apt(monkeypatch):
 
 
 # -- enumeration and range --------------------------------------------------
+
+def test_suites_joined_by_plus_make_one_ladder_each_rung_from_its_own_suite(apt):
+    # a stable release and its backports: 6.1 then 6.12 (Xen 4.14's toolstack
+    # loads the first as a PV guest, not the second)
+    rungs = ladder.ladder("debian:linux-image-amd64@bookworm+bookworm-backports")
+    assert {r.suite for r in rungs[:2]} == {"bookworm"}
+    assert {r.suite for r in rungs[2:]} == {"bookworm-backports"}
+    assert [str(r.upstream) for r in rungs[:3]] == ["6.1.170", "6.1.176", "6.12.43"]
+    assert rungs[2].spec == "debian:linux-image-6.12.43+deb12-amd64@bookworm-backports"
+    assert len(rungs) == 14
+    assert all(a.upstream <= b.upstream for a, b in zip(rungs, rungs[1:]))  # 6.12.90 twice
+    with pytest.raises(UserError, match="bookworm\\+bookworm-backports; it has 14 ABI"):
+        ladder.ladder("debian:linux-image-amd64@bookworm+bookworm-backports", ">=8")
+    with pytest.raises(UserError, match="unknown suite.*nosuch|nosuch"):
+        ladder.check("debian:linux-image-amd64@bookworm+nosuch")
+
 
 def test_trixie_backports_carries_29_generic_abis_oldest_first(apt):
     rungs = ladder.ladder(GENERIC)
