@@ -1,5 +1,6 @@
 """Progress of a run: one live status line on a terminal (per stage, done of
-total, failures, elapsed), plain lines when the output is not a TTY."""
+total, tasks that did not pass; the cells by status; elapsed), plain lines when
+the output is not a TTY."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from ..records import PASS, SKIP
+from ..records import PASS, SKIP, STATUSES
 from .cells import STAGES
 
 
 class Progress:
     def __init__(self, totals: Counter, stream: TextIO = sys.stderr, tty: bool | None = None):
         self.totals, self.done, self.bad = totals, Counter(), Counter()
+        self.cells: Counter = Counter()      # by status: a task's static `not run` is no failure
         self.stream = stream
         self.tty = stream.isatty() if tty is None else tty
         self.start = time.monotonic()
@@ -32,6 +34,9 @@ class Progress:
             if self.totals[stage]:
                 bad = f" ({self.bad[stage]} not pass)" if self.bad[stage] else ""
                 parts.append(f"{stage} {self.done[stage]}/{self.totals[stage]}{bad}")
+        if self.cells:
+            parts.append(f"{sum(self.cells.values())} cells: " + ", ".join(
+                f"{self.cells[s]} {s}" for s in STATUSES if self.cells[s]))
         return " | ".join(parts) + f" | {self.elapsed():.0f} s"
 
     def begin(self) -> None:
@@ -63,6 +68,7 @@ class Progress:
                  cached: bool, note: str = "") -> None:
         """A task ended: count it, and say so (plain mode, or when it did not pass)."""
         self.done[stage] += 1
+        self.cells.update(statuses)
         worst = next((s for s in statuses if s not in (PASS, SKIP)), PASS)
         if worst != PASS:
             self.bad[stage] += 1

@@ -63,7 +63,8 @@ def test_progress_plain_lines_and_live_line():
     assert lines[0] == "pvmatrix: 3 tasks: 2 build, 1 boot"
     assert "build       1/2 k1: pass (cached)" in lines[1]   # done of the stage's total
     assert "boot        1/1 k1: pass, fail (50.0 s) Kernel panic" in lines[2]
-    assert lines[3].startswith("pvmatrix: build 1/2 | boot 1/1 (1 not pass) | ")
+    assert lines[3].startswith("pvmatrix: build 1/2 | boot 1/1 (1 not pass) | "
+                               "3 cells: 2 pass, 1 fail | ")  # the cells by status too
     live = io.StringIO()
     p = Progress(Counter(build=2), live, tty=True)
     p.finished("build", "k1", ["pass"], 0.1, True)
