@@ -24,7 +24,9 @@ With --warm RUN (a finished run of the spec, made with the user's own cache)
 cold_s is not measured: the warm steps run on that cache (PVMATRIX_CACHE as
 the user has it), and RUN's own wall time and boots are recorded as
 `run_s` and `boots`, with how warm its cache was (`run_cache`: its builds
-cached or not, from its records).
+cached or not, from its records). RUN must have been made by this code's boot
+harness (its records' inputs say which): another harness's verdicts are never
+reused, so every boot would be redone.
 Nothing is measured with --dry-run: it prints the steps and the specs it
 would write. The goals are the issue's (GOALS), recorded beside the figures.
 """
@@ -152,6 +154,27 @@ def boots(run_dir: Path) -> int:
     return sum(tasks.values())
 
 
+def harnesses(run_dir: Path) -> set[str]:
+    """The boot harness digests RUN's boots were made by (their records' inputs)."""
+    recs = (json.loads(p.read_text()) for p in (run_dir / "cells").glob("*.json"))
+    return {h for r in recs
+            if r["cell"]["stage"] == "boot" and (h := (r.get("inputs") or {}).get("harness"))}
+
+
+def other_harness(run_dir: Path) -> str | None:
+    """Why RUN cannot be the warm cache of this code's rerun, or None: its boots
+    were made by another boot harness (pvmatrix/boot, its data), and a verdict
+    of another harness is never reused (tasks.harness_digest): every boot would
+    be redone, and warm_one_changed_s would time a cold boot of the spec."""
+    sys.path.insert(0, str(REPO))
+    from pvmatrix.matrix.tasks import harness_digest
+    if not (other := harnesses(run_dir) - {harness_digest()}):
+        return None
+    return (f"--warm {run_dir}: its boots were made by boot harness {', '.join(sorted(other))}, "
+            f"this code's is {harness_digest()}: every boot would be redone; run the spec "
+            "again with this code first")
+
+
 def run_figures(run_dir: Path) -> dict:
     """A finished run's wall time, boots, and how many of its builds were cached."""
     run = json.loads((run_dir / "run.json").read_text())
@@ -228,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.spec or [REFERENCE, DEFAULT]:
         if not spec.is_file():
             print(f"bench/reference.py: error: --spec {spec}: no such file", file=sys.stderr)
+            return 2
+        if args.warm and (why := other_harness(args.warm)):
+            print(f"bench/reference.py: error: {why}", file=sys.stderr)
             return 2
         if args.dry_run:
             dry_run(spec)

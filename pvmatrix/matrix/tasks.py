@@ -382,8 +382,17 @@ def _booted(task: dict, out: TaskOutcome, b: XenBoot, got: list[boot.Cell]) -> T
             outcomes.cell(out, b.cells[r]["id"], Verdict(NOT_RUN, "the boot harness returned no "
                                                          f"verdict for {r}", "harness"))
     if _keep(task):
-        outcomes.save(b.key, out)
+        outcomes.save(b.key, _booted_only(out, b))
     return out
+
+
+def _booted_only(out: TaskOutcome, b: XenBoot) -> TaskOutcome:
+    """OUT with only the cells B booted, what its key (their roles) stands for. The
+    cells decided without a boot (a role the release cannot run: `not run`, a
+    static no) are decided again on a hit (_xen_boot, _as_hosted_by): kept, a
+    `not run` among them would keep the whole boot out of the cache."""
+    ids = {b.cells[r]["id"] for r in b.wanted}
+    return dataclasses.replace(out, cells={k: c for k, c in out.cells.items() if k in ids})
 
 
 def boot_xen(task: dict, kernel: TaskOutcome, analysis: TaskOutcome,

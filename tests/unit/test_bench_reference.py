@@ -83,3 +83,30 @@ def test_warm_needs_one_spec():
     done = subprocess.run([sys.executable, "bench/reference.py", "--warm", "results/x"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--warm needs exactly one --spec" in done.stderr
+
+
+# the published reference run (issue 17), made at b2c75cd by boot harness 8a2de94daa58b195
+REFERENCE_RUN = REPO / "results" / "20261128-054128-e187"
+
+
+def test_warm_refuses_a_run_made_by_another_boot_harness(bench, tmp_path):
+    """Seen for real: `--warm` of the reference run from later code timed a cold
+    boot of every kernel (its boot harness had changed since: no verdict reused)."""
+    if not REFERENCE_RUN.is_dir():
+        pytest.skip(f"{REFERENCE_RUN.name} is no longer under results/")
+    from pvmatrix.matrix.tasks import harness_digest
+    assert bench.harnesses(REFERENCE_RUN) == {"8a2de94daa58b195"}
+    ours = harness_digest()
+    assert ours != "8a2de94daa58b195"                     # pvmatrix/boot changed since
+    why = bench.other_harness(REFERENCE_RUN)
+    assert "8a2de94daa58b195" in why and ours in why
+    same = tmp_path / "run" / "cells"                       # its records as this code's
+    same.mkdir(parents=True)
+    for p in list((REFERENCE_RUN / "cells").glob("bullseye-generic_*.json"))[:5]:
+        (same / p.name).write_text(p.read_text().replace("8a2de94daa58b195", ours))
+    assert bench.other_harness(same.parent) is None
+    done = subprocess.run([sys.executable, "bench/reference.py", "--dry-run", "--spec",
+                           "specs/reference.toml", "--warm", str(REFERENCE_RUN)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "boot harness 8a2de94daa58b195" in done.stderr
