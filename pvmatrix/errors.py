@@ -41,6 +41,10 @@ class TruncatedFile(UserError):
     something."""
 
 
+class EndsAlike(UserError):
+    """A bisection's bad end passes like its good end: nothing between them to find."""
+
+
 class UnknownName(UserError):
     """A name of a catalog kind (role, xen, toolchain, ...) that is not in it;
     HINT says what else would do ("or give a path to a xen binary")."""

@@ -112,6 +112,18 @@ def _commit_report(r, output: str | None) -> int:
     return 0 if r.first_bad else 1
 
 
+def _commits_line(c: dict) -> str:
+    """What stage two of a ladder bisection found between the two upstream tags."""
+    head = f"commits {c['good_tag']}..{c['bad_tag']}: "
+    if c.get("ends_alike"):
+        return (head + "upstream's bad end, built with the recipe, passes too: no upstream "
+                "commit breaks the cell; the ABI broke in how Debian built it (config, "
+                f"patches or packaging): {c['ends_alike']}")
+    if c["first_bad"]:
+        return head + f"first bad commit {c['first_bad']} {c['subject']}"
+    return head + f"skipped commits hide it: {' '.join(x[:12] for x in c['could_be'])}"
+
+
 def _ladder(args) -> int:
     """`pvmatrix bisect --ladder`: the first ABI that breaks the cell, then (with
     --repo) the first commit between the two upstream versions."""
@@ -131,10 +143,7 @@ def _ladder(args) -> int:
         for p in r.could_be:
             print(f"  {p}")
     if r.commits:
-        c = r.commits
-        print(f"commits {c['good_tag']}..{c['bad_tag']}: " + (
-            f"first bad commit {c['first_bad']} {c['subject']}" if c["first_bad"]
-            else f"skipped commits hide it: {' '.join(x[:12] for x in c['could_be'])}"))
+        print(_commits_line(r.commits))
     print(f"result: {_save(r.to_dict(), args.output, 'bisect-ladder')}")
     found = r.commits["first_bad"] if r.commits else r.first_bad
     return 0 if found else 1

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import sources
-from ..errors import UserError
+from ..errors import EndsAlike, UserError
 from ..sources import ladder as ladders
 from ..sources.ladder import Rung
 from . import commits
@@ -155,5 +155,13 @@ def _commits(repo, good: Rung, bad: Rung, tags: dict[str, str], cell: CellSpec, 
     """Stage two: commit bisection between GOOD's and BAD's upstream versions."""
     start = good_ref(repo, tags[good.tag], tags[bad.tag])
     say(f"bisect: commits between {good.tag} ({start[:12]}) and {bad.tag}")
-    r = commits.bisect(repo, start, tags[bad.tag], cell, recipe or commits.Recipe(), dom0, say=say)
+    try:
+        r = commits.bisect(repo, start, tags[bad.tag], cell, recipe or commits.Recipe(), dom0,
+                           say=say)
+    except EndsAlike as exc:
+        # upstream's bad end, built with the recipe, passes: the ABI broke in how
+        # Debian built it (its config, patches or packaging), in no upstream commit
+        say(f"bisect: {exc}")
+        return {"good_tag": good.tag, "bad_tag": bad.tag, "first_bad": None, "could_be": [],
+                "ends_alike": str(exc)}
     return {**r.to_dict(), "good_tag": good.tag, "bad_tag": bad.tag}

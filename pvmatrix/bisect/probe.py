@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import catalog
-from ..errors import HarnessFault, KernelFault, NotSupported, UserError
+from ..errors import EndsAlike, HarnessFault, KernelFault, NotSupported, UserError
 from ..paths import cache_dir
 from ..records import FAIL, PASS
 from ..boot import from_build, load_kernel, run_cells
@@ -177,7 +177,8 @@ def probe_package(label: str, spec: str, cell: CellSpec, dom0: str | None = None
 def check_end(step: Step, want: str, what: str, cell: CellSpec) -> None:
     """A bisection's end must answer as given (the good end good, the bad end bad)."""
     if step.outcome != want:
-        fault = HarnessFault if step.status == "broken" else UserError
+        fault = (HarnessFault if step.status == "broken"
+                 else EndsAlike if (want, step.outcome) == (BAD, GOOD) else UserError)
         raise fault(f"the {want} {what} is not {want}: cell {cell} is {step.status} "
                     f"({step.reason[:200]})")
 

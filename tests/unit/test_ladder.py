@@ -330,6 +330,36 @@ def test_two_stage_hands_the_two_upstream_versions_to_commit_bisection(apt, monk
         shas["v6.18.5"]
 
 
+def test_two_stage_whose_upstream_ends_both_pass_says_the_break_is_debians(
+        apt, monkeypatch, private_cache, capfd, tmp_path):
+    # stage two built upstream's bad end with the recipe and it passed (as Xen
+    # 4.14 and Debian's 6.12 did for real: the compression is Debian's config)
+    _tagged_repo(tmp_path / "linux")
+    Boots(monkeypatch, first_bad=8)
+    from pvmatrix.bisect import commits
+    bad_end = probe.Step("b" * 40, GOOD, "pass", "every expected marker seen")
+
+    def ends_alike(repo, good, bad, cell, recipe=None, dom0=None, say=print):
+        probe.check_end(bad_end, BAD, f"end {bad[:12]}", cell)
+
+    monkeypatch.setattr(commits, "bisect", ends_alike)
+    code, out, err = _main(capfd, "bisect", "--ladder", GENERIC, "--versions", ">=6.18.5,<6.19.8",
+                           "--cell", "dom0", "--repo", str(tmp_path / "linux"),
+                           "-o", str(tmp_path / "r.json"))
+    assert code == 1, err                       # no first bad commit
+    assert "first bad ABI: linux-image-6.19.6+deb13-amd64" in out
+    assert "commits v6.18.15..v6.19.6: upstream's bad end, built with the recipe, passes too: " \
+           "no upstream commit breaks the cell" in out
+    import json
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["first_bad"] == "linux-image-6.19.6+deb13-amd64"
+    assert "is not bad: cell dom0/xen-4.17/default is pass" in saved["commits"]["ends_alike"]
+    # a good end that is not good is still the user's recipe's fault: one line, exit 2
+    with pytest.raises(UserError) as err_:
+        probe.check_end(probe.Step("a" * 40, BAD, "fail", "no console"), GOOD, "end a", CELL)
+    assert type(err_.value) is UserError
+
+
 def test_a_git_tree_without_the_ladders_tags_is_an_error_before_any_boot(apt, monkeypatch,
                                                                           private_cache, tmp_path):
     _tagged_repo(tmp_path / "linux")
