@@ -85,15 +85,13 @@ def test_warm_needs_one_spec():
     assert done.returncode == 2 and "--warm needs exactly one --spec" in done.stderr
 
 
-# the published reference run (issue 17), made at b2c75cd by boot harness 8a2de94daa58b195
-REFERENCE_RUN = REPO / "results" / "20261128-054128-e187"
+# records of a reference run (issue 17) made at b2c75cd by boot harness 8a2de94daa58b195
+REFERENCE_RUN = REPO / "tests" / "fixtures" / "results" / "old-harness-run"
 
 
 def test_warm_refuses_a_run_made_by_another_boot_harness(bench, tmp_path):
     """Seen for real: `--warm` of the reference run from later code timed a cold
     boot of every kernel (its boot harness had changed since: no verdict reused)."""
-    if not REFERENCE_RUN.is_dir():
-        pytest.skip(f"{REFERENCE_RUN.name} is no longer under results/")
     from pvmatrix.matrix.tasks import harness_digest
     assert bench.harnesses(REFERENCE_RUN) == {"8a2de94daa58b195"}
     ours = harness_digest()

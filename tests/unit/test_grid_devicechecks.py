@@ -99,10 +99,9 @@ def test_a_boot_whose_kernel_died_is_no_evidence_against_the_analyzer():
     metal before its probes; its unbound devices are not a disagreement."""
     import json
     from pvmatrix.results.devicechecks import by_device_cell
-    run = RUN.parent / "20261128-054128-e187"
-    if not run.is_dir():
-        pytest.skip("the reference run is no longer published")
-    recs = [json.loads(p.read_text()) for p in (run / "cells").glob("bookworm-backports-cloud_*")]
+    died_dir = Path(__file__).resolve().parent.parent / "fixtures" / "results" / \
+        "bpo-cloud-baremetal-died"
+    recs = [json.loads(p.read_text()) for p in died_dir.glob("*.json")]
     died = next(r for r in recs if r["cell"]["role"] == "baremetal")
     assert died["verdict"]["detail"] == "panic" and died["boot"]["checks"]
     checks = by_device_cell(recs)
