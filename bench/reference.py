@@ -244,7 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm", type=Path, metavar="RUN",
                         help="skip cold_s: measure the warm steps on the user's cache after RUN "
                              "(a finished run of the one --spec), recording RUN's time and boots")
+    parser.add_argument("--work", type=Path, metavar="DIR",
+                        help="keep the cache, specs and results of the steps in DIR (an empty or "
+                             "new folder) instead of a temporary one, e.g. to publish the cold run")
     args = parser.parse_args(argv)
+    if args.work and (args.work.exists() and any(args.work.iterdir())):
+        print(f"bench/reference.py: error: --work {args.work}: not empty", file=sys.stderr)
+        return 2
     if args.warm and len(args.spec or []) != 1:
         print("bench/reference.py: error: --warm needs exactly one --spec", file=sys.stderr)
         return 2
@@ -258,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             dry_run(spec)
             continue
-        with tempfile.TemporaryDirectory(prefix="pvmatrix-nightly-") as tmp:
-            figures = measure(spec, Path(tmp), args.warm)
+        if args.work:
+            (work := args.work.resolve() / spec.stem).mkdir(parents=True)
+            figures = measure(spec, work, args.warm)
+        else:
+            with tempfile.TemporaryDirectory(prefix="pvmatrix-nightly-") as tmp:
+                figures = measure(spec, Path(tmp), args.warm)
         print(json.dumps(figures, indent=2))
         print(f"-> {write(spec, figures)}", file=sys.stderr)
     return 0
