@@ -144,7 +144,7 @@ def bench_which(rounds: int, machine: str) -> int:
            "cold_s": round(cold, 3), "repeat_s": round(best, 3),
            "repeat_runs_s": [round(t, 3) for t in repeat],
            "cold_means": "the per-kernel alias scans not cached ($PVMATRIX_CACHE/which)",
-           "goal_s": WHICH_GOAL_S, "goal_met": best <= WHICH_GOAL_S,
+           "goal_s": WHICH_GOAL_S, "goal_met": max(cold, best) <= WHICH_GOAL_S,   # cold: what a user meets first
            "cpus": os.cpu_count(),
            "python": platform.python_version()}
     data = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}

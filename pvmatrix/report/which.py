@@ -35,6 +35,7 @@ from ..sources.packages import Prebuilt, unpacked_name
 
 CLASSES = {0x01: "storage", 0x02: "network"}      # what a machine must have driven
 SCAN_VERSION = 1                                   # of the cached per-kernel scan
+INGESTED = ("source", "analyze")                   # the cells read besides the role's
 
 
 @dataclass
@@ -130,7 +131,7 @@ def recorded(results: Path, role: str, xen: str | None) -> dict[str, Kernel]:
     kernels: dict[str, Kernel] = {}
     rows: dict[tuple[str, str], str] = {}            # (spec, row) -> kernel id, the latest
     for run in store.all_runs(results):
-        _ingest(run.id, run.meta, run.records(), kernels, rows, role, xen)
+        _ingest(run.id, run.meta, run.records(parts=INGESTED + (role,)), kernels, rows, role, xen)
     _history(results, rows, kernels, role)
     return kernels
 

@@ -62,9 +62,18 @@ class Run:
         write_json(path, record.to_dict())
         return path
 
-    def records(self) -> list[dict]:
+    def records(self, parts: tuple[str, ...] | None = None) -> list[dict]:
+        """The run's cell records; PARTS: only the cells whose id's
+        part after the kernel (a stage or a role: "analyze", "dom0") is one of
+        them, told from the file names without parsing the rest."""
+        cells = self.dir / "cells"
+        names = [n for n in os.listdir(cells) if n.endswith(".json")] if cells.is_dir() else []
+        if parts is not None and (kernels := self.meta.get("kernels")):
+            prefixes = tuple(f"{safe_name(k)}_{part}{end}" for k in kernels for part in parts
+                             for end in ("_", ".json"))
+            names = [n for n in names if n.startswith(prefixes)]
         out = []
-        for p in sorted((self.dir / "cells").glob("*.json")):
+        for p in (cells / n for n in sorted(names)):
             try:
                 out.append(json.loads(p.read_text()))
             except ValueError:

@@ -148,3 +148,32 @@ def test_a_split_kernel_gets_static_coverage(split_cache):
     assert "not in the cache" in kernels["sid"].no_static
     # named by its newest row (a later spec may call it forky-generic), its other names after
     assert re.search(rf"forky[-\w]* \({re.escape(FORKY)}[^)]*\): 14/14 devices covered", render(a))
+
+
+@pytest.mark.parametrize("machine", ["dell-poweredge-2950", "dell-poweredge-r320", "qemu"])
+def test_the_alias_index_matches_what_every_pattern_would(machine):
+    """coverage's index (by vendor and device, by vendor, the rest) finds, for
+    each device, the modules a match against all of a real kernel's aliases finds."""
+    from fnmatch import fnmatchcase
+
+    from pvmatrix.analyze import coverage, machines
+    from pvmatrix.analyze.modules import scan_alias_file
+    scan = scan_alias_file(FIX / "modules.alias-6.1.0-50-amd64")
+    profile = machines.load(machine)
+    found = 0
+    for d in profile.devices:
+        brute = sorted({m.name for m in scan.modules for p in m.pci_aliases
+                        if fnmatchcase(d.modalias, p)})
+        assert sorted(m.driver for m in coverage._module_matches(d.modalias, scan)) == brute, d
+        found += bool(brute)
+    assert found >= 2
+
+
+def test_a_runs_records_of_some_parts_are_those_cells_of_all():
+    from pvmatrix.results import store
+    run = max(store.all_runs(RESULTS), key=lambda r: r.meta["started"])
+    every = run.records()
+    some = run.records(parts=("source", "analyze", "dom0"))
+    assert [r["cell"]["id"] for r in some] == \
+        [r["cell"]["id"] for r in every if r["cell"]["id"].split("/")[1] in ("source", "analyze", "dom0")]
+    assert 0 < len(some) < len(every) / 3
