@@ -19,8 +19,8 @@ from . import bootdisk, initramfs, pcap, provenance, qemu, reproduce, roles, run
 from ..kernel import Kernel
 from .markers import Line, crash_signs, matches
 from ..records import BLOCKED, BROKEN, Evidence, Verdict
-from .verdicts import (BootOutcome, hardware, judge_device, judge_guest, judge_host,
-                       judge_hosting, judge_passthrough, passthrough_facts)
+from .verdicts import (EARLIER_STEP, BootOutcome, hardware, judge_device, judge_guest,
+                       judge_host, judge_hosting, judge_passthrough, passthrough_facts)
 from .xen import check as check_xen, hypervisor
 from ..analyze.coverage import cover_device
 from ..analyze.kconfig import read_config
@@ -398,8 +398,9 @@ def _guest_files(d: Path, loads: list[tuple[Kernel, list[roles.Role]]],
 
 def host_fault(v: Verdict, host: str) -> Verdict:
     """A hosted guest's verdict V: blocked because the host dom0 (HOST) or Xen
-    died is the harness's fault (broken), never its kernel's."""
-    if v.status != BLOCKED:
+    died is the harness's fault (broken), never its kernel's. Blocked by the
+    guest's own earlier lifecycle step (its kernel failed that step) stays blocked."""
+    if v.status != BLOCKED or v.detail == EARLIER_STEP:
         return v
     return Verdict(BROKEN, f"host dom0 {host}: {v.reason}", "host", v.evidence, v.seconds)
 

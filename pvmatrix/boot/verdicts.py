@@ -16,6 +16,7 @@ from .roles import Role
 # and a guest dom0 did not run is blocked (reports show e.g. "fail: panic").
 OK, FAILED, PANIC, CRASHED, OOPS, TIMEOUT, HALTED, NOT_RUN = (
     "ok", "failed", "panic", "crashed", "oops", "timeout", "halted", "not run")
+EARLIER_STEP = "earlier step"     # blocked by the guest's own failed lifecycle step, not the host
 ERRORISH = re.compile(r"error|fail|cannot|unable|denied|errno|not |no ", re.I)
 
 
@@ -142,7 +143,7 @@ def judge_hosting(role: Role, host: Verdict, guests: dict[str, Verdict]) -> Verd
         v = guests.get(name)
         if v is None or not v.ok:
             why = v.reason if v else "no verdict"
-            word = v.detail if v and v.detail not in (OK, NOT_RUN) else FAILED
+            word = v.detail if v and v.detail not in (OK, NOT_RUN, EARLIER_STEP) else FAILED
             return _verdict(word, f"its guest {name} did not pass: {why}",
                             [Evidence(f"{name}: {why}", "hosted guest")]
                             + [Evidence(e.text, f"{name}: {e.note}", e.line)
@@ -206,7 +207,7 @@ def _blocked(role: Role, chain: tuple[Role, ...], parts: Parts, lines: list[Line
     if v.ok:
         return None
     return Verdict(BLOCKED, f"the guest did not survive the {before.lifecycle}: {v.reason}",
-                   NOT_RUN, [Evidence(f"{before.name}: {v.reason}", f"the {before.lifecycle}")]
+                   EARLIER_STEP, [Evidence(f"{before.name}: {v.reason}", f"the {before.lifecycle}")]
                    + v.evidence[:4], v.seconds)
 
 
