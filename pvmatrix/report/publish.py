@@ -11,7 +11,9 @@ A published run folder:
                                                       evidence window, gzip
     logs/CELL.rerun.sh, logs/DIGEST.qemu.sh           the reproducers (a boot's QEMU
                                                       script once, shared by its cells)
-    report.html, report.md, report.json               the pages
+    report.html, report.md                            the pages
+    report.json                                       each cell's verdict and its record's
+                                                      path (jsonout.published)
 """
 
 from __future__ import annotations
@@ -228,7 +230,7 @@ def write_pages(run: store.Run) -> None:
     """report.html, report.md, report.json in the run folder."""
     write_whole(run.dir / "report.html", html.render(run))
     write_whole(run.dir / "report.md", markdown.render(run))
-    write_whole(run.dir / "report.json", jsonout.render(run) + "\n")
+    write_whole(run.dir / "report.json", jsonout.published(run) + "\n")
 
 
 def publish(run: store.Run, results: Path, prune: bool = True) -> Published:

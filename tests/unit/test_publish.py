@@ -136,6 +136,17 @@ def test_a_published_run_names_no_host_path_and_its_links_resolve(published, cac
     assert done.bytes < pub.MAX_BYTES
 
 
+def test_the_published_json_page_names_each_cells_verdict_and_record(published):
+    _, run, _, _ = published
+    page = json.loads((run.dir / "report.json").read_text())
+    assert page["schema"] == "pvmatrix.published/1" and page["run"]["run_id"] == run.id
+    records = {r["cell"]["id"]: r for r in run.records()}
+    assert [c["id"] for c in page["cells"]] == list(records)
+    for c in page["cells"]:
+        assert json.loads((run.dir / c["record"]).read_text()) == records[c["id"]]
+        assert c["status"] == records[c["id"]]["verdict"]["status"]
+
+
 def test_the_published_qemu_script_runs_against_the_readers_cache(published, cache, tmp_path):
     _, run, _, _ = published
     rec = next(r for r in run.records() if r["cell"]["id"] == "k1/dom0/xen-4.17/default")
