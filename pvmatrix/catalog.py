@@ -20,7 +20,6 @@ unknown name is one error, errors.UnknownName, listing the known ones:
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -31,6 +30,7 @@ from . import settings
 from .aptsources import HOST_APT, host_mirror
 from .errors import UnknownName, UserError
 from .paths import DATA, confined
+from .digest import short as short_sha256
 
 UNKNOWN = "X"   # fills a PCI field a profile does not know: only "*" matches it
 
@@ -38,7 +38,7 @@ UNKNOWN = "X"   # fills a PCI field a profile does not know: only "*" matches it
 # -- records --------------------------------------------------------------
 
 def _digest(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+    return short_sha256("\0".join(parts))
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:

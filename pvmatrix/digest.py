@@ -32,3 +32,8 @@ def sha256_remembered(path: Path) -> str:
 def sha256_id(path: Path) -> str:
     """"sha256:HEX" of a file (remembered): the content id of a package or a binary."""
     return "sha256:" + sha256_remembered(path)
+
+
+def short(data: str | bytes) -> str:
+    """The first 16 hex digits of DATA's sha256: a name or a key, not a content id."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:16]

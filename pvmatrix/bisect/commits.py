@@ -9,7 +9,6 @@ is an incremental build in the same warm output tree (see warm.py).
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from ..paths import cache_dir
 from .. import sources
 from .probe import BAD, GOOD, CellSpec, Step, check_cell, check_end, to_dict, try_kernel
 from .. import build
+from ..digest import short as short_sha256
 
 FIRST_BAD = re.compile(r"^([0-9a-f]{40}) is the first bad commit", re.M)
 
@@ -52,7 +52,7 @@ class Result:
 
 def _worktree(repo, start: str) -> Path:
     """The cache's worktree of REPO (one per repository), at START."""
-    key = hashlib.sha256(str(Path(repo.git_dir).resolve()).encode()).hexdigest()[:16]
+    key = short_sha256(str(Path(repo.git_dir).resolve()))
     return sources.worktree(repo, cache_dir("bisect", "trees") / key, start)
 
 
@@ -83,7 +83,7 @@ def bisect(repo_path: str | Path, good: str, bad: str, cell: CellSpec,
     result = Result(str(repo_path), str(cell), good_c, bad_c, candidates,
                     math.ceil(math.log2(candidates)) if candidates > 1 else 0)
     check_cell(cell)
-    key = hashlib.sha256(str(Path(repo.git_dir).resolve()).encode()).hexdigest()[:16]
+    key = short_sha256(str(Path(repo.git_dir).resolve()))
     with open(cache_dir("bisect") / f"{key}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

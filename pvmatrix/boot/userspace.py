@@ -9,7 +9,6 @@ are cached by the digest of the Containerfile as instantiated.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import sys
@@ -22,6 +21,7 @@ from . import cpio
 from .xen import Xen
 from ..build import engine, toolchains
 from ..build.toolchains import base_tag
+from ..digest import short as short_sha256
 
 SKIP = ("dev", "proc", "sys", "run", "tmp")   # mounted by the init
 
@@ -37,7 +37,7 @@ def containerfile(xen: Xen, base: str, packages: tuple[str, ...] = ()) -> str:
 
 def digest(text: str) -> str:
     """The content tag of an instantiated Containerfile (image tag and cpio name)."""
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return short_sha256(text)
 
 
 def _say(msg: str) -> None:

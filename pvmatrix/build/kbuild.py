@@ -22,6 +22,7 @@ from ..errors import BuildFailed, HarnessFault, UserError
 from ..kernel import Kernel, in_dir
 from ..paths import cache_dir, cache_root
 from . import engine
+from ..digest import short as short_sha256
 
 ARTIFACTS = ("bzImage", "vmlinux", "config", "System.map", "build.log")
 COMPILER_ERROR = re.compile(r"^\S+:\d+(:\d+)?: (fatal )?error: ")
@@ -215,7 +216,7 @@ def ccache_dir(source: sources.Source) -> Path:
         domain = "debian"
     else:
         domain = source.identity
-    return cache_dir("ccache", f"{source.kind}-{hashlib.sha256(domain.encode()).hexdigest()[:16]}")
+    return cache_dir("ccache", f"{source.kind}-{short_sha256(domain)}")
 
 
 def _readable(source: sources.Source) -> None:

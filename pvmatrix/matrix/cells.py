@@ -4,11 +4,11 @@ what it ended in is a records.Verdict."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 
 from ..results.records import Cell
+from ..digest import short as short_sha256
 
 STAGES = ("source", "build", "analyze", "boot")
 # A Xen boot task's dependency on the boot_hosted task that boots many kernels'
@@ -38,7 +38,7 @@ class Task:
     def __post_init__(self) -> None:
         if not self.key:
             blob = json.dumps([self.func, self.args, sorted(self.deps.items())], sort_keys=True)
-            digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+            digest = short_sha256(blob)
             self.key = f"{self.stage}-{self.kernel}-{digest}"
 
     def payload(self) -> dict:

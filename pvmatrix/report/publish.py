@@ -19,7 +19,6 @@ A published run folder:
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from ..results.index import Index
 from ..results.portable import CACHE_TOKEN, Roots, evidence_lines, host_paths, packed_log, scrub
 from ..results.records import safe_name
 from . import html, jsonout, markdown
+from ..digest import short as short_sha256
 
 MAX_BYTES = 20 * 1024 * 1024           # a published run folder
 DEFAULT_SPEC = "default"
@@ -145,7 +145,7 @@ def _shared_script(run: store.Run, rec: dict, per_cell: Path, roots: Roots) -> s
     boot hosts dozens of cells). None: the cell has none."""
     if per_cell.is_file():
         text = _portable_script(per_cell.read_text(), roots)
-        name = f"logs/{hashlib.sha256(text.encode()).hexdigest()[:16]}.qemu.sh"
+        name = f"logs/{short_sha256(text)}.qemu.sh"
         if not (run.dir / name).is_file():
             write_whole(run.dir / name, text)
             (run.dir / name).chmod(0o755)

@@ -15,10 +15,10 @@ host_paths() is the check: publishing refuses output in which it finds any.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from ..digest import short as short_sha256
 
 CACHE_TOKEN = "$PVMATRIX_CACHE"
 
@@ -104,5 +104,5 @@ def cut(lines: list[str], keep: set[int]) -> list[str]:
 def packed_log(text: str, keep: set[int], roots: Roots) -> tuple[str, bytes]:
     """A log as published: (file name by digest, gzip bytes), cut and made portable."""
     body = roots.text("".join(cut(text.splitlines(keepends=True), keep))).encode()
-    name = hashlib.sha256(body).hexdigest()[:16] + ".log.gz"
+    name = short_sha256(body) + ".log.gz"
     return name, gzip.compress(body, compresslevel=9, mtime=0)

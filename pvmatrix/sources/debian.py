@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .. import catalog, settings
-from ..digest import sha256_remembered
+from ..digest import sha256_remembered, short as short_sha256
 from ..errors import HarnessFault, NoSpace, UserError
 from ..paths import cache_dir, cache_root, partial_dir
 
@@ -54,7 +54,7 @@ def lists_dir(suite: str, mirror: str | None = None) -> Path:
     """SUITE's apt state from MIRROR (default: the mirror in effect): its sources
     list, lists, package cache and `updated` stamp (made by the first apt run)."""
     mirror = mirror or catalog.mirror()
-    return cache_root() / "apt" / suite / "mirrors" / hashlib.sha256(mirror.encode()).hexdigest()[:16]
+    return cache_root() / "apt" / suite / "mirrors" / short_sha256(mirror)
 
 
 def stamp(suite: str) -> Path:
