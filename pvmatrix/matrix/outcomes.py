@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..analyze.facts import AnalysisFacts
+from ..boot.verdicts import EARLIER_STEP
 from ..build.facts import BuildFacts
 from ..errors import status_of
 from ..paths import DATA, PACKAGE, cache_dir, write_whole
@@ -226,8 +227,11 @@ def load(key: str, task: dict) -> TaskOutcome | None:
 
 
 def save(key: str, outcome: TaskOutcome) -> None:
-    """Keep OUTCOME for its input key, if every cell ended in a lasting status."""
-    if any(c.verdict.status not in CACHEABLE for c in outcome.cells.values()):
+    """Keep OUTCOME for its input key, if every cell ended in a lasting status (a
+    lifecycle step blocked by its guest's failed earlier step is one: that
+    failure is in the same outcome)."""
+    if any(c.verdict.status not in CACHEABLE and c.verdict.detail != EARLIER_STEP
+           for c in outcome.cells.values()):
         return
     write_whole(_path(key), json.dumps(outcome.to_dict()))
 

@@ -183,6 +183,21 @@ def test_the_outcome_cache_keeps_a_typed_outcome(private_cache):
           out.to_dict())
 
 
+def test_a_step_blocked_by_its_guests_failed_step_is_cached_a_dead_host_is_not(private_cache):
+    from pvmatrix.boot.verdicts import EARLIER_STEP
+    task = {"key": "t", "stage": "analyze", "kernel": "k",
+            "cells": [{"id": "k/save"}, {"id": "k/migrate"}]}
+    out = outcomes.new(task, AnalysisFacts("6.1.0"), {"kernel_id": "x"})
+    outcomes.cell(out, "k/save", Verdict(FAIL, "xl restore failed", "failed"))
+    outcomes.cell(out, "k/migrate", Verdict("blocked", "the guest did not survive the save",
+                                            EARLIER_STEP))
+    outcomes.save("key-2", out)
+    assert outcomes.load("key-2", task).cells == out.cells
+    outcomes.cell(out, "k/migrate", Verdict("blocked", "dom0 panic", "not run"))
+    outcomes.save("key-3", out)
+    assert outcomes.load("key-3", task) is None
+
+
 def test_a_boot_hands_on_no_facts():
     with pytest.raises(ValueError, match="boot task hands on no facts"):
         facts_of("boot", {"worker": "w"})

@@ -1,4 +1,0 @@
-#!/bin/sh
-# Reruns cell debian-6.1-src/domU-pvh-migrate/xen-4.17/qemu of run 20261128-093241-5304 from the cached inputs it used
-# (a real boot, the outcome cache bypassed); exit 0 when it passes.
-cd "$(dirname "$0")/../.." && exec pvmatrix rerun 20261128-093241-5304 'debian-6.1-src/domU-pvh-migrate/xen-4.17/qemu' "$@"

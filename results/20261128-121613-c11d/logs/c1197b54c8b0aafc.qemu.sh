@@ -1,0 +1,584 @@
+#!/bin/sh
+# pvmatrix: published reproducer: the boot's QEMU script, run against the
+# pvmatrix cache that has its inputs ($PVMATRIX_CACHE, else ~/.cache/pvmatrix).
+cache=${PVMATRIX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pvmatrix}
+script=$(mktemp) || exit 2
+trap 'rm -f "$script"' EXIT
+sed "s|@CACHE@|$cache|g" >"$script" <<'PVMATRIX_SCRIPT'
+#!/bin/sh
+# Xen 4.17 boot with 6.1.0-50-amd64 as dom0, pv_1, pvh_1, pv_2, pvh_2, pv_3, pvh_3, pv_4, pvh_4, pv_5, pvh_5, pv_6, pvh_6, pv_7, pvh_7, pv_8, pvh_8 of 5.10.0-32-cloud-amd64, 6.1.0-50-cloud-amd64, 6.12.95+deb12-cloud-amd64, 6.12.117+deb13-cloud-amd64, 7.3.4+deb13-cloud-amd64, 7.2.12+deb14-cloud-amd64, 7.2.13+deb14-cloud-amd64, 7.3-cloud-amd64
+# Reproduces one pvmatrix boot without pvmatrix (written by pvmatrix 0.1.0
+# at boot time; paths point into its cache). Prints the serial console and
+# exits 0 when every expected marker is seen (and no panic/crash), else 1.
+# QEMU=/path/to/qemu-system-x86_64 overrides the QEMU program.
+set -u
+if [ ! -d @CACHE@/boot/runs/20261128-125756-xen-bb0f6f ]; then
+    echo "reproduce: "@CACHE@/boot/runs/20261128-125756-xen-bb0f6f" is gone (pvmatrix deletes the oldest boot dirs past"          "PVMATRIX_BOOT_KEEP_MB); 'pvmatrix rerun RUN CELL' boots the cell again" >&2
+    exit 2
+fi
+QEMU=${QEMU:-qemu-system-x86_64}
+work=$(mktemp -d)
+qpid=; tpid=
+cleanup() { [ -n "$qpid" ] && kill "$qpid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+log="$work/serial.log"
+: >"$log"
+cat @CACHE@/boot/userspace/dom0-xen4.17-2eb946874e455dc5.cpio @CACHE@/boot/runs/20261128-125756-xen-bb0f6f/overlay.cpio >"$work/part0" || exit 2
+"$QEMU" -machine pc \
+    -accel tcg,thread=single,tb-size=512 \
+    -cpu qemu64,+svm,+npt \
+    -smp 2 \
+    -m 1728 \
+    -nodefaults \
+    -display none \
+    -no-reboot \
+    -no-user-config \
+    -monitor none \
+    -serial "file:$log" \
+    -kernel @CACHE@/boot/xen/xen-4.17 \
+    -append 'console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all dom0_max_vcpus=1 dom0_mem=960M,max:960M' \
+    -initrd '@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/dom0-kernel console=hvc0 earlyprintk=xen loglevel=5 panic=1 sym53c8xx.settle=0,'"$work/part0" \
+    -netdev hubport,id=pvmdev0,hubid=10 \
+    -object filter-dump,id=pvmdump0,netdev=pvmdev0,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/nic-e1000.pcap \
+    -device e1000,id=pvmdev0,addr=0x10,netdev=pvmdev0 \
+    -netdev hubport,id=pvmdev1,hubid=11 \
+    -object filter-dump,id=pvmdump1,netdev=pvmdev1,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/nic-e1000e.pcap \
+    -device e1000e,id=pvmdev1,addr=0x11,netdev=pvmdev1 \
+    -netdev hubport,id=pvmdev2,hubid=12 \
+    -object filter-dump,id=pvmdump2,netdev=pvmdev2,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/nic-rtl8139.pcap \
+    -device rtl8139,id=pvmdev2,addr=0x12,netdev=pvmdev2 \
+    -netdev hubport,id=pvmdev3,hubid=13 \
+    -object filter-dump,id=pvmdump3,netdev=pvmdev3,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/nic-vmxnet3.pcap \
+    -device vmxnet3,id=pvmdev3,addr=0x13,netdev=pvmdev3 \
+    -drive if=none,id=pvmdisk4,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-ich9-ahci.img \
+    -device ich9-ahci,id=pvmdev4,addr=0x14 \
+    -device ide-hd,drive=pvmdisk4,bus=pvmdev4.0 \
+    -drive if=none,id=pvmdisk5,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-nvme.img \
+    -device nvme,id=pvmdev5,addr=0x15,serial=pvm5,drive=pvmdisk5 \
+    -drive if=none,id=pvmdisk6,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-megasas.img \
+    -device megasas,id=pvmdev6,addr=0x16 \
+    -device scsi-hd,drive=pvmdisk6,bus=pvmdev6.0 \
+    -drive if=none,id=pvmdisk7,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-megasas-gen2.img \
+    -device megasas-gen2,id=pvmdev7,addr=0x17 \
+    -device scsi-hd,drive=pvmdisk7,bus=pvmdev7.0 \
+    -drive if=none,id=pvmdisk8,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-mptsas1068.img \
+    -device mptsas1068,id=pvmdev8,addr=0x18 \
+    -device scsi-hd,drive=pvmdisk8,bus=pvmdev8.0 \
+    -drive if=none,id=pvmdisk9,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-lsi53c895a.img \
+    -device lsi53c895a,id=pvmdev9,addr=0x19 \
+    -device scsi-hd,drive=pvmdisk9,bus=pvmdev9.0 \
+    -drive if=none,id=pvmdisk10,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-pvscsi.img \
+    -device pvscsi,id=pvmdev10,addr=0x1a \
+    -device scsi-hd,drive=pvmdisk10,bus=pvmdev10.0 \
+    -drive if=none,id=pvmdisk11,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-qemu-xhci.img \
+    -device qemu-xhci,id=pvmdev11,addr=0x1b \
+    -device usb-storage,drive=pvmdisk11,bus=pvmdev11.0 \
+    -drive if=none,id=pvmdisk12,format=raw,file=@CACHE@/boot/runs/20261128-125756-xen-bb0f6f/disk-nec-usb-xhci.img \
+    -device nec-usb-xhci,id=pvmdev12,addr=0x1c \
+    -device usb-storage,drive=pvmdisk12,bus=pvmdev12.0 &
+qpid=$!
+tail -s 0.3 -n +1 -f --pid="$qpid" "$log" &
+tpid=$!
+end=$(( $(date +%s) + 14510 ))
+while kill -0 "$qpid" 2>/dev/null; do
+    if grep -v 'PVMG ' "$log" | grep -v ' guest=' | grep -q 'PVM .*stage=done' \
+            || grep -Eq 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log"; then
+        sleep 3; break
+    fi
+    if [ "$(date +%s)" -ge "$end" ]; then echo "reproduce: deadline (14510 s) passed" >&2; break; fi
+    sleep 0.5
+done
+kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; qpid=
+wait "$tpid" 2>/dev/null
+seen() { awk -v region="$1" -v pat="$2" '{ line = $0; sub(/\r$/, "", line); r = "host"
+  j = index(line, "PVMG ")
+  if (j) { rest = substr(line, j + 5); k = index(rest, "|"); if (!k) next
+           r = substr(rest, 1, k - 1); line = substr(rest, k + 1) }
+  i = index(line, "PVM "); if (!i) next
+  f = " " substr(line, i + 4) " "
+  if (r == "host" && match(f, / guest=[^ ]+ /)) r = substr(f, RSTART + 7, RLENGTH - 8)
+  if (r != region) next
+  n = split(pat, t, " "); ok = 1
+  for (x = 1; x <= n; x++) {
+    if (t[x] ~ /=\*$/) { if (!index(f, " " substr(t[x], 1, length(t[x]) - 1))) ok = 0 }
+    else if (!index(f, " " t[x] " ")) ok = 0 }
+  if (ok) { found = 1; exit } }
+END { exit found ? 0 : 1 }' "$log"; }
+status=0
+seen host stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (host)' >&2; status=1; }
+seen host 'check=xenfs ok=1' || { echo 'reproduce: missing marker '"'"'check=xenfs ok=1'"'"' (host)' >&2; status=1; }
+seen host 'check=xenstored ok=1' || { echo 'reproduce: missing marker '"'"'check=xenstored ok=1'"'"' (host)' >&2; status=1; }
+seen host 'check=xen-init-dom0 ok=1' || { echo 'reproduce: missing marker '"'"'check=xen-init-dom0 ok=1'"'"' (host)' >&2; status=1; }
+seen host 'check=xenconsoled ok=1' || { echo 'reproduce: missing marker '"'"'check=xenconsoled ok=1'"'"' (host)' >&2; status=1; }
+seen host 'check=xl-list ok=1' || { echo 'reproduce: missing marker '"'"'check=xl-list ok=1'"'"' (host)' >&2; status=1; }
+seen host stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (host)' >&2; status=1; }
+seen pv_1 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=disk ok=1 data=PVMDISK-pv_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_1-07d77f21'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=disk ok=1 data=PVMDISK-pvh_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_1-07d77f21'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=disk ok=1 data=PVMDISK-pv_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_1-07d77f21'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=disk when=resumed ok=1 data=PVMDISK-pv_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_1-07d77f21'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=disk ok=1 data=PVMDISK-pvh_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_1-07d77f21'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_1-07d77f21'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=disk ok=1 data=PVMDISK-pv_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_1-07d77f21'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=disk when=resumed ok=1 data=PVMDISK-pv_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_1-07d77f21'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_1)' >&2; status=1; }
+seen pv_1 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=disk ok=1 data=PVMDISK-pvh_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_1-07d77f21'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_1-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_1-07d77f21'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_1)' >&2; status=1; }
+seen pvh_1 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_1)' >&2; status=1; }
+seen pv_2 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=disk ok=1 data=PVMDISK-pv_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_2-07d77f21'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=disk ok=1 data=PVMDISK-pvh_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_2-07d77f21'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=disk ok=1 data=PVMDISK-pv_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_2-07d77f21'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=disk when=resumed ok=1 data=PVMDISK-pv_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_2-07d77f21'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=disk ok=1 data=PVMDISK-pvh_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_2-07d77f21'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_2-07d77f21'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=disk ok=1 data=PVMDISK-pv_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_2-07d77f21'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=disk when=resumed ok=1 data=PVMDISK-pv_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_2-07d77f21'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_2)' >&2; status=1; }
+seen pv_2 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=disk ok=1 data=PVMDISK-pvh_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_2-07d77f21'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_2-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_2-07d77f21'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_2)' >&2; status=1; }
+seen pvh_2 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_2)' >&2; status=1; }
+seen pv_3 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=disk ok=1 data=PVMDISK-pv_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_3-07d77f21'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=disk ok=1 data=PVMDISK-pvh_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_3-07d77f21'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=disk ok=1 data=PVMDISK-pv_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_3-07d77f21'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=disk when=resumed ok=1 data=PVMDISK-pv_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_3-07d77f21'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=disk ok=1 data=PVMDISK-pvh_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_3-07d77f21'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_3-07d77f21'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=disk ok=1 data=PVMDISK-pv_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_3-07d77f21'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=disk when=resumed ok=1 data=PVMDISK-pv_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_3-07d77f21'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_3)' >&2; status=1; }
+seen pv_3 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=disk ok=1 data=PVMDISK-pvh_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_3-07d77f21'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_3-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_3-07d77f21'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_3)' >&2; status=1; }
+seen pvh_3 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_3)' >&2; status=1; }
+seen pv_4 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=disk ok=1 data=PVMDISK-pv_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_4-07d77f21'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=disk ok=1 data=PVMDISK-pvh_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_4-07d77f21'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=disk ok=1 data=PVMDISK-pv_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_4-07d77f21'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=disk when=resumed ok=1 data=PVMDISK-pv_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_4-07d77f21'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=disk ok=1 data=PVMDISK-pvh_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_4-07d77f21'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_4-07d77f21'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=disk ok=1 data=PVMDISK-pv_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_4-07d77f21'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=disk when=resumed ok=1 data=PVMDISK-pv_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_4-07d77f21'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_4)' >&2; status=1; }
+seen pv_4 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=disk ok=1 data=PVMDISK-pvh_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_4-07d77f21'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_4-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_4-07d77f21'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_4)' >&2; status=1; }
+seen pvh_4 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_4)' >&2; status=1; }
+seen pv_5 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=disk ok=1 data=PVMDISK-pv_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_5-07d77f21'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=disk ok=1 data=PVMDISK-pvh_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_5-07d77f21'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=disk ok=1 data=PVMDISK-pv_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_5-07d77f21'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=disk when=resumed ok=1 data=PVMDISK-pv_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_5-07d77f21'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=disk ok=1 data=PVMDISK-pvh_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_5-07d77f21'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_5-07d77f21'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=disk ok=1 data=PVMDISK-pv_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_5-07d77f21'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=disk when=resumed ok=1 data=PVMDISK-pv_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_5-07d77f21'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_5)' >&2; status=1; }
+seen pv_5 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=disk ok=1 data=PVMDISK-pvh_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_5-07d77f21'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_5-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_5-07d77f21'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_5)' >&2; status=1; }
+seen pvh_5 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_5)' >&2; status=1; }
+seen pv_6 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=disk ok=1 data=PVMDISK-pv_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_6-07d77f21'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=disk ok=1 data=PVMDISK-pvh_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_6-07d77f21'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=disk ok=1 data=PVMDISK-pv_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_6-07d77f21'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=disk when=resumed ok=1 data=PVMDISK-pv_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_6-07d77f21'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=disk ok=1 data=PVMDISK-pvh_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_6-07d77f21'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_6-07d77f21'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=disk ok=1 data=PVMDISK-pv_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_6-07d77f21'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=disk when=resumed ok=1 data=PVMDISK-pv_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_6-07d77f21'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_6)' >&2; status=1; }
+seen pv_6 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=disk ok=1 data=PVMDISK-pvh_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_6-07d77f21'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_6-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_6-07d77f21'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_6)' >&2; status=1; }
+seen pvh_6 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_6)' >&2; status=1; }
+seen pv_7 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=disk ok=1 data=PVMDISK-pv_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_7-07d77f21'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=disk ok=1 data=PVMDISK-pvh_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_7-07d77f21'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=disk ok=1 data=PVMDISK-pv_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_7-07d77f21'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=disk when=resumed ok=1 data=PVMDISK-pv_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_7-07d77f21'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=disk ok=1 data=PVMDISK-pvh_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_7-07d77f21'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_7-07d77f21'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=disk ok=1 data=PVMDISK-pv_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_7-07d77f21'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=disk when=resumed ok=1 data=PVMDISK-pv_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_7-07d77f21'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_7)' >&2; status=1; }
+seen pv_7 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=disk ok=1 data=PVMDISK-pvh_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_7-07d77f21'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_7-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_7-07d77f21'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_7)' >&2; status=1; }
+seen pvh_7 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_7)' >&2; status=1; }
+seen pv_8 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=disk ok=1 data=PVMDISK-pv_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_8-07d77f21'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pv_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=disk ok=1 data=PVMDISK-pvh_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_8-07d77f21'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=done || { echo 'reproduce: missing marker '"'"'stage=done'"'"' (pvh_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=disk ok=1 data=PVMDISK-pv_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_8-07d77f21'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=disk when=resumed ok=1 data=PVMDISK-pv_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_8-07d77f21'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=disk ok=1 data=PVMDISK-pvh_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_8-07d77f21'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=save ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=save ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=restore ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=restore ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_8-07d77f21'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=disk ok=1 data=PVMDISK-pv_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pv_8-07d77f21'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=disk when=resumed ok=1 data=PVMDISK-pv_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pv_8-07d77f21'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pv_8)' >&2; status=1; }
+seen pv_8 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pv_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=create ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=create ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=init || { echo 'reproduce: missing marker '"'"'stage=init'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=console ok=1' || { echo 'reproduce: missing marker '"'"'probe=console ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=disk ok=1 data=PVMDISK-pvh_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk ok=1 data=PVMDISK-pvh_8-07d77f21'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=net ok=1' || { echo 'reproduce: missing marker '"'"'probe=net ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=ready || { echo 'reproduce: missing marker '"'"'stage=ready'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=migrate ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=migrate ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'guest=* stage=go ok=1' || { echo 'reproduce: missing marker '"'"'guest=* stage=go ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=disk when=resumed ok=1 data=PVMDISK-pvh_8-07d77f21' || { echo 'reproduce: missing marker '"'"'probe=disk when=resumed ok=1 data=PVMDISK-pvh_8-07d77f21'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 'probe=net when=resumed ok=1' || { echo 'reproduce: missing marker '"'"'probe=net when=resumed ok=1'"'"' (pvh_8)' >&2; status=1; }
+seen pvh_8 stage=resumed || { echo 'reproduce: missing marker '"'"'stage=resumed'"'"' (pvh_8)' >&2; status=1; }
+if grep -Eq 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log"; then echo "reproduce: crash: $(grep -Em1 'Kernel panic - not syncing|\(XEN\).*(Panic on CPU|Dom0 crashed|FATAL (PAGE FAULT|TRAP))' "$log")" >&2; status=1; fi
+[ "$status" = 0 ] && echo "reproduce: ok: every expected marker seen" >&2
+exit "$status"
+PVMATRIX_SCRIPT
+sh "$script" "$@"
