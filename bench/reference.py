@@ -248,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the cache, specs and results of the steps in DIR (an empty or "
                              "new folder) instead of a temporary one, e.g. to publish the cold run")
     args = parser.parse_args(argv)
-    if args.work and (args.work.exists() and any(args.work.iterdir())):
-        print(f"bench/reference.py: error: --work {args.work}: not empty", file=sys.stderr)
+    if args.work and args.work.exists() and (not args.work.is_dir() or any(args.work.iterdir())):
+        print(f"bench/reference.py: error: --work {args.work}: not an empty folder",
+              file=sys.stderr)
         return 2
     if args.warm and len(args.spec or []) != 1:
         print("bench/reference.py: error: --warm needs exactly one --spec", file=sys.stderr)

@@ -98,9 +98,8 @@ def cover_device(device: PciDevice, config: KernelConfig | None,
 def _module_matches(alias: str, scan: ModuleScan | None) -> list[DriverMatch]:
     if scan is None:
         return []
-    index = _vendor_index(scan)
-    vendor = alias[5:13]
-    candidates = index.get(alias[5:22], []) + index.get(vendor, []) + index.get("*", [])
+    index = _alias_index(scan)
+    candidates = index.get(alias[5:22], []) + index.get(alias[5:13], []) + index.get("*", [])
     found: dict[str, DriverMatch] = {}
     for module, pattern in candidates:
         if module.name not in found and fnmatchcase(alias, pattern):
@@ -109,12 +108,12 @@ def _module_matches(alias: str, scan: ModuleScan | None) -> list[DriverMatch]:
     return list(found.values())
 
 
-def _vendor_index(scan: ModuleScan) -> dict[str, list[tuple[ModInfo, str]]]:
+def _alias_index(scan: ModuleScan) -> dict[str, list[tuple[ModInfo, str]]]:
     """Alias patterns by their literal vendor and device fields ("VVVVVVVVdDDDDDDDD"),
     else their literal vendor field, else "*", so a device is tried against
     the patterns of its own id and vendor only: compiling all ~9000 patterns
     of a distribution kernel costs seconds, and a vendor's alone ~1000."""
-    if getattr(scan, "_vendor_index", None) is None:
+    if getattr(scan, "_alias_index", None) is None:
         index: dict[str, list[tuple[ModInfo, str]]] = {}
         for module in scan.modules:
             for pattern in module.pci_aliases:
@@ -125,8 +124,8 @@ def _vendor_index(scan: ModuleScan) -> dict[str, list[tuple[ModInfo, str]]]:
                     if pattern[13:14] == "d" and _HEX8.fullmatch(device):
                         key = pattern[5:22]
                 index.setdefault(key, []).append((module, pattern))
-        scan._vendor_index = index
-    return scan._vendor_index
+        scan._alias_index = index
+    return scan._alias_index
 
 
 def _builtin_matches(alias: str, config: KernelConfig | None,

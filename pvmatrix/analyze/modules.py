@@ -29,7 +29,7 @@ class ModuleScan:
     modules: list[ModInfo] = field(default_factory=list)
     builtin: set[str] = field(default_factory=set)   # names from modules.builtin
     from_cache: int = 0
-    _vendor_index: dict | None = field(default=None, repr=False, compare=False)   # see coverage
+    _alias_index: dict | None = field(default=None, repr=False, compare=False)   # see coverage
 
     @property
     def unreadable(self) -> list[ModInfo]:
