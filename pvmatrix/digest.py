@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from pathlib import Path
 
-from .paths import cache_dir
+from .paths import PACKAGE, cache_dir
 
 
 def sha256_file(path: Path) -> str:
@@ -37,3 +38,19 @@ def sha256_id(path: Path) -> str:
 def short(data: str | bytes) -> str:
     """The first 16 hex digits of DATA's sha256: a name or a key, not a content id."""
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()[:16]
+
+
+@lru_cache(maxsize=None)
+def code_digest(*names: str) -> str:
+    """A digest over the files of pvmatrix subpackages / data dirs (relative to the
+    package): a verdict made by other code is not reused."""
+    h = hashlib.sha256()
+    for name in names:
+        root = PACKAGE / name
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            and p.name != "cli.py")                # the command line makes no verdict
+        for f in files:
+            h.update(str(f.relative_to(PACKAGE)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]

@@ -66,6 +66,7 @@ VARIABLES: dict[str, tuple[tuple[str, ...], Callable]] = {
     "accel": (("PVMATRIX_ACCEL",), _accel),
     "warm_trees": (("PVMATRIX_WARM_TREES",), _count("trees")),
     "boot_keep_mb": (("PVMATRIX_BOOT_KEEP_MB",), _count("MiB")),
+    "snapshot_keep_mb": (("PVMATRIX_SNAPSHOT_KEEP_MB",), _count("MiB")),
     "docker_host": (("DOCKER_HOST",), _text),
     "runtime_dir": (("XDG_RUNTIME_DIR",), _path),
     "mirror": ((), _mirror),                 # a flag or the spec's key, never the environment
@@ -86,6 +87,7 @@ class Settings:
     accel: str | None = None             # PVMATRIX_ACCEL: tcg or kvm, instead of the probe
     warm_trees: int = 8                  # PVMATRIX_WARM_TREES
     boot_keep_mb: int = 4096             # PVMATRIX_BOOT_KEEP_MB
+    snapshot_keep_mb: int = 2048         # PVMATRIX_SNAPSHOT_KEEP_MB (0: no snapshots)
     docker_host: str | None = None       # DOCKER_HOST
     runtime_dir: Path | None = None      # XDG_RUNTIME_DIR
     mirror: str | None = None            # --mirror, else the spec's (else the host's apt sources)

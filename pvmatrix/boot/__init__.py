@@ -6,7 +6,8 @@
     for c in cells: print(c.role, c.verdict.status, c.verdict.reason)
 """
 
-from .harness import Boot, Cell, Guest, boot_baremetal, boot_xen, run_cells, run_hosted
+from .harness import Boot, Cell, Guest, boot_baremetal, boot_xen, run_cells
+from .hosted import run_hosted
 from ..kernel import Kernel
 from .kernel import from_build, load as load_kernel
 from .roles import Role, all_roles

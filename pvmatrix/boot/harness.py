@@ -10,6 +10,7 @@ import secrets
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from .. import settings
 from .. import catalog
@@ -342,6 +343,25 @@ def domains(guests: list[roles.Role]) -> list[Domain]:
     return [Domain(tuple(sorted(rs, key=lambda r: r.order))) for rs in by_name.values()]
 
 
+@dataclass(frozen=True)
+class Batch:
+    """What a restored parked boot runs (hosted.py): the boot's description
+    (WHAT), dom0's PLAN and the guests' FILES, the NONCE, the markers a reproducer
+    checks (CHECKS), a whole boot's DEADLINE_S and the guests' own (GUESTS_S)."""
+    what: str
+    plan: dict[str, str]
+    files: list[initramfs.GuestFiles]
+    nonce: str
+    checks: list[tuple[str, str]]
+    deadline_s: float
+    guests_s: float
+
+
+# runs a Batch in a boot directory; returns the run (its lines the whole boot's)
+# and the boot's reproducer; FACTS (provenance) may gain the snapshot's
+Launch = Callable[[Path, Batch, dict], "tuple[qemu.Run, Path]"]
+
+
 @dataclass
 class Guest:
     """A guest kernel a Xen boot hosts (another kernel is dom0) and its guest roles."""
@@ -408,11 +428,13 @@ def host_fault(v: Verdict, host: str) -> Verdict:
 def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
              devs: list[devmod.Device] | None = None, guest_kernel: Kernel | None = None,
              profile=None, accel: qemu.Accel | None = None, parallel: bool = False,
-             deadline_s: float | None = None, hosted: list[Guest] | None = None) -> list[Cell]:
+             deadline_s: float | None = None, hosted: list[Guest] | None = None,
+             launch: "Launch | None" = None) -> list[Cell]:
     """One Xen boot: KERNEL as dom0 (or as the host role among WANTED, e.g. PVH
     dom0), then a domU per requested or hosted guest role; with HOSTED, the
     guest roles of each of those kernels in turn (each Cell says its Guest's
-    number). DEADLINE_S overrides the boot's deadline."""
+    number). DEADLINE_S overrides the boot's deadline. LAUNCH: the guests run
+    on a restored parked boot instead (hosted.py), not on a boot of their own."""
     devs = devs if devs is not None else devmod.plan()
     dom0 = xen_host(wanted)
     loads = guest_loads(kernel, wanted, dom0, guest_kernel, hosted)
@@ -435,41 +457,45 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
     dirs = {g.where: "/" + guest_dir(i, len(loads)) for i, g in slots} if len(loads) > 1 else None
     plan = boot_plan(dom0, guests, nonce, parallel, settings.current().xl_debug, dirs, pts)
     files = _guest_files(d, loads, slots, pts, hvm_cmdlines(guests, nonce, pts)) if guests else []
-    wanted_mods = _device_modules(kernel, devs, profile)
-    if wanted_mods is not None:
-        wanted_mods += list(dom0.modules) + [g.passthrough.backend for g in guests
-                                             if g.passthrough]
-    overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, files, plan, wanted_mods)
-    initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
-    dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
-    dom0_image.write_bytes(initramfs.elf_image(kernel))
-    cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
-                      xen_cmdline(release.cmdline, dom0, iommu), dom0_image, initrd,
-                      d / "serial.log", devmod.qemu_args(devs + machine_devices(pts), d, nonce),
-                      iommu)
-    deadline = dom0.deadline_s + GUEST_SLACK_S + (
-        max((x.deadline_s for x in doms), default=0) if parallel
-        else sum(x.deadline_s for x in doms) * (1 + RETRIES))
+    guests_s = (max((x.deadline_s for x in doms), default=0) if parallel
+                else sum(x.deadline_s for x in doms) * (1 + RETRIES))
+    deadline = dom0.deadline_s + GUEST_SLACK_S + guests_s
     checks = [("host", p) for p in dom0.expect]
     checks += [(g.where, p.format(disk=f"PVMDISK-{g.where}-{nonce}")) for g in guests
                for p in g.expect]
     hosting = "".join(f", {x.name}" for x in doms) + (
         f" of {', '.join(k.label for k, _ in loads)}" if foreign else "")
-    script = reproduce.write(d / "qemu.sh", f"Xen {xen.version} boot with {kernel.label} as "
-                             f"{dom0.name}{hosting}", cmd, d / "serial.log",
-                             deadline, checks, {initrd: [base, overlay]})
+    what = f"Xen {xen.version} boot with {kernel.label} as {dom0.name}{hosting}"
     facts = {**provenance.qemu_facts(accel.name), "xen": provenance.xen_build(xen),
              "dom0_userspace": provenance.userspace_image(base)}
-    _say(f"booting Xen {xen.version} with {kernel.label} as {dom0.name}"
-         + (f" and{hosting.removeprefix(',')}" if guests else "") + f" ({accel.name})")
-    try:
-        run = qemu.run(cmd, d / "serial.log", deadline_s or deadline,
-                       stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
-                       crash=_host_crash)
-    finally:
-        initrd.unlink(missing_ok=True)     # big; qemu.sh concatenates it again (overlay kept)
-    _started(run)
-    _ended_by_kernel(run, f"the Xen boot of {kernel.label}", d / "serial.log")
+    if launch is not None:
+        run, script = launch(d, Batch(what, plan, files, nonce, checks, deadline,
+                                      deadline_s or GUEST_SLACK_S + guests_s), facts)
+    else:
+        wanted_mods = _device_modules(kernel, devs, profile)
+        if wanted_mods is not None:
+            wanted_mods += list(dom0.modules) + [g.passthrough.backend for g in guests
+                                                 if g.passthrough]
+        overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, files, plan, wanted_mods)
+        initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
+        dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
+        dom0_image.write_bytes(initramfs.elf_image(kernel))
+        cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
+                          xen_cmdline(release.cmdline, dom0, iommu), dom0_image, initrd,
+                          d / "serial.log", devmod.qemu_args(devs + machine_devices(pts), d, nonce),
+                          iommu)
+        script = reproduce.write(d / "qemu.sh", what, cmd, d / "serial.log",
+                                 deadline, checks, {initrd: [base, overlay]})
+        _say(f"booting Xen {xen.version} with {kernel.label} as {dom0.name}"
+             + (f" and{hosting.removeprefix(',')}" if guests else "") + f" ({accel.name})")
+        try:
+            run = qemu.run(cmd, d / "serial.log", deadline_s or deadline,
+                           stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
+                           crash=_host_crash)
+        finally:
+            initrd.unlink(missing_ok=True)     # big; qemu.sh concatenates it again (overlay kept)
+        _started(run)
+        _ended_by_kernel(run, f"the Xen boot of {kernel.label}", d / "serial.log")
     boot = Boot("xen", d, accel.name, run.wall_s, run.peak_rss_mb, run.timed_out, run.exit_code,
                 run.stopped_by, _marks(run.lines, dom0.marks), facts, str(script))
     outcome = BootOutcome(run.timed_out, run.exit_code, run.wall_s, run.stderr_tail)
@@ -589,25 +615,3 @@ def kernels_per_boot(guests: list[Guest]) -> int:
     allows (roles.toml kernels_per_boot), else GUEST_KERNELS_MAX."""
     return min([GUEST_KERNELS_MAX] + [n for g in guests for r in g.roles
                                       if (n := roles.get(r).kernels_per_boot)])
-
-
-def run_hosted(host: Kernel, guests: list[Guest], xen_version: str | None = None,
-               device_names: list[str] | None = None, profile=None,
-               deadline_s: float | None = None) -> list[list[Cell]]:
-    """The guest roles of each of GUESTS under HOST as dom0: one Xen boot per
-    GUEST_KERNELS_MAX guest kernels, each kernel's guests in turn. Returns each
-    guest kernel's cells, in GUESTS' order."""
-    for g in guests:
-        for r in g.roles:
-            roles.get(r)                                   # unknown role: a clear error first
-    xen_version = check_xen(xen_version)
-    devs = devmod.plan(device_names or None)
-    accel = qemu.probe_accel()
-    out: list[list[Cell]] = []
-    per_boot = kernels_per_boot(guests)
-    for start in range(0, len(guests), per_boot):
-        batch = guests[start:start + per_boot]
-        cells = boot_xen(host, [], xen_version, devs, None, profile, accel, False, deadline_s,
-                         hosted=batch)
-        out += [[c for c in cells if c.guest == i] for i in range(1, len(batch) + 1)]
-    return out

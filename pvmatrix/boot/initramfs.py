@@ -154,18 +154,37 @@ def dom0_overlay(out: Path, kernel: Kernel, guests: list[GuestFiles], plan: dict
         w.copy("pvm/bin/busybox", busybox(), 0o755)
         for applet in DOM0_APPLETS:
             w.symlink(f"pvm/bin/{applet}", "busybox")
-        w.file("pvm/plan.env", "".join(f'{k}="{v}"\n' for k, v in plan.items()).encode())
+        w.file("pvm/plan.env", _env(plan))
         for script in ("pvm-vif", "pvm-block"):
             w.copy(f"etc/xen/scripts/{script}", BOOT_DATA / script, 0o755)
         # merged /usr: "lib" is a symlink in the userspace, an entry for it would replace it
         add_modules(w, kernel, "usr/lib/modules", wanted, decompress=False)
-        for g in guests:
-            w.file(f"{g.dir}/kernel", elf_image(g.kernel, GUEST_ELF_MAX_MB), 0o644)
-            w.copy(f"{g.dir}/initrd.gz", g.initrd, 0o644)
-            for name, disk in g.boot_disks:
-                w.copy(f"{g.dir}/boot-{name}.img", disk, 0o644)
+        _guests(w, guests)
         w.close()
     return out
+
+
+def _guests(w: cpio.Writer, guests: list[GuestFiles]) -> None:
+    for g in guests:
+        w.file(f"{g.dir}/kernel", elf_image(g.kernel, GUEST_ELF_MAX_MB), 0o644)
+        w.copy(f"{g.dir}/initrd.gz", g.initrd, 0o644)
+        for name, disk in g.boot_disks:
+            w.copy(f"{g.dir}/boot-{name}.img", disk, 0o644)
+
+
+def batch(out: Path, guests: list[GuestFiles], plan: dict[str, str]) -> Path:
+    """A batch for a parked dom0 (snapshot.py): its plan and GUESTS' files, which
+    dom0-init.sh unpacks over its root."""
+    with cpio.plain_writer(out) as fh:
+        w = cpio.Writer(fh)
+        w.file("pvm/plan.env", _env(plan))
+        _guests(w, guests)
+        w.close()
+    return out
+
+
+def _env(plan: dict[str, str]) -> bytes:
+    return "".join(f'{k}="{v}"\n' for k, v in plan.items()).encode()
 
 
 def elf_image(kernel: Kernel, max_mb: float | None = None) -> bytes:

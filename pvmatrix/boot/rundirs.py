@@ -36,21 +36,24 @@ def new(label: str) -> Path:
 
 
 def _size(d: Path) -> int:
+    """What D holds on disk (a sparse disk image counts its written blocks)."""
     total = 0
     for dirpath, _, files in os.walk(d):
         for name in files:
             try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
             except OSError:
                 pass
     return total
 
 
-def prune(root: Path, keep_bytes: int, now: float | None = None) -> list[Path]:
-    """Delete the oldest directories of ROOT (names begin with their time) while
-    all of them together exceed KEEP_BYTES; returns what was deleted."""
+def prune(root: Path, keep_bytes: int, now: float | None = None, by_use: bool = False) -> list[Path]:
+    """Delete the oldest directories of ROOT (names begin with their time; BY_USE:
+    the least recently used, by mtime) while all of them together exceed
+    KEEP_BYTES; returns what was deleted."""
     now = time.time() if now is None else now
-    dirs = sorted((d for d in root.iterdir() if d.is_dir()), key=lambda d: d.name)
+    dirs = sorted((d for d in root.iterdir() if d.is_dir()),
+                  key=(lambda d: d.stat().st_mtime) if by_use else (lambda d: d.name))
     sizes = {d: _size(d) for d in dirs}
     total, gone = sum(sizes.values()), []
     for d in dirs:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from ..analyze.facts import AnalysisFacts
 from ..boot.verdicts import EARLIER_STEP
 from ..build.facts import BuildFacts
 from ..errors import status_of
-from ..paths import DATA, PACKAGE, cache_dir, write_whole
+from ..paths import DATA, cache_dir, write_whole
 from ..records import BLOCKED, PASS, BootFacts, Evidence, Status, Verdict
 from ..sources.facts import PackageFacts, SourceFacts
 
@@ -24,20 +23,6 @@ def digest(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@lru_cache(maxsize=None)
-def code_digest(*names: str) -> str:
-    """A digest over the files of pvmatrix subpackages / data dirs (relative to the
-    package): a verdict made by other code is not reused."""
-    h = hashlib.sha256()
-    for name in names:
-        root = PACKAGE / name
-        files = [root] if root.is_file() else sorted(
-            p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
-            and p.name != "cli.py")                # the command line makes no verdict
-        for f in files:
-            h.update(str(f.relative_to(PACKAGE)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 # What a kernel-making task hands on: a built kernel, or a prebuilt package.

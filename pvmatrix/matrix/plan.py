@@ -107,12 +107,13 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                                   RESOURCES["boot_baremetal"]))
             if not xen_roles:
                 continue
-            xdeps = dict(deps)
-            if fallback and fallback != k.name:
-                xdeps["host"] = kernel_task[fallback].key
-                xdeps["host_analysis"] = analysis[(fallback, p)].key
             for x, roles in ((x, g) for x in spec.xen for g in catalog.xen_boots(xen_roles)):
-                group = hosted.get((p, x, tuple(roles))) if fallback != k.name else None
+                xdeps = dict(deps)
+                hostable = fallback and (fallback != k.name or guests_only(roles))
+                if hostable:
+                    xdeps["host"] = kernel_task[fallback].key
+                    xdeps["host_analysis"] = analysis[(fallback, p)].key
+                group = hosted.get((p, x, tuple(roles))) if hostable else None
                 tasks.append(Task("boot", k.name, "boot_xen",
                                   {"profile": p, "xen": x, "roles": roles, "recheck": recheck,
                                    **more},
@@ -120,6 +121,11 @@ def make_plan(spec: Spec, recheck: bool = False, confirm: bool = False) -> Plan:
                                   _xen_cells(k.name, roles, x, p, many_hw),
                                   RESOURCES["boot_xen"]))
     return Plan(spec, tasks)
+
+
+def guests_only(roles: list[str]) -> bool:
+    """Whether a Xen boot of ROLES has only guest roles (no row's dom0 cell)."""
+    return all(catalog.get("role", r).is_guest for r in roles)
 
 
 def _machine_tasks(spec: Spec, k: KernelSpec, kernel: Task) -> list[Task]:
@@ -146,10 +152,12 @@ def _xen_cells(kernel: str, roles: list[str], x: str, p: str, many_hw: bool) -> 
 
 def _hosted_task(spec: Spec, p: str, x: str, roles: list[str], kernel_task: dict[str, Task],
                  analysis: dict[tuple[str, str], Task], args: dict) -> Task | None:
-    """The boot_hosted task of the guest ROLES of every row but the fallback
-    (under Xen X, on profile P): their cells ride in its args (it owns none), the
-    kernels and analyses are its dependencies (hosted_kernel_I, hosted_analysis_I)."""
-    rows = [k.name for k in spec.kernels if k.name != spec.dom0_fallback]
+    """The boot_hosted task of the guest ROLES of every row but the fallback (of
+    every row, the fallback too, when ROLES are guests only: no row boots as dom0
+    then, the fallback hosts all) under Xen X, on profile P: their cells ride in
+    its args (it owns none), the kernels and analyses are its dependencies
+    (hosted_kernel_I, hosted_analysis_I)."""
+    rows = [k.name for k in spec.kernels if k.name != spec.dom0_fallback or guests_only(roles)]
     if not rows or not any(catalog.get("role", r).is_guest for r in roles):
         return None
     deps = {"host": kernel_task[spec.dom0_fallback].key,

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from .. import catalog, settings
+from ..digest import code_digest
 from ..errors import BuildFailed, PvmError, full_disk, status_of
 from . import outcomes
 from .outcomes import KernelFacts, TaskOutcome
@@ -151,7 +152,7 @@ def analyze(task: dict, kernel: TaskOutcome) -> TaskOutcome:
     profile = load_profile(task["args"]["profile"])
     k: KernelFacts = kernel.facts
     key = outcomes.digest("analyze/1", k.kernel_id, profile.to_toml(),
-                          outcomes.code_digest("analyze", "catalog.py", "data/hardware",
+                          code_digest("analyze", "catalog.py", "data/hardware",
                                                "data/devices.toml", "data/builtin-drivers.toml"))
     if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
         return hit
@@ -184,7 +185,7 @@ def analyze_machine(task: dict, kernel: TaskOutcome) -> TaskOutcome:
     profile = machines.from_args(task["args"]["profile"])
     k: KernelFacts = kernel.facts
     key = outcomes.digest("analyze-machine/1", k.kernel_id, profile.to_toml(),
-                          outcomes.code_digest("analyze", "catalog.py", "data/builtin-drivers.toml",
+                          code_digest("analyze", "catalog.py", "data/builtin-drivers.toml",
                                                "data/driverless-classes.toml"))
     if not task["args"].get("recheck") and (hit := outcomes.load(key, task)):
         return hit
@@ -206,7 +207,7 @@ def _yes(value) -> str:
 
 def harness_digest() -> str:
     """The boot harness's code and data: a verdict made by another harness is not reused."""
-    return outcomes.code_digest("boot", "catalog.py", "data/boot", "data/roles.toml",
+    return code_digest("boot", "catalog.py", "data/boot", "data/roles.toml",
                                 "data/xen.toml", "data/devices.toml", "data/deaths.toml")
 
 
@@ -344,7 +345,9 @@ def _xen_boot(task: dict, out: TaskOutcome, kernel: TaskOutcome, analysis: TaskO
     # as dom0 (its role is a cell): then its guests run under it, blocked if it fails
     no_dom0 = None if confirm and host_role in cells else \
         static.get(host_role) or _cannot(analysis, host_role)
-    if no_dom0 or (not guests and host_role not in cells):
+    # no dom0 cell wanted and a fallback given: the fallback hosts its guests (one
+    # dom0 for every row's guests, booted once: hosted.py), itself included
+    if no_dom0 or host_role not in cells and (host is not None or not guests):
         if not guests:
             return None
         if host is not None and host_analysis is not None and \

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from pvmatrix.boot import harness, qemu
+from pvmatrix.boot import harness, hosted, qemu
 from pvmatrix.boot.kernel import load
 
 CLOUD = "debian:linux-image-6.1.0-50-cloud-amd64@bookworm"
@@ -28,7 +28,7 @@ def test_two_guest_kernels_share_one_xen_boot(xen_kernel, monkeypatch):
     real_run = qemu.run
     monkeypatch.setattr(qemu, "run", lambda *a, **kw: boots.append(a[0]) or real_run(*a, **kw))
     cloud = load(CLOUD)
-    got = harness.run_hosted(xen_kernel, [harness.Guest(cloud, ROLES),
+    got = hosted.run_hosted(xen_kernel, [harness.Guest(cloud, ROLES),
                                           harness.Guest(xen_kernel, ROLES)])
     assert len(boots) == 1                                 # one QEMU boot for both kernels
     assert [[c.role for c in cells] for cells in got] == [ROLES, ROLES]
