@@ -479,7 +479,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
         overlay = initramfs.dom0_overlay(d / "overlay.cpio", kernel, files, plan, wanted_mods)
         initrd = initramfs_concat(base, overlay, d / "initrd.cpio")
         dom0_image = d / "dom0-kernel"       # decompressed here: Xen would do it under TCG
-        dom0_image.write_bytes(initramfs.elf_image(kernel))
+        initramfs.place_image(kernel, dom0_image)
         cmd = xen_command(qemu.checked_binary(), accel, dom0, xen.binary,
                           xen_cmdline(release.cmdline, dom0, iommu), dom0_image, initrd,
                           d / "serial.log", devmod.qemu_args(devs + machine_devices(pts), d, nonce),

@@ -10,6 +10,7 @@ import json
 import secrets
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -138,7 +139,7 @@ class Parked:
                                          {"PARK": "1", "MODULES": " ".join(dom0.modules)}, wanted)
         initrd = concat([self.base, overlay], d / snapshot.INITRD)
         image = d / "dom0-kernel"
-        image.write_bytes(initramfs.elf_image(host))
+        initramfs.place_image(host, image)
         with open(d / snapshot.BATCH, "wb") as fh:
             fh.truncate(snapshot.BATCH_DISK_MB * 2**20)
         final = self.snap.dir
@@ -148,7 +149,8 @@ class Parked:
                           final / snapshot.INITRD, final / snapshot.PARK_SERIAL,
                           snapshot.disk_args(final / snapshot.BATCH)) + snapshot.RUN_ON_RESTORE
         live = [a.replace(str(final), str(d)) for a in cmd]
-        sock = d / "qmp.sock"
+        qmp_dir = Path(tempfile.mkdtemp(prefix="pvm-qmp-"))   # a socket's path is short
+        sock = qmp_dir / "qmp.sock"
         saved: dict = {}
 
         def parked(ln) -> bool:
@@ -159,16 +161,19 @@ class Parked:
                 saved["s"] = snapshot.save(sock, d / snapshot.STATE)
         _say(f"parking Xen {self.xen.version} with {host.label} as dom0 ({self.accel.name}), "
              "to restore for each batch of guests")
-        run = qemu.run(live + snapshot.qmp_args(sock), d / snapshot.PARK_SERIAL, dom0.deadline_s,
-                       stop=lambda ln: parked(ln) or matches(ln.fields, "stage=done"),
-                       crash=_host_crash, on_line=on_line)
+        try:
+            run = qemu.run(live + snapshot.qmp_args(sock), d / snapshot.PARK_SERIAL,
+                           dom0.deadline_s, stop=lambda ln: parked(ln) or matches(ln.fields, "stage=done"),
+                           crash=_host_crash, on_line=on_line)
+        finally:
+            shutil.rmtree(qmp_dir, ignore_errors=True)
         if not saved:
-            last = run.stopped_by or (run.lines[-1].text if run.lines else "no output")
+            last = run.stopped_by or (run.lines[-1].text if run.lines else
+                                      "no output: " + "; ".join(run.stderr_tail[-2:]))
             raise HarnessFault(f"dom0 {host.label} did not park under Xen {self.xen.version} "
                                f"({'timed out' if run.timed_out else last})")
         initrd.unlink()                 # big: qemu.sh concatenates it again
         (d / snapshot.BATCH).unlink()   # a restore swaps in its own
-        sock.unlink(missing_ok=True)
         (d / snapshot.ARGV).write_text(json.dumps(cmd))
         (d / "made.json").write_text(json.dumps({
             "made": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "park_s": run.wall_s,

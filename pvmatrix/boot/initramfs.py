@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import lzma
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import DATA
-from . import cpio
+from ..digest import sha256_remembered, short
+from ..paths import DATA, cache_dir
+from . import cpio, rundirs
 from ..kernel import Kernel, busybox
 from ..analyze.bzimage import extract_vmlinux
 
@@ -24,6 +26,7 @@ SELECT_ABOVE_MB = 48       # a bigger modules tree is cut down to what the boot 
 # dom0's memory: Debian's generic ELF (63 MB) made the unpack fail, so a big
 # one goes as its bzImage (8 MB) and libxc inflates it.
 GUEST_ELF_MAX_MB = 24
+ELF_KEEP_MB = 2048         # decompressed kernels kept (elf_file)
 # static busybox applets put first in dom0's PATH: cheaper to exec than Debian's
 DOM0_APPLETS = ("sh", "cat", "cut", "sed", "grep", "tr", "dd", "sleep", "awk", "readlink", "ls",
                 "tail", "head", "printf", "mkdir", "uname", "poweroff", "sync", "basename", "ts",
@@ -191,10 +194,42 @@ def elf_image(kernel: Kernel, max_mb: float | None = None) -> bytes:
     """A kernel as Xen or xl will load it: the bzImage's decompressed ELF when
     it can be had (libxc would otherwise decompress it inside dom0, seconds
     under TCG) and is at most MAX_MB, else the bzImage itself. Same Xen notes."""
+    elf = elf_file(kernel)
+    if elf is None or (max_mb is not None and elf.stat().st_size > max_mb * 2**20):
+        return kernel.image.read_bytes()
+    return elf.read_bytes()
+
+
+def elf_file(kernel: Kernel) -> Path | None:
+    """KERNEL's decompressed ELF, cached by its bzImage's digest (boot/elf; the least
+    recently used go past ELF_KEEP_MB), or None when it has none."""
+    root = cache_dir("boot", "elf")
+    d = root / short(sha256_remembered(kernel.image))
+    elf, none = d / "vmlinux", d / "none"
+    if elf.is_file() or none.is_file():
+        os.utime(d)
+        return elf if elf.is_file() else None
+    rundirs.prune(root, ELF_KEEP_MB * 2**20, by_use=True)
+    d.mkdir(parents=True, exist_ok=True)
     try:
-        elf = extract_vmlinux(kernel.image)
-    except Exception:
-        return kernel.image.read_bytes()
-    if max_mb is not None and len(elf) > max_mb * 2**20:
-        return kernel.image.read_bytes()
+        data = extract_vmlinux(kernel.image)
+    except Exception:            # no ELF inside (or not a bzImage): the image goes as it is
+        none.touch()
+        return None
+    tmp = d / f"vmlinux.{os.getpid()}"
+    tmp.write_bytes(data)
+    os.replace(tmp, elf)
     return elf
+
+
+def place_image(kernel: Kernel, dest: Path) -> Path:
+    """DEST: KERNEL as Xen loads it (elf_image), linked from the cache when it can be."""
+    elf = elf_file(kernel)
+    if elf is not None:
+        try:
+            os.link(elf, dest)
+            return dest
+        except OSError:          # another file system: a copy
+            pass
+    dest.write_bytes(elf_image(kernel))
+    return dest

@@ -44,3 +44,31 @@ def test_two_guest_kernels_share_one_xen_boot(xen_kernel, monkeypatch):
     # each guest ran its own kernel: uname -r as guest-init.sh says it
     said = dict(re.findall(r"name=(pv_[12]) kernel=(\S+)", serial))
     assert "cloud" in said["pv_1"] and "cloud" not in said["pv_2"], said
+
+
+GENERIC = "debian:linux-image-6.1.0-50-amd64@bookworm"
+
+
+@pytest.mark.slow
+def test_a_parked_dom0_is_restored_for_each_batch(private_cache, monkeypatch):
+    """Debian's 6.1 as dom0 parks once; each later batch of guests restores it
+    (no Xen or dom0 boot of its own) and its guests' verdicts come from the
+    parked boot's lines followed by the restored one's."""
+    boots = []
+    real_run = qemu.run
+    monkeypatch.setattr(qemu, "run", lambda *a, **kw: boots.append(a[0]) or real_run(*a, **kw))
+    host, cloud = load(GENERIC), load(CLOUD)
+    first = hosted.run_hosted(host, [harness.Guest(cloud, ["domU-pv"])], "4.17")
+    assert len(boots) == 2 and "-incoming" in boots[1]     # parked, then restored
+    again = hosted.run_hosted(host, [harness.Guest(host, ["domU-pv"])], "4.17")
+    assert len(boots) == 3 and "-incoming" in boots[2]     # restored only
+    for (c,) in (first[0], again[0]):
+        assert c.verdict.status == "pass", _explain(c)
+        assert c.boot.provenance["snapshot"]["key"] == first[0][0].boot.provenance["snapshot"]["key"]
+        log = c.boot.serial.read_text(errors="replace")
+        assert log.index("PVM stage=parked") < log.index("restored from snapshot") \
+            < log.index("PVM stage=batch")
+        assert "PVMDISK-pv-" in log
+    said = [re.search(r"name=pv kernel=(\S+)", c.boot.serial.read_text()).group(1)
+            for (c,) in (first[0], again[0])]
+    assert "cloud" in said[0] and "cloud" not in said[1], said
