@@ -228,7 +228,12 @@ def dry_run(spec: Path) -> None:
 def write(spec: Path, figures: dict) -> Path:
     path = OUT.get(spec.resolve(), RESULTS / f"{spec.stem}.json")
     data = json.loads(path.read_text()) if path.exists() else {}
+    exits = {**data.get("exits", {}), **figures.get("exits", {})}
     data.update(figures)
+    data["exits"] = exits
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    data["measured_at"] = {**data.get("measured_at", {}),
+                           **{k: stamp for k in (*GOALS, "boots") if k in figures}}
     data["nightly"] = {"spec": str(spec.resolve().relative_to(REPO)) if spec.resolve().is_relative_to(REPO)
                        else spec.name, "goals": GOALS,
                        "met": {k: data.get(k) is not None and data[k] <= g
