@@ -233,3 +233,27 @@ def test_a_dead_host_dom0_breaks_every_hosted_cell():
     assert str(broken.status) == "broken" and broken.reason.startswith("host dom0 generic:")
     ok = Verdict("pass", "fine", "ok")
     assert harness.host_fault(ok, "generic") is ok
+
+
+def test_with_no_dom0_cell_the_fallback_hosts_a_dom0_capable_row_and_itself(hosted):
+    """Guest roles only: a kernel that could be dom0 is not booted as one to host
+    its own guests; the fallback hosts them, its own too (one dom0 for all)."""
+    h = hosted()
+    guests = [{"kernel": k, "cells": xen_task(k, roles=("domU-pv",))["cells"]}
+              for k in ("min", "generic")]
+    task = {"key": "boot-hosted-2", "stage": "boot", "kernel": "generic", "func": "boot_hosted",
+            "args": {"profile": "default", "xen": "4.17", "roles": ["domU-pv"],
+                     "recheck": False, "guests": guests}, "cells": []}
+    deps = {"host": outcome("generic"), "host_analysis": outcome("generic", capabilities=caps()),
+            "hosted_kernel_0": outcome("min"),
+            "hosted_analysis_0": outcome("min", capabilities=caps(dom0=True)),
+            "hosted_kernel_1": outcome("generic"),
+            "hosted_analysis_1": outcome("generic", capabilities=caps())}
+    group = tasks.execute(task, **deps)
+    assert h.calls == [("/k/generic", [("/k/min", ["domU-pv"]), ("/k/generic", ["domU-pv"])])]
+    mine = tasks.execute(xen_task("min", roles=("domU-pv",)), kernel=outcome("min"),
+                         analysis=outcome("min", capabilities=caps(dom0=True)),
+                         host=outcome("generic"),
+                         host_analysis=outcome("generic", capabilities=caps()), hosted=group)
+    assert h.single == [] and str(mine.cells["min/domU-pv"].verdict.status) == "pass"
+    assert mine.cells["min/domU-pv"].boot.dom0 == "generic"
