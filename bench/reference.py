@@ -144,16 +144,25 @@ def latest_run(results: Path) -> Path:
 
 
 def boots(run_dir: Path) -> int:
-    """QEMU boots a run made: its boot tasks not answered from cache (a Xen task is
-    one boot for all its cells), plus each retry attempt."""
-    tasks: dict[str, int] = {}
+    """QEMU boots a run made: each serial log its boot records' evidence points
+    into (a boot's own), not answered from cache (a Xen boot of many cells, or of many guest
+    kernels, is one), each retry attempt before the last, and each dom0 parked
+    during the run (a snapshot made after it started, boot/snapshot.py)."""
+    started = json.loads((run_dir / "run.json").read_text())["started"]
+    logs: set[str] = set()
+    retries: dict[str, int] = {}
+    parked: set[str] = set()
     for p in (run_dir / "cells").glob("*.json"):
         rec = json.loads(p.read_text())
         if rec["cell"]["stage"] != "boot" or rec.get("cached") or not rec.get("boot"):
             continue
+        logs |= {e["log"] for e in rec["verdict"].get("evidence", []) if e.get("log")}
         attempts = len((rec.get("retries") or {}).get("attempts") or [])
-        tasks[rec["task"]] = max(tasks.get(rec["task"], 0), 1 + attempts)
-    return sum(tasks.values())
+        retries[rec["task"]] = max(retries.get(rec["task"], 0), attempts)
+        snap = (rec["boot"].get("provenance") or {}).get("snapshot") or {}
+        if snap.get("made_s", 0) >= started:
+            parked.add(snap["key"])
+    return len(logs) + sum(retries.values()) + len(parked)
 
 
 def harnesses(run_dir: Path) -> set[str]:

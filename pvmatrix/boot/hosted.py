@@ -176,7 +176,8 @@ class Parked:
         (d / snapshot.BATCH).unlink()   # a restore swaps in its own
         (d / snapshot.ARGV).write_text(json.dumps(cmd))
         (d / "made.json").write_text(json.dumps({
-            "made": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "park_s": run.wall_s,
+            "made": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "made_s": round(time.time(), 1), "park_s": run.wall_s,
             "save_s": saved["s"], "userspace": str(self.base), "host": host.label}))
 
     def launch(self, d: Path, batch: Batch, facts: dict) -> tuple[qemu.Run, Path]:
