@@ -144,8 +144,8 @@ def latest_run(results: Path) -> Path:
 
 
 def boots(run_dir: Path) -> int:
-    """QEMU boots a run made: each serial log its boot records' evidence points
-    into (a boot's own), not answered from cache (a Xen boot of many cells, or of many guest
+    """QEMU boots a run made: each boot's reproducer its records name once
+    (logs/DIGEST.qemu.sh, a boot's own), not answered from cache (a Xen boot of many cells, or of many guest
     kernels, is one), each retry attempt before the last, and each dom0 parked
     during the run (a snapshot made after it started, boot/snapshot.py)."""
     started = json.loads((run_dir / "run.json").read_text())["started"]
@@ -156,7 +156,7 @@ def boots(run_dir: Path) -> int:
         rec = json.loads(p.read_text())
         if rec["cell"]["stage"] != "boot" or rec.get("cached") or not rec.get("boot"):
             continue
-        logs |= {e["log"] for e in rec["verdict"].get("evidence", []) if e.get("log")}
+        logs.add((rec.get("reproduce") or {}).get("qemu_script") or rec["task"])
         attempts = len((rec.get("retries") or {}).get("attempts") or [])
         retries[rec["task"]] = max(retries.get(rec["task"], 0), attempts)
         snap = (rec["boot"].get("provenance") or {}).get("snapshot") or {}
