@@ -144,25 +144,24 @@ def latest_run(results: Path) -> Path:
 
 
 def boots(run_dir: Path) -> int:
-    """QEMU boots a run made: each boot's reproducer its records name once
-    (logs/DIGEST.qemu.sh, a boot's own), not answered from cache (a Xen boot of many cells, or of many guest
-    kernels, is one), each retry attempt before the last, and each dom0 parked
-    during the run (a snapshot made after it started, boot/snapshot.py)."""
+    """QEMU boots a run made: the boot directories of its boot task outcomes not
+    answered from cache (a Xen boot of many cells, or of many guest kernels in
+    a shared boot, is one; a retry is a task and a boot of its own), plus each
+    dom0 parked during the run (a snapshot made after it started, boot/snapshot.py)."""
     started = json.loads((run_dir / "run.json").read_text())["started"]
-    logs: set[str] = set()
-    retries: dict[str, int] = {}
+    dirs: set[str] = set()
     parked: set[str] = set()
-    for p in (run_dir / "cells").glob("*.json"):
-        rec = json.loads(p.read_text())
-        if rec["cell"]["stage"] != "boot" or rec.get("cached") or not rec.get("boot"):
+    for p in (run_dir / "tasks").glob("boot-*.json"):
+        task = json.loads(p.read_text())
+        if task.get("cached"):
             continue
-        logs.add((rec.get("reproduce") or {}).get("qemu_script") or rec["task"])
-        attempts = len((rec.get("retries") or {}).get("attempts") or [])
-        retries[rec["task"]] = max(retries.get(rec["task"], 0), attempts)
-        snap = (rec["boot"].get("provenance") or {}).get("snapshot") or {}
-        if snap.get("made_s", 0) >= started:
-            parked.add(snap["key"])
-    return len(logs) + sum(retries.values()) + len(parked)
+        for cell in task["cells"].values():
+            if where := (cell.get("logs") or {}).get("boot_dir"):
+                dirs.add(where)
+            snap = ((cell.get("boot") or {}).get("provenance") or {}).get("snapshot") or {}
+            if snap.get("made_s", 0) >= started:
+                parked.add(snap["key"])
+    return len(dirs) + len(parked)
 
 
 def harnesses(run_dir: Path) -> set[str]:

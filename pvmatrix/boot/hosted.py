@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import catalog
 from ..analyze.kconfig import read_config
 from ..digest import code_digest, sha256_id
-from ..errors import HarnessFault
+from ..errors import HarnessFault, QemuDidNotStart
 from ..kernel import Kernel
 from . import devices as devmod, initramfs, qemu, reproduce, roles, snapshot, userspace
 from .cpio import concat
@@ -57,8 +57,15 @@ def run_hosted(host: Kernel, guests: list[Guest], xen_version: str | None = None
         batch = guests[start:start + per_boot]
         # a restored batch has no devices under test: its dom0 is parked, its cells are guests'
         launch = parked.launch if parked and parked.ensure() else None
-        cells = boot_xen(host, [], xen_version, [] if launch else devs, None, profile, accel,
-                         False, deadline_s, hosted=batch, launch=launch)
+        try:
+            cells = boot_xen(host, [], xen_version, [] if launch else devs, None, profile,
+                             accel, False, deadline_s, hosted=batch, launch=launch)
+        except QemuDidNotStart as exc:
+            if launch is None:
+                raise
+            parked.discard(str(exc))      # a snapshot QEMU cannot load is never tried again
+            cells = boot_xen(host, [], xen_version, devs, None, profile, accel, False,
+                             deadline_s, hosted=batch)
         out += [[c for c in cells if c.guest == i] for i in range(1, len(batch) + 1)]
     return out
 
@@ -118,6 +125,13 @@ class Parked:
                 _say(f"no parked boot to restore ({exc}); each batch boots Xen and dom0")
         return self.snap.ready
 
+    def discard(self, why: str) -> None:
+        """Delete the snapshot (QEMU could not restore it: WHY); the batches boot whole."""
+        _say(f"parked boot {self.snap.key} deleted, it did not restore ({why}); "
+             "each batch boots Xen and dom0")
+        shutil.rmtree(self.snap.dir, ignore_errors=True)
+        self.failed = why
+
     def _make(self) -> None:
         """Boot Xen and HOST as dom0 until dom0 parks; save QEMU's state."""
         tmp = self.snap.dir.with_name(f"{self.snap.key}.tmp-{secrets.token_hex(3)}")
@@ -168,6 +182,7 @@ class Parked:
         finally:
             shutil.rmtree(qmp_dir, ignore_errors=True)
         if not saved:
+            _ended_by_kernel(run, f"the parked boot of {host.label}", d / snapshot.PARK_SERIAL)
             last = run.stopped_by or (run.lines[-1].text if run.lines else
                                       "no output: " + "; ".join(run.stderr_tail[-2:]))
             raise HarnessFault(f"dom0 {host.label} did not park under Xen {self.xen.version} "
