@@ -212,6 +212,8 @@ def measure(spec: Path, work: Path, warm: Path | None = None, marginal: bool = F
         spec_file.write_text(step.spec)
         secs, code, err = timed_run(spec_file, work / f"results-{step.results}", env)
         print(f"{step.key}: {secs:.1f} s, exit {code}: {step.what}", file=sys.stderr)
+        if code != 0:                  # say why, before a later step trips over it
+            print("\n".join(err.strip().splitlines()[-3:]), file=sys.stderr)
         out[step.key] = round(secs, 1)
         out.setdefault("exits", {})[step.key] = code
         if step.key == "cold_s":
