@@ -198,6 +198,7 @@ class Parked:
     def launch(self, d: Path, batch: Batch, facts: dict) -> tuple[qemu.Run, Path]:
         """Run BATCH on the restored snapshot in boot directory D (harness.Launch)."""
         snap = self.snap
+        snapshot.check(snap)
         snapshot.used(snap)
         made = json.loads((snap.dir / "made.json").read_text())
         cpio = initramfs.batch(d / "batch.cpio", batch.files, batch.plan)

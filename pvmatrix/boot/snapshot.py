@@ -21,13 +21,14 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import settings
 from ..digest import short
-from ..errors import HarnessFault
+from ..errors import HarnessFault, QemuDidNotStart
 from ..paths import cache_dir
 from . import rundirs
 
@@ -128,6 +129,17 @@ def restore_argv(snap: Snapshot, batch: Path, serial: Path) -> list[str]:
                      f"file:{snap.dir / PARK_SERIAL}", f"file:{serial}"),
                 str(snap.dir / INITRD), str(snap.dir / OVERLAY))
     return argv + ["-incoming", f"exec:zstd -q -dc {shlex.quote(str(snap.state))}"]
+
+
+def check(snap: Snapshot) -> None:
+    """QemuDidNotStart unless SNAP's state is whole (zstd's checksum): QEMU 7.2 given a
+    cut-short stream does not exit, it waits, and the boot would run to its deadline."""
+    done = subprocess.run(["zstd", "-q", "-t", str(snap.state)], capture_output=True, text=True,
+                          env=settings.current().child_env())
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        why = why.split(f"{STATE} : ", 1)[-1]          # zstd names the file first
+        raise QemuDidNotStart(f"snapshot {snap.key} cannot be restored: {why}")
 
 
 def qmp_args(sock: Path) -> list[str]:
