@@ -88,6 +88,11 @@ def _say(msg: str) -> None:
     print(f"pvmatrix: {msg}", file=sys.stderr, flush=True)
 
 
+def _host_done(line: Line) -> bool:
+    """The host init's last word (stage=done), not a guest's."""
+    return line.region == "host" and matches(line.fields, "stage=done")
+
+
 def _host_crash(line: Line) -> bool:
     signs = crash_signs([line])
     return line.region == "host" and bool(signs["xen"] or signs["panic"] or signs["halt"])
@@ -96,7 +101,7 @@ def _host_crash(line: Line) -> bool:
 def _device_modules(kernel: Kernel, devs: list[devmod.Device], profile) -> list[str] | None:
     """Modules to ship: all when the tree is small, else what drives the devices
     (by the analyzer's alias matching, when it is available)."""
-    if kernel.modules is None or initramfs.tree_mb(kernel) <= initramfs.SELECT_ABOVE_MB:
+    if not initramfs.selects_modules(kernel):
         return None
     names: list[str] = []
     try:
@@ -203,7 +208,7 @@ def boot_baremetal(kernel: Kernel, devs: list[devmod.Device], profile=None,
                              [("host", p) for p in role.expect])
     _say(f"booting {kernel.label} on bare metal ({accel.name})")
     run = qemu.run(cmd, d / "serial.log", deadline_s or role.deadline_s,
-                   stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
+                   stop=_host_done,
                    crash=_host_crash)
     _started(run)
     _ended_by_kernel(run, f"the bare-metal boot of {kernel.label}", d / "serial.log")
@@ -490,7 +495,7 @@ def boot_xen(kernel: Kernel, wanted: list[str], xen_version: str | None = None,
              + (f" and{hosting.removeprefix(',')}" if guests else "") + f" ({accel.name})")
         try:
             run = qemu.run(cmd, d / "serial.log", deadline_s or deadline,
-                           stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
+                           stop=_host_done,
                            crash=_host_crash)
         finally:
             initrd.unlink(missing_ok=True)     # big; qemu.sh concatenates it again (overlay kept)

@@ -22,7 +22,7 @@ from ..errors import HarnessFault, QemuDidNotStart
 from ..kernel import Kernel
 from . import devices as devmod, initramfs, qemu, reproduce, roles, snapshot, userspace
 from .cpio import concat
-from .harness import (GUEST_KERNELS_MAX, Batch, Cell, Guest, _ended_by_kernel, _host_crash,
+from .harness import (GUEST_KERNELS_MAX, Batch, Cell, Guest, _ended_by_kernel, _host_crash, _host_done,
                       _started, boot_xen, kernels_per_boot, passed_through, sized, xen_command,
                       xen_cmdline)
 from .markers import matches, parse_line
@@ -147,15 +147,13 @@ class Parked:
 
     def _park(self, d: Path) -> None:
         dom0, host = self.dom0, self.host
-        wanted = None if host.modules is None or initramfs.tree_mb(host) <= initramfs.SELECT_ABOVE_MB \
-            else [*dom0.modules, *BATCH_MODULES]
+        wanted = [*dom0.modules, *BATCH_MODULES] if initramfs.selects_modules(host) else None
         overlay = initramfs.dom0_overlay(d / snapshot.OVERLAY, host, [],
                                          {"PARK": "1", "MODULES": " ".join(dom0.modules)}, wanted)
         initrd = concat([self.base, overlay], d / snapshot.INITRD)
         image = d / "dom0-kernel"
         initramfs.place_image(host, image)
-        with open(d / snapshot.BATCH, "wb") as fh:
-            fh.truncate(snapshot.BATCH_DISK_MB * 2**20)
+        snapshot.blank_disk(d / snapshot.BATCH)
         final = self.snap.dir
         # the command line names the snapshot's final place (its files move there)
         cmd = xen_command(qemu.checked_binary(), self.accel, dom0, self.xen.binary,
@@ -177,7 +175,7 @@ class Parked:
              "to restore for each batch of guests")
         try:
             run = qemu.run(live + snapshot.qmp_args(sock), d / snapshot.PARK_SERIAL,
-                           dom0.deadline_s, stop=lambda ln: parked(ln) or matches(ln.fields, "stage=done"),
+                           dom0.deadline_s, stop=lambda ln: parked(ln) or _host_done(ln),
                            crash=_host_crash, on_line=on_line)
         finally:
             shutil.rmtree(qmp_dir, ignore_errors=True)
@@ -206,16 +204,14 @@ class Parked:
         cpio.unlink()
         serial = d / "serial.log"
         # the reproducer boots afresh: the parked boot's command line with this batch
-        fresh = snapshot.swap(snapshot.swap(snap.argv, str(snap.dir / snapshot.BATCH), str(disk)),
-                              f"file:{snap.dir / snapshot.PARK_SERIAL}", f"file:{serial}")
-        script = reproduce.write(d / "qemu.sh", batch.what, fresh, serial, batch.deadline_s,
+        script = reproduce.write(d / "qemu.sh", batch.what, snapshot.fresh_argv(snap, disk, serial),
+                                 serial, batch.deadline_s,
                                  batch.checks, {snap.dir / snapshot.INITRD:
                                                 [Path(made["userspace"]), snap.dir / snapshot.OVERLAY]})
         facts["snapshot"] = {"key": snap.key, **made}
         _say(f"{batch.what}: restoring parked boot {snap.key} ({self.accel.name})")
         run = qemu.run(snapshot.restore_argv(snap, disk, serial), serial, batch.guests_s,
-                       stop=lambda ln: matches(ln.fields, "stage=done") and ln.region == "host",
-                       crash=_host_crash)
+                       stop=_host_done, crash=_host_crash)
         _started(run)
         _ended_by_kernel(run, f"the restored Xen boot of {self.host.label}", serial)
         return _after_park(snap, run, serial), script

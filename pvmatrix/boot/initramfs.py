@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import lzma
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,12 @@ def module_paths(kernel: Kernel, wanted: list[str] | None) -> list[str]:
             chosen.add(deps[name][0])
             todo += [_norm(d) for d in deps[name][1]]
     return sorted(chosen)
+
+
+def selects_modules(kernel: Kernel) -> bool:
+    """Whether a boot of KERNEL ships only the modules it needs (its tree is past
+    SELECT_ABOVE_MB), not the whole tree."""
+    return kernel.modules is not None and tree_mb(kernel) > SELECT_ABOVE_MB
 
 
 def tree_mb(kernel: Kernel) -> float:
@@ -224,12 +231,12 @@ def elf_file(kernel: Kernel) -> Path | None:
 
 def place_image(kernel: Kernel, dest: Path) -> Path:
     """DEST: KERNEL as Xen loads it (elf_image), linked from the cache when it can be."""
-    elf = elf_file(kernel)
-    if elf is not None:
+    src = elf_file(kernel)
+    if src is not None:
         try:
-            os.link(elf, dest)
+            os.link(src, dest)
             return dest
         except OSError:          # another file system: a copy
             pass
-    dest.write_bytes(elf_image(kernel))
+    shutil.copyfile(src or kernel.image, dest)
     return dest

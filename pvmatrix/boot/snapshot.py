@@ -96,14 +96,20 @@ def batch_header(nonce: str, size: int) -> bytes:
     return f"{MAGIC.decode()} {nonce} {size}\n".encode().ljust(512, b"\0")
 
 
+def blank_disk(out: Path) -> Path:
+    """OUT: a batch disk of zeros (BATCH_DISK_MB, sparse), as a parked dom0 sees it."""
+    with open(out, "wb") as fh:
+        fh.truncate(BATCH_DISK_MB * 2**20)
+    return out
+
+
 def batch_disk(out: Path, nonce: str, cpio: Path) -> Path:
     """OUT: the batch disk (BATCH_DISK_MB, sparse) carrying CPIO for NONCE."""
     size = cpio.stat().st_size
     if DATA_AT + size > BATCH_DISK_MB * 2**20:
         raise HarnessFault(f"{cpio}: {size >> 20} MiB of guest files do not fit the "
                            f"{BATCH_DISK_MB} MiB batch disk")
-    with open(out, "wb") as fh:
-        fh.truncate(BATCH_DISK_MB * 2**20)
+    with open(blank_disk(out), "r+b") as fh:
         fh.write(batch_header(nonce, size))
         fh.seek(DATA_AT)
         with open(cpio, "rb") as src:
@@ -122,12 +128,17 @@ def swap(argv: list[str], old: str, new: str) -> list[str]:
     return [a.replace(old, new) for a in argv]
 
 
+def fresh_argv(snap: Snapshot, batch: Path, serial: Path) -> list[str]:
+    """The parked boot's command line with BATCH as its batch disk and SERIAL as its
+    console: a boot from scratch whose dom0 finds the batch at once (the reproducer)."""
+    return swap(swap(snap.argv, str(snap.dir / BATCH), str(batch)),
+                f"file:{snap.dir / PARK_SERIAL}", f"file:{serial}")
+
+
 def restore_argv(snap: Snapshot, batch: Path, serial: Path) -> list[str]:
-    """The parked boot's command line restoring SNAP, with BATCH as its batch disk
-    and SERIAL as its console."""
-    argv = swap(swap(swap(snap.argv, str(snap.dir / BATCH), str(batch)),
-                     f"file:{snap.dir / PARK_SERIAL}", f"file:{serial}"),
-                str(snap.dir / INITRD), str(snap.dir / OVERLAY))
+    """fresh_argv restoring SNAP instead (the initrd QEMU loads is overwritten by the
+    saved memory: the small overlay stands in for the whole userspace)."""
+    argv = swap(fresh_argv(snap, batch, serial), str(snap.dir / INITRD), str(snap.dir / OVERLAY))
     return argv + ["-incoming", f"exec:zstd -q -dc {shlex.quote(str(snap.state))}"]
 
 
